@@ -1,0 +1,170 @@
+import pg from "pg";
+import { PgferryError, redact } from "../errors/index.js";
+import { type ConnInfo, type SslMode, tlsOptions } from "./conn-info.js";
+
+export type Stage =
+  | "check"
+  | "prepare"
+  | "copy"
+  | "index"
+  | "stream"
+  | "heartbeat"
+  | "verify"
+  | "cutover"
+  | "rollback"
+  | "cleanup"
+  | "status"
+  | "demo";
+
+export interface SessionOptions {
+  stage: Stage;
+  /** Upper bound for one statement, ms (0 = none). Source sessions should always have one. */
+  statementTimeoutMs?: number;
+  lockTimeoutMs?: number;
+  /** Target sessions whose work commits together with its own progress mark can skip the fsync wait. */
+  asyncCommit?: boolean;
+  /** Extra GUCs for this session. */
+  settings?: Record<string, string | number>;
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Settings every pgferry session runs with. Fixed date, interval, float and bytea formats make
+ * COPY text and row hashes identical across servers and versions; row_security=off makes RLS
+ * raise an error instead of silently hiding rows from a copy.
+ */
+export const CANONICAL_SETTINGS: Readonly<Record<string, string>> = {
+  row_security: "off",
+  TimeZone: "UTC",
+  DateStyle: "ISO, YMD",
+  IntervalStyle: "postgres",
+  extra_float_digits: "3",
+  bytea_output: "hex",
+  client_encoding: "UTF8",
+};
+
+function startupOptions(opts: SessionOptions): string {
+  const gucs: Record<string, string | number> = { ...CANONICAL_SETTINGS, ...opts.settings };
+  if (opts.statementTimeoutMs !== undefined) gucs["statement_timeout"] = opts.statementTimeoutMs;
+  if (opts.lockTimeoutMs !== undefined) gucs["lock_timeout"] = opts.lockTimeoutMs;
+  if (opts.asyncCommit) gucs["synchronous_commit"] = "off";
+  // Spaces inside a value must be backslash-escaped in the startup options string.
+  return Object.entries(gucs)
+    .map(([k, v]) => `-c ${k}=${String(v).replace(/\\/g, "\\\\").replace(/ /g, "\\ ")}`)
+    .join(" ");
+}
+
+function clientConfig(info: ConnInfo, opts: SessionOptions, mode: SslMode): pg.ClientConfig {
+  return {
+    host: info.host,
+    port: info.port,
+    user: info.user,
+    password: info.password,
+    database: info.database,
+    ssl: tlsOptions(info, mode),
+    application_name: `pgferry:${opts.stage}`,
+    options: startupOptions(opts),
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 15_000,
+    keepAlive: true,
+  };
+}
+
+/** Opens one session, honouring sslmode the way libpq does, and maps failures to PgferryErrors. */
+export async function connect(info: ConnInfo, opts: SessionOptions): Promise<pg.Client> {
+  const modes: SslMode[] =
+    info.sslmode === "prefer" ? ["prefer", "disable"] : info.sslmode === "allow" ? ["disable", "require"] : [info.sslmode];
+  let lastError: unknown;
+  for (const mode of modes) {
+    const client = new pg.Client(clientConfig(info, opts, mode));
+    // An idle connection that dies must not crash the process; the next query reports it.
+    client.on("error", () => {});
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      lastError = err;
+      await client.end().catch(() => {});
+      const retryable =
+        (mode === "prefer" && /does not support SSL/i.test(String((err as Error).message))) ||
+        (info.sslmode === "allow" && isNoEncryptionRejection(err));
+      if (!retryable) break;
+    }
+  }
+  throw connectError(lastError, info);
+}
+
+function isNoEncryptionRejection(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e.code === "28000" && /no encryption|SSL off/i.test(e.message ?? "");
+}
+
+/** Turns a driver or network error on connect into a PgferryError naming the side. */
+export function connectError(err: unknown, info: ConnInfo): PgferryError {
+  const e = err as { code?: string; message?: string };
+  const where = `${info.side} (${info.host}:${info.port}/${info.database})`;
+  const msg = redact(e?.message ?? String(err));
+  const opts = { side: info.side, cause: err };
+  switch (e?.code) {
+    case "ECONNREFUSED":
+      return new PgferryError("CONNECTION_REFUSED", `Cannot connect to the ${where}: connection refused.`, opts);
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return new PgferryError("HOST_NOT_FOUND", `Cannot connect to the ${where}: host not found.`, opts);
+    case "ETIMEDOUT":
+      return new PgferryError("CONNECTION_TIMEOUT", `Cannot connect to the ${where}: timed out.`, opts);
+    case "28P01":
+      return new PgferryError("AUTH_FAILED", `The ${where} rejected the password for user "${info.user}".`, opts);
+    case "3D000":
+      return new PgferryError("DATABASE_NOT_FOUND", `The ${info.side} database "${info.database}" does not exist.`, opts);
+    case "28000":
+      if (/no encryption|SSL off/i.test(msg)) {
+        return new PgferryError("SSL_REQUIRED", `The ${where} requires SSL, but the URL says sslmode=${info.sslmode}.`, opts);
+      }
+      return new PgferryError("AUTH_FAILED", `The ${where} refused the connection: ${msg}`, opts);
+    case "DEPTH_ZERO_SELF_SIGNED_CERT":
+    case "SELF_SIGNED_CERT_IN_CHAIN":
+    case "UNABLE_TO_VERIFY_LEAF_SIGNATURE":
+    case "ERR_TLS_CERT_ALTNAME_INVALID":
+    case "CERT_HAS_EXPIRED":
+      return new PgferryError("SSL_VERIFY_FAILED", `The ${where} certificate failed verification: ${msg}`, opts);
+  }
+  if (/does not support SSL/i.test(msg)) {
+    return new PgferryError("SSL_NOT_SUPPORTED", `The ${where} does not support SSL, but sslmode=${info.sslmode}.`, opts);
+  }
+  if (/timeout/i.test(msg)) {
+    return new PgferryError("CONNECTION_TIMEOUT", `Cannot connect to the ${where}: timed out.`, opts);
+  }
+  return new PgferryError("CONNECTION_REFUSED", `Cannot connect to the ${where}: ${msg}`, opts);
+}
+
+/** Runs fn with a fresh session and always closes it. */
+export async function withClient<T>(
+  info: ConnInfo,
+  opts: SessionOptions,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = await connect(info, opts);
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Server major version (e.g. 12, 17) from server_version_num. */
+export async function serverMajor(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ v: string }>("select current_setting('server_version_num') as v");
+  return Math.floor(Number(rows[0]!.v) / 10000);
+}
+
+/** True for errors that a reconnect and retry can fix (lost connection, server restart). */
+export function isTransient(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (!e) return false;
+  if (e.code && ["57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004", "40001", "40P01"].includes(e.code))
+    return true;
+  if (e.code && ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"].includes(e.code)) return true;
+  return /Connection terminated|connection closed|Client has encountered a connection error|not queryable/i.test(
+    e.message ?? "",
+  );
+}

@@ -1,0 +1,12 @@
+export { libpqEnv, type ConnInfo, parseConnUrl, resolveUrl, type SslMode, tlsOptions } from "./conn-info.js";
+export {
+  CANONICAL_SETTINGS,
+  connect,
+  connectError,
+  isTransient,
+  type SessionOptions,
+  type Stage,
+  serverMajor,
+  withClient,
+} from "./connect.js";
+export { ident, identList, literal, qualified } from "./quote.js";

@@ -1,0 +1,102 @@
+/**
+ * The catalogue of every error code pgferry can print. docs/errors.md lists the same codes
+ * (a test keeps the two in step). `exit` is the CLI status: 2 for bad usage or input,
+ * 1 for everything else.
+ */
+export interface ErrorSpec {
+  readonly exit: 1 | 2;
+  /** The default fix, shown as the hint when the thrower gives none. */
+  readonly hint: string;
+}
+
+export const ERROR_CODES = {
+  USAGE: { exit: 2, hint: "Run `pgferry --help` for the commands and their flags." },
+  BAD_URL: {
+    exit: 2,
+    hint: "Use a URL like postgres://user:password@host:5432/dbname?sslmode=require.",
+  },
+  MISSING_URL: {
+    exit: 2,
+    hint: "Pass --source/--target, or set PGFERRY_SOURCE_URL / PGFERRY_TARGET_URL.",
+  },
+  BAD_OPTION: { exit: 2, hint: "Check the value against `pgferry <command> --help`." },
+  CONNECTION_REFUSED: {
+    exit: 1,
+    hint: "Check the host and port, that the server is running, and that a firewall lets you in.",
+  },
+  HOST_NOT_FOUND: { exit: 1, hint: "Check the host name in the URL." },
+  CONNECTION_TIMEOUT: { exit: 1, hint: "Check the host, port and network path; the server did not answer." },
+  AUTH_FAILED: { exit: 1, hint: "Check the user name and password in the URL." },
+  DATABASE_NOT_FOUND: { exit: 1, hint: "Check the database name at the end of the URL." },
+  SSL_REQUIRED: {
+    exit: 1,
+    hint: "The server only accepts encrypted connections: use sslmode=require (or verify-full).",
+  },
+  SSL_NOT_SUPPORTED: {
+    exit: 1,
+    hint: "The server does not offer SSL: use sslmode=prefer or disable, or enable SSL on the server.",
+  },
+  SSL_VERIFY_FAILED: {
+    exit: 1,
+    hint: "The server's certificate could not be verified: pass sslrootcert=/path/to/ca.pem, or use sslmode=require.",
+  },
+  CONNECTION_LOST: { exit: 1, hint: "The connection dropped; run the command again to resume." },
+  PERMISSION_DENIED: { exit: 1, hint: "Grant the role the privilege named in the message, or use the owner role." },
+  PG_DUMP_MISSING: {
+    exit: 1,
+    hint: "Install the PostgreSQL client (pg_dump) of the source's major version or newer, or pass --pg-dump PATH.",
+  },
+  PG_DUMP_FAILED: { exit: 1, hint: "Read pg_dump's message above; run `pgferry check` to find the cause." },
+  SCHEMA_APPLY_FAILED: {
+    exit: 1,
+    hint: "The target rejected part of the source schema; fix the statement shown (often a missing extension or role) and run start again.",
+  },
+  NOT_PREPARED: { exit: 1, hint: "Run `pgferry start` first: there is no migration on this target." },
+  ALREADY_STARTED: {
+    exit: 1,
+    hint: "A migration already exists on this target for another source; run `pgferry cleanup` to start over.",
+  },
+  TARGET_NOT_EMPTY: { exit: 1, hint: "Use an empty target database, or drop the tables listed." },
+  CHECK_FAILED: { exit: 1, hint: "Run `pgferry check` and fix the blockers it lists." },
+  LOCK_TIMEOUT: {
+    exit: 1,
+    hint: "A long transaction holds a lock on the table; end it (pg_terminate_backend) or wait, then run again.",
+  },
+  COPY_FAILED: { exit: 1, hint: "Run `pgferry start` again to resume; finished chunks are not copied again." },
+  ROW_SECURITY: {
+    exit: 1,
+    hint: "Row-level security hides rows from this role: use the table owner, or ALTER TABLE … DISABLE ROW LEVEL SECURITY during the migration.",
+  },
+  DDL_DETECTED: {
+    exit: 1,
+    hint: "A replicated table's columns changed on the source: apply the same change on the target, then run `pgferry start` again (it re-checks and resumes).",
+  },
+  STREAM_FAILED: { exit: 1, hint: "Run `pgferry start` again; streaming resumes from the last applied position." },
+  LAG_TOO_HIGH: {
+    exit: 1,
+    hint: "Wait until `pgferry status` shows lag under the bound, or raise --max-lag.",
+  },
+  NOT_STREAMING: { exit: 1, hint: "Run `pgferry start` and wait until every table is streaming." },
+  FENCE_TIMEOUT: {
+    exit: 1,
+    hint: "A transaction that wrote before the fence did not finish in time; the fence was lowered. Retry at a quieter moment or raise --drain-timeout.",
+  },
+  SWITCH_FAILED: {
+    exit: 1,
+    hint: "The switch command failed; the fence was lowered and the source is writable. Fix the command and run cutover again.",
+  },
+  VERIFY_FAILED: { exit: 1, hint: "Run `pgferry verify` for the differing keys; the source was left unfenced." },
+  ALREADY_SWITCHED: { exit: 1, hint: "This migration was already cut over; use `pgferry rollback` or `pgferry cleanup`." },
+  NO_ROLLBACK_WINDOW: {
+    exit: 1,
+    hint: "Rollback needs a cutover run with --rollback-window; without it the source did not receive the target's writes.",
+  },
+  DEMO_FAILED: { exit: 1, hint: "Run `pgferry demo --debug` to see the whole error." },
+  SERVER_START_FAILED: {
+    exit: 1,
+    hint: "Check that the embedded PostgreSQL packages installed (`npm ci`) and that the temp directory is writable.",
+  },
+  INTERNAL: { exit: 1, hint: "This is a bug in pgferry; run again with --debug and report the output." },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
