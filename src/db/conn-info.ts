@@ -100,10 +100,14 @@ function readCa(info: ConnInfo): string {
   try {
     return readFileSync(info.sslrootcert!, "utf8");
   } catch {
-    throw new PgferryError("BAD_URL", `The ${info.side} sslrootcert file cannot be read: ${info.sslrootcert}`, {
-      side: info.side,
-      hint: "Give sslrootcert the path of a readable PEM file with the server's CA certificate.",
-    });
+    throw new PgferryError(
+      "BAD_URL",
+      `The ${info.side} sslrootcert file cannot be read: ${info.sslrootcert}`,
+      {
+        side: info.side,
+        hint: "Give sslrootcert the path of a readable PEM file with the server's CA certificate.",
+      },
+    );
   }
 }
 

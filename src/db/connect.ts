@@ -72,7 +72,11 @@ function clientConfig(info: ConnInfo, opts: SessionOptions, mode: SslMode): pg.C
 /** Opens one session, honouring sslmode the way libpq does, and maps failures to PgferryErrors. */
 export async function connect(info: ConnInfo, opts: SessionOptions): Promise<pg.Client> {
   const modes: SslMode[] =
-    info.sslmode === "prefer" ? ["prefer", "disable"] : info.sslmode === "allow" ? ["disable", "require"] : [info.sslmode];
+    info.sslmode === "prefer"
+      ? ["prefer", "disable"]
+      : info.sslmode === "allow"
+        ? ["disable", "require"]
+        : [info.sslmode];
   let lastError: unknown;
   for (const mode of modes) {
     const client = new pg.Client(clientConfig(info, opts, mode));
@@ -106,19 +110,35 @@ export function connectError(err: unknown, info: ConnInfo): PgferryError {
   const opts = { side: info.side, cause: err };
   switch (e?.code) {
     case "ECONNREFUSED":
-      return new PgferryError("CONNECTION_REFUSED", `Cannot connect to the ${where}: connection refused.`, opts);
+      return new PgferryError(
+        "CONNECTION_REFUSED",
+        `Cannot connect to the ${where}: connection refused.`,
+        opts,
+      );
     case "ENOTFOUND":
     case "EAI_AGAIN":
       return new PgferryError("HOST_NOT_FOUND", `Cannot connect to the ${where}: host not found.`, opts);
     case "ETIMEDOUT":
       return new PgferryError("CONNECTION_TIMEOUT", `Cannot connect to the ${where}: timed out.`, opts);
     case "28P01":
-      return new PgferryError("AUTH_FAILED", `The ${where} rejected the password for user "${info.user}".`, opts);
+      return new PgferryError(
+        "AUTH_FAILED",
+        `The ${where} rejected the password for user "${info.user}".`,
+        opts,
+      );
     case "3D000":
-      return new PgferryError("DATABASE_NOT_FOUND", `The ${info.side} database "${info.database}" does not exist.`, opts);
+      return new PgferryError(
+        "DATABASE_NOT_FOUND",
+        `The ${info.side} database "${info.database}" does not exist.`,
+        opts,
+      );
     case "28000":
       if (/no encryption|SSL off/i.test(msg)) {
-        return new PgferryError("SSL_REQUIRED", `The ${where} requires SSL, but the URL says sslmode=${info.sslmode}.`, opts);
+        return new PgferryError(
+          "SSL_REQUIRED",
+          `The ${where} requires SSL, but the URL says sslmode=${info.sslmode}.`,
+          opts,
+        );
       }
       return new PgferryError("AUTH_FAILED", `The ${where} refused the connection: ${msg}`, opts);
     case "DEPTH_ZERO_SELF_SIGNED_CERT":
@@ -126,10 +146,18 @@ export function connectError(err: unknown, info: ConnInfo): PgferryError {
     case "UNABLE_TO_VERIFY_LEAF_SIGNATURE":
     case "ERR_TLS_CERT_ALTNAME_INVALID":
     case "CERT_HAS_EXPIRED":
-      return new PgferryError("SSL_VERIFY_FAILED", `The ${where} certificate failed verification: ${msg}`, opts);
+      return new PgferryError(
+        "SSL_VERIFY_FAILED",
+        `The ${where} certificate failed verification: ${msg}`,
+        opts,
+      );
   }
   if (/does not support SSL/i.test(msg)) {
-    return new PgferryError("SSL_NOT_SUPPORTED", `The ${where} does not support SSL, but sslmode=${info.sslmode}.`, opts);
+    return new PgferryError(
+      "SSL_NOT_SUPPORTED",
+      `The ${where} does not support SSL, but sslmode=${info.sslmode}.`,
+      opts,
+    );
   }
   if (/timeout/i.test(msg)) {
     return new PgferryError("CONNECTION_TIMEOUT", `Cannot connect to the ${where}: timed out.`, opts);
@@ -161,7 +189,12 @@ export async function serverMajor(client: pg.Client): Promise<number> {
 export function isTransient(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   if (!e) return false;
-  if (e.code && ["57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004", "40001", "40P01"].includes(e.code))
+  if (
+    e.code &&
+    ["57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004", "40001", "40P01"].includes(
+      e.code,
+    )
+  )
     return true;
   if (e.code && ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"].includes(e.code)) return true;
   return /Connection terminated|connection closed|Client has encountered a connection error|not queryable/i.test(

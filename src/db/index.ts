@@ -1,4 +1,4 @@
-export { libpqEnv, type ConnInfo, parseConnUrl, resolveUrl, type SslMode, tlsOptions } from "./conn-info.js";
+export { type ConnInfo, libpqEnv, parseConnUrl, resolveUrl, type SslMode, tlsOptions } from "./conn-info.js";
 export {
   CANONICAL_SETTINGS,
   connect,

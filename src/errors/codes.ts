@@ -41,7 +41,10 @@ export const ERROR_CODES = {
     hint: "The server's certificate could not be verified: pass sslrootcert=/path/to/ca.pem, or use sslmode=require.",
   },
   CONNECTION_LOST: { exit: 1, hint: "The connection dropped; run the command again to resume." },
-  PERMISSION_DENIED: { exit: 1, hint: "Grant the role the privilege named in the message, or use the owner role." },
+  PERMISSION_DENIED: {
+    exit: 1,
+    hint: "Grant the role the privilege named in the message, or use the owner role.",
+  },
   PG_DUMP_MISSING: {
     exit: 1,
     hint: "Install the PostgreSQL client (pg_dump) of the source's major version or newer, or pass --pg-dump PATH.",
@@ -62,7 +65,10 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "A long transaction holds a lock on the table; end it (pg_terminate_backend) or wait, then run again.",
   },
-  COPY_FAILED: { exit: 1, hint: "Run `pgferry start` again to resume; finished chunks are not copied again." },
+  COPY_FAILED: {
+    exit: 1,
+    hint: "Run `pgferry start` again to resume; finished chunks are not copied again.",
+  },
   ROW_SECURITY: {
     exit: 1,
     hint: "Row-level security hides rows from this role: use the table owner, or ALTER TABLE … DISABLE ROW LEVEL SECURITY during the migration.",
@@ -71,7 +77,10 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "A replicated table's columns changed on the source: apply the same change on the target, then run `pgferry start` again (it re-checks and resumes).",
   },
-  STREAM_FAILED: { exit: 1, hint: "Run `pgferry start` again; streaming resumes from the last applied position." },
+  STREAM_FAILED: {
+    exit: 1,
+    hint: "Run `pgferry start` again; streaming resumes from the last applied position.",
+  },
   LAG_TOO_HIGH: {
     exit: 1,
     hint: "Wait until `pgferry status` shows lag under the bound, or raise --max-lag.",
@@ -85,8 +94,14 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "The switch command failed; the fence was lowered and the source is writable. Fix the command and run cutover again.",
   },
-  VERIFY_FAILED: { exit: 1, hint: "Run `pgferry verify` for the differing keys; the source was left unfenced." },
-  ALREADY_SWITCHED: { exit: 1, hint: "This migration was already cut over; use `pgferry rollback` or `pgferry cleanup`." },
+  VERIFY_FAILED: {
+    exit: 1,
+    hint: "Run `pgferry verify` for the differing keys; the source was left unfenced.",
+  },
+  ALREADY_SWITCHED: {
+    exit: 1,
+    hint: "This migration was already cut over; use `pgferry rollback` or `pgferry cleanup`.",
+  },
   NO_ROLLBACK_WINDOW: {
     exit: 1,
     hint: "Rollback needs a cutover run with --rollback-window; without it the source did not receive the target's writes.",

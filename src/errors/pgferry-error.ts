@@ -27,7 +27,12 @@ export class PgferryError extends Error {
   }
 
   toJSON(): { code: ErrorCode; message: string; hint: string; side?: Side } {
-    return { code: this.code, message: this.message, hint: this.hint, ...(this.side ? { side: this.side } : {}) };
+    return {
+      code: this.code,
+      message: this.message,
+      hint: this.hint,
+      ...(this.side ? { side: this.side } : {}),
+    };
   }
 }
 

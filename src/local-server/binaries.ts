@@ -22,10 +22,14 @@ export function serverBinaries(major: number): string {
     // The package exports only dist/index.js; the binaries sit beside it in native/.
     entry = require.resolve(`pg${major}`);
   } catch (cause) {
-    throw new PgferryError("SERVER_START_FAILED", `The PostgreSQL ${major} server package is not installed.`, {
-      side: "local",
-      cause,
-    });
+    throw new PgferryError(
+      "SERVER_START_FAILED",
+      `The PostgreSQL ${major} server package is not installed.`,
+      {
+        side: "local",
+        cause,
+      },
+    );
   }
   const root = path.dirname(path.dirname(entry));
   hydrateSymlinks(root);

@@ -1,11 +1,20 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { chownSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, chmodSync, openSync, readFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { PgferryError } from "../errors/index.js";
 import { ident, literal } from "../db/quote.js";
+import { PgferryError } from "../errors/index.js";
 import { serverBinaries } from "./binaries.js";
 import { selfSignedCert } from "./tls.js";
 
@@ -16,6 +25,13 @@ export interface LocalServerOptions {
   /** Skip fsync: fast and fine for throwaway servers, never for real data. */
   durable?: boolean;
   extraConf?: Record<string, string | number>;
+}
+
+export interface ServerHandle {
+  major: number;
+  port: number;
+  baseDir: string;
+  caCertPath: string;
 }
 
 /** Members of this group must use SSL over TCP (the Heroku-like profile). */
@@ -48,7 +64,15 @@ export class LocalServer {
     const owner = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
     if (owner) chownSync(baseDir, owner.uid, owner.gid);
     const port = await freePort();
-    const server = new LocalServer(opts.major, port, baseDir, dataDir, path.join(baseDir, "ca.pem"), native, owner);
+    const server = new LocalServer(
+      opts.major,
+      port,
+      baseDir,
+      dataDir,
+      path.join(baseDir, "ca.pem"),
+      native,
+      owner,
+    );
     try {
       await server.initdb();
       await server.configure(opts);
@@ -58,12 +82,37 @@ export class LocalServer {
       await server.stop();
       throw err instanceof PgferryError
         ? err
-        : new PgferryError("SERVER_START_FAILED", `PostgreSQL ${opts.major} did not start: ${(err as Error).message}`, {
-            side: "local",
-            cause: err,
-          });
+        : new PgferryError(
+            "SERVER_START_FAILED",
+            `PostgreSQL ${opts.major} did not start: ${(err as Error).message}`,
+            {
+              side: "local",
+              cause: err,
+            },
+          );
     }
     return server;
+  }
+
+  /** What another process needs to administer this server (see attach). */
+  get handle(): ServerHandle {
+    return { major: this.major, port: this.port, baseDir: this.baseDir, caCertPath: this.caCertPath };
+  }
+
+  /**
+   * An admin-only view of a server started by another process (the test runner's global
+   * setup): it can run SQL and build URLs, but not stop or restart the server.
+   */
+  static attach(handle: ServerHandle): LocalServer {
+    return new LocalServer(
+      handle.major,
+      handle.port,
+      handle.baseDir,
+      path.join(handle.baseDir, "data"),
+      handle.caCertPath,
+      "",
+      undefined,
+    );
   }
 
   get socketDir(): string {
@@ -81,7 +130,9 @@ export class LocalServer {
       p.stdout!.on("data", (d) => (out += d));
       p.stderr!.on("data", (d) => (out += d));
       p.on("error", reject);
-      p.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out.trim()}`))));
+      p.on("exit", (code) =>
+        code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out.trim()}`)),
+      );
     });
   }
 
@@ -156,7 +207,8 @@ export class LocalServer {
         await this.admin("postgres", "select 1");
         return;
       } catch {
-        if (Date.now() > deadline) throw new Error(`postgres did not accept connections in 60 s: ${readTail(logFile)}`);
+        if (Date.now() > deadline)
+          throw new Error(`postgres did not accept connections in 60 s: ${readTail(logFile)}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }

@@ -1,0 +1,17 @@
+export {
+  captureFunctionName,
+  captureFunctionSql,
+  FENCE_DOWN_SQL,
+  FENCE_UP_SQL,
+  HEARTBEAT_TABLE_ID,
+  TRIGGER_NAMES,
+  triggerSql,
+} from "./capture-sql.js";
+export {
+  type CaptureTarget,
+  type InstallOptions,
+  installCaptureSchema,
+  installTableCapture,
+  type LockWaiter,
+  lockHolders,
+} from "./install.js";

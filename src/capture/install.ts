@@ -1,0 +1,141 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type pg from "pg";
+import { literal, qualified } from "../db/quote.js";
+import { PgferryError } from "../errors/index.js";
+import { captureFunctionSql, HEARTBEAT_TABLE_ID, triggerSql } from "./capture-sql.js";
+
+const SCHEMA_SQL = readFileSync(
+  path.join(path.dirname(fileURLToPath(import.meta.url)), "sql", "capture-schema.sql"),
+  "utf8",
+);
+
+/** Creates the capture schema (log, heartbeat, fence) and captures the heartbeat table. */
+export async function installCaptureSchema(client: pg.ClientBase): Promise<void> {
+  await client.query("begin");
+  try {
+    await client.query("select pg_advisory_xact_lock(hashtext('pgferry:capture-schema'))");
+    await client.query(SCHEMA_SQL);
+    await client.query(captureFunctionSql(HEARTBEAT_TABLE_ID, ["id"], null));
+    for (const sql of triggerSql(HEARTBEAT_TABLE_ID, "pgferry", "heartbeat")) await client.query(sql);
+    await client.query("commit");
+  } catch (err) {
+    await client.query("rollback").catch(() => {});
+    throw err;
+  }
+}
+
+export interface CaptureTarget {
+  tableId: number;
+  schema: string;
+  name: string;
+  keyColumns: readonly string[];
+  /** For a partitioned table: its leaves, each captured with its own triggers too. */
+  leaves: readonly { schema: string; name: string; oid: number }[];
+}
+
+/** Who holds up a trigger install: the sessions blocking ours. */
+export interface LockWaiter {
+  table: string;
+  pid: number;
+  applicationName: string;
+  state: string;
+  seconds: number;
+  query: string;
+}
+
+export interface InstallOptions {
+  lockTimeoutMs?: number;
+  /** Attempts per table before giving up on it for this round. */
+  attempts?: number;
+  signal?: AbortSignal;
+  onWait?: (waiters: LockWaiter[], attempt: number) => void;
+}
+
+/**
+ * Installs the capture triggers of one table, one relation per short transaction with a
+ * lock_timeout, retrying with backoff. A SHARE ROW EXCLUSIVE lock queued behind a long
+ * transaction would stall every later writer, so we never wait long for it.
+ */
+export async function installTableCapture(
+  client: pg.ClientBase,
+  target: CaptureTarget,
+  opts: InstallOptions = {},
+): Promise<void> {
+  const relations: { schema: string; name: string; leafOid?: number }[] = [
+    { schema: target.schema, name: target.name },
+    ...target.leaves.map((l) => ({ schema: l.schema, name: l.name, leafOid: l.oid })),
+  ];
+  for (const rel of relations) {
+    const leaf = rel.leafOid === undefined ? null : { schema: rel.schema, name: rel.name, oid: rel.leafOid };
+    await withLockRetry(client, rel, opts, async () => {
+      await client.query(captureFunctionSql(target.tableId, target.keyColumns, leaf));
+      for (const sql of triggerSql(target.tableId, rel.schema, rel.name, rel.leafOid))
+        await client.query(sql);
+    });
+  }
+}
+
+async function withLockRetry(
+  client: pg.ClientBase,
+  rel: { schema: string; name: string },
+  opts: InstallOptions,
+  body: () => Promise<void>,
+): Promise<void> {
+  const table = `${rel.schema}.${rel.name}`;
+  const attempts = opts.attempts ?? 8;
+  const lockTimeout = opts.lockTimeoutMs ?? 3000;
+  for (let attempt = 1; ; attempt++) {
+    opts.signal?.throwIfAborted();
+    await client.query("begin");
+    try {
+      await client.query(`set local lock_timeout = ${literal(String(lockTimeout))}`);
+      await body();
+      await client.query("commit");
+      return;
+    } catch (err) {
+      await client.query("rollback").catch(() => {});
+      if ((err as { code?: string }).code !== "55P03") throw err;
+      const waiters = await lockHolders(client, rel);
+      opts.onWait?.(waiters, attempt);
+      if (attempt >= attempts) {
+        const who = waiters
+          .map((w) => `pid ${w.pid} (${w.applicationName || "no name"}, ${w.seconds}s)`)
+          .join(", ");
+        throw new PgferryError(
+          "LOCK_TIMEOUT",
+          `Could not lock ${table} to install capture triggers after ${attempts} tries${who ? `; held by ${who}` : ""}.`,
+          { side: "source", cause: err },
+        );
+      }
+      const backoff = Math.min(30_000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
+      await new Promise((r) => setTimeout(r, backoff));
+    }
+  }
+}
+
+/** Sessions holding or waiting for locks on a table, oldest transaction first. */
+export async function lockHolders(
+  client: pg.ClientBase,
+  rel: { schema: string; name: string },
+): Promise<LockWaiter[]> {
+  const table = `${rel.schema}.${rel.name}`;
+  const { rows } = await client.query(
+    `select distinct a.pid, coalesce(a.application_name, '') as app, coalesce(a.state, '') as state,
+            extract(epoch from now() - coalesce(a.xact_start, a.query_start))::int as seconds,
+            left(coalesce(a.query, ''), 200) as query
+       from pg_locks l join pg_stat_activity a on a.pid = l.pid
+      where l.relation = to_regclass($1) and a.pid <> pg_backend_pid()
+      order by seconds desc`,
+    [qualified(rel.schema, rel.name)],
+  );
+  return rows.map((r) => ({
+    table,
+    pid: r.pid,
+    applicationName: r.app,
+    state: r.state,
+    seconds: r.seconds ?? 0,
+    query: r.query,
+  }));
+}

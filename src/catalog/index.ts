@@ -1,0 +1,10 @@
+export { parsePatterns, type TableFilter, tableMatcher } from "./filter.js";
+export {
+  type Column,
+  copyColumns,
+  listTables,
+  type RelationRef,
+  type SourceTable,
+  SYSTEM_SCHEMAS,
+  tableShape,
+} from "./tables.js";

@@ -1,0 +1,13 @@
+import type { Command } from "commander";
+import { PgferryError } from "../../errors/index.js";
+import type { CliContext } from "../context.js";
+
+// Placeholder until the cleanup stage lands.
+export function register(program: Command, _ctx: CliContext): void {
+  program
+    .command("cleanup")
+    .description("(not built yet)")
+    .action(() => {
+      throw new PgferryError("INTERNAL", "pgferry cleanup is not built yet.", { side: "local" });
+    });
+}

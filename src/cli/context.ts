@@ -1,0 +1,14 @@
+import type { Command } from "commander";
+import type { Output } from "./output.js";
+
+export interface CliContext {
+  out: Output;
+  /** Set by a command's action: the process exit status. */
+  setExit(code: number): void;
+  /** Aborted on the first Ctrl-C; the second Ctrl-C exits at once. */
+  signal: AbortSignal;
+  debug(): boolean;
+}
+
+/** Each command file registers itself on the program; the work is loaded lazily inside its action. */
+export type RegisterCommand = (program: Command, ctx: CliContext) => void;

@@ -1,0 +1,45 @@
+import { CommanderError } from "commander";
+import { ERROR_CODES, isPgferryError, PgferryError, redact } from "../errors/index.js";
+import { type Output, paint } from "./output.js";
+
+/** The one error boundary: prints one line and a hint (a stack only with --debug), returns the exit status. */
+export function reportError(err: unknown, out: Output, debug: boolean): number {
+  const e = toPgferryError(err);
+  const side = e.side && e.side !== "local" ? ` (${e.side})` : "";
+  out.error(`${paint(out, "red", "error")} ${e.code}${side}: ${e.message}`);
+  out.error(`  ${paint(out, "dim", "hint:")} ${e.hint}`);
+  if (debug) {
+    const cause = e.cause instanceof Error ? e.cause : undefined;
+    out.error(redact(e.stack ?? ""));
+    if (cause) out.error(`caused by: ${redact(cause.stack ?? cause.message)}`);
+  }
+  return e.exitCode;
+}
+
+export function toPgferryError(err: unknown): PgferryError {
+  if (isPgferryError(err)) return err;
+  if (err instanceof CommanderError) {
+    const message = err.message.replace(/^error: /, "").replace(/\n[\s\S]*$/, "");
+    return new PgferryError(
+      "USAGE",
+      `${message.charAt(0).toUpperCase()}${message.slice(1)}.`.replace(/\.\.$/, "."),
+      {
+        side: "local",
+      },
+    );
+  }
+  const e = err as { code?: string; message?: string };
+  if (e && typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) {
+    if (e.code === "42501") {
+      return new PgferryError("PERMISSION_DENIED", redact(e.message ?? "permission denied"), { cause: err });
+    }
+    if (e.code === "42P17" || /row-level security/i.test(e.message ?? "")) {
+      return new PgferryError("ROW_SECURITY", redact(e.message ?? ""), { cause: err });
+    }
+  }
+  return new PgferryError("INTERNAL", redact(e?.message ?? String(err)), { side: "local", cause: err });
+}
+
+export function exitCodeOf(code: keyof typeof ERROR_CODES): number {
+  return ERROR_CODES[code].exit;
+}

@@ -1,0 +1,70 @@
+import { Command, CommanderError } from "commander";
+import { register as check } from "./commands/check.js";
+import { register as cleanup } from "./commands/cleanup.js";
+import { register as cutover } from "./commands/cutover.js";
+import { register as demo } from "./commands/demo.js";
+import { register as rollback } from "./commands/rollback.js";
+import { register as start } from "./commands/start.js";
+import { register as status } from "./commands/status.js";
+import { register as verify } from "./commands/verify.js";
+import type { CliContext } from "./context.js";
+import { reportError } from "./errors.js";
+import { makeOutput } from "./output.js";
+
+/** Runs the CLI and returns the exit status; never throws. */
+export async function main(argv: string[]): Promise<number> {
+  const out = makeOutput();
+  const controller = new AbortController();
+  let exitCode = 0;
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      out.error("Stopping at the next safe point (Ctrl-C again to stop at once)…");
+      controller.abort(new Error("interrupted"));
+    } else {
+      process.exit(130);
+    }
+  };
+  process.on("SIGINT", onSigint);
+  process.on("SIGTERM", onSigint);
+
+  const program = new Command();
+  const ctx: CliContext = {
+    out,
+    setExit: (code) => {
+      exitCode = code;
+    },
+    signal: controller.signal,
+    debug: () => Boolean(program.opts()["debug"]),
+  };
+  program
+    .name("pgferry")
+    .description("Move a live PostgreSQL database to another server with near-zero downtime.")
+    .option("--debug", "show stack traces and driver details on errors")
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      // Commander's own error text is replaced by our one-line error + hint below.
+      writeErr: (s) => {
+        if (!/^error:/.test(s)) process.stderr.write(s);
+      },
+    });
+  for (const register of [check, start, status, verify, cutover, rollback, cleanup, demo])
+    register(program, ctx);
+  for (const c of program.commands) c.exitOverride();
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError && (err.exitCode === 0 || err.code === "commander.helpDisplayed"))
+      return 0;
+    if (err instanceof CommanderError && err.code === "commander.version") return 0;
+    exitCode = reportError(err, out, argv.includes("--debug"));
+  } finally {
+    process.off("SIGINT", onSigint);
+    process.off("SIGTERM", onSigint);
+  }
+  return exitCode;
+}

@@ -1,0 +1,33 @@
+/** `pgferry status --json`, per ../shared/CLI.md. Fields may be added, never removed. */
+export interface StatusReport {
+  phase: string;
+  source: string;
+  lagSeconds: number | null;
+  pendingChanges: number | null;
+  copy: {
+    rowsDone: number;
+    rowsTotal: number;
+    bytesDone: number;
+    bytesTotal: number;
+    bytesPerSecond: number;
+    etaSeconds: number | null;
+    chunksDone: number;
+    chunksTotal: number;
+  };
+  stream: { changesApplied: number; changesPerSecond: number };
+  tables: TableStatus[];
+  errors: { at: string; message: string }[];
+  cutover?: { fenceRaisedAt: string | null; switchedAt: string | null; unavailableMs: number | null };
+}
+
+export interface TableStatus {
+  name: string;
+  phase: string;
+  rowsDone: number;
+  rowsTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  pendingChanges: number | null;
+  changesApplied: number;
+  pausedReason?: string;
+}
