@@ -10,6 +10,6 @@ export default defineConfig({
     // Two cores: more parallel files only queue on the CPU behind the servers.
     maxWorkers: 3,
     minWorkers: 1,
-    reporters: ["default"],
+    reporters: ["default", "./test/harness/summary-reporter.ts"],
   },
 });
