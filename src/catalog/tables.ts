@@ -79,7 +79,7 @@ order by a.attrelid, a.attnum`;
 
 const KEYS_SQL = `
 select i.indrelid::int8 as oid, ic.relname as index_name, i.indisprimary as is_primary,
-       array_agg(a.attname order by k.ord) as columns,
+       array_agg(a.attname::text order by k.ord) as columns, -- name[] is not parsed by node-postgres; text[] is
        bool_and(a.attnotnull) as all_not_null
 from pg_index i
 join pg_class ic on ic.oid = i.indexrelid

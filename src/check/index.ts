@@ -1,34 +1,166 @@
-// Contract stub: replaced by the check stage (issue 2).
-import type { ConnInfo } from "../db/index.js";
-import { PgferryError } from "../errors/index.js";
+import { listTables, tableMatcher } from "../catalog/index.js";
+import { noEvents } from "../progress/events.js";
+import { checkActivity } from "./activity.js";
+import { connectionBudget, reportBudget } from "./budget.js";
+import {
+  checkEncryption,
+  closeSides,
+  describeServer,
+  openSides,
+  type ServerFacts,
+  type Sides,
+} from "./connections.js";
+import { checkExtensions } from "./extensions.js";
+import { plural } from "./format.js";
+import { checkKeys } from "./keys.js";
+import { checkObjects } from "./objects.js";
+import { checkSourcePrivileges, checkTargetPrivileges } from "./privileges.js";
+import { checkRowSecurity } from "./rls.js";
+import { summarizeTables, totals } from "./sizes.js";
+import { checkSourceLeftovers, checkTarget } from "./target.js";
+import {
+  type CheckOptions,
+  type CheckReport,
+  DEFAULT_JOBS,
+  DEFAULT_LONG_TRANSACTION_SECONDS,
+  EXTRA_CONNECTIONS,
+  Findings,
+  nameList,
+} from "./types.js";
+import { checkPgDump, checkVersions, MIN_SOURCE_MAJOR } from "./versions.js";
 
-export interface Finding {
-  code: string;
-  message: string;
-  fix: string;
-  table?: string;
+export { formatBytes } from "./format.js";
+export type {
+  CheckOptions,
+  CheckReport,
+  ConnectionBudget,
+  ExtensionSummary,
+  Finding,
+  ServerSummary,
+  Severity,
+  TableSummary,
+} from "./types.js";
+export { DEFAULT_JOBS, EXTRA_CONNECTIONS } from "./types.js";
+
+/**
+ * The preflight: reads both sides, changes nothing, and returns every blocker, warning and note
+ * with its fix. Problems found are findings; a check that cannot run (a side unreachable, a
+ * bad pattern) throws a PgferryError naming the side.
+ */
+export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
+  const emit = opts.emit ?? noEvents;
+  const match = tableMatcher({ include: opts.include, exclude: opts.exclude });
+  emit({ type: "stage:start", stage: "check" });
+  const started = Date.now();
+  const sides = await openSides(opts.source, opts.target);
+  try {
+    const report = await inspect(sides, opts, match);
+    emit({ type: "stage:done", stage: "check", seconds: (Date.now() - started) / 1000 });
+    return report;
+  } finally {
+    await closeSides(sides);
+  }
 }
 
-export interface CheckReport {
-  ok: boolean;
-  blockers: Finding[];
-  warnings: Finding[];
-  info: Finding[];
-  source: Record<string, unknown>;
-  target: Record<string, unknown>;
+async function inspect(
+  sides: Sides,
+  opts: CheckOptions,
+  match: (schema: string, name: string) => boolean,
+): Promise<CheckReport> {
+  const findings = new Findings();
+  const jobs = opts.jobs ?? DEFAULT_JOBS;
+  const needed = jobs + EXTRA_CONNECTIONS;
+  const source = await describeServer(sides.source, opts.source);
+  const target = await describeServer(sides.target, opts.target);
+  checkEncryption(opts.source, source, findings);
+  checkEncryption(opts.target, target, findings);
+  checkVersions(source, target, findings);
+  const pgDump = await checkPgDump(opts.pgDump, source.major, findings);
+  const report = emptyReport(source, target, pgDump);
+  // Older servers lack the catalogs the rest reads; the version blocker says what to do.
+  if (source.major < MIN_SOURCE_MAJOR) return finish(report, findings);
+
+  const all = await listTables(sides.source, source.major);
+  const tables = all.filter((t) => match(t.schema, t.name));
+  const excluded = all.filter((t) => !match(t.schema, t.name)).map((t) => `${t.schema}.${t.name}`);
+  reportSelection(tables.length, excluded, findings);
+
+  await checkSourcePrivileges(sides.source, tables, findings);
+  await checkTargetPrivileges(sides.target, [...new Set(tables.map((t) => t.schema))], findings);
+  checkKeys(tables, findings);
+  const { largeObjects } = await checkObjects(sides.source, tables, match, findings);
+  report.extensions = await checkExtensions(sides.source, sides.target, target.major, findings);
+  checkRowSecurity(tables, source, findings);
+  await checkActivity(
+    sides.source,
+    tables,
+    opts.longTransactionSeconds ?? DEFAULT_LONG_TRANSACTION_SECONDS,
+    findings,
+  );
+  const targetState = await checkTarget(
+    sides.target,
+    opts.source,
+    opts.requireEmptyTarget !== false,
+    findings,
+  );
+  await checkSourceLeftovers(sides.source, targetState, findings);
+
+  source.connections = await connectionBudget(sides.source, needed);
+  target.connections = await connectionBudget(sides.target, needed);
+  reportBudget("source", source.connections, jobs, findings);
+  reportBudget("target", target.connections, jobs, findings);
+
+  report.tables = summarizeTables(tables);
+  report.totals = { ...totals(report.tables), excludedTables: excluded.length, largeObjects };
+  report.target = { ...publicFacts(target), userTables: targetState.userTables };
+  report.source = publicFacts(source);
+  return finish(report, findings);
 }
 
-export interface CheckOptions {
-  source: ConnInfo;
-  target: ConnInfo;
-  pgDump?: string;
-  jobs?: number;
-  include?: string[];
-  exclude?: string[];
-  /** When false, the "target has user tables" blocker is skipped (start resuming its own migration). */
-  requireEmptyTarget?: boolean;
+function reportSelection(selected: number, excluded: string[], findings: Findings): void {
+  if (excluded.length > 0) {
+    findings.note({
+      code: "TABLES_EXCLUDED",
+      side: "source",
+      message: `${plural(excluded.length, "table")} left out by --tables/--exclude: ${nameList(excluded)}.`,
+      fix: "Nothing to do if intended; foreign keys that point at them are not created on the target.",
+    });
+  }
+  if (selected === 0) {
+    findings.warning({
+      code: "NO_TABLES",
+      side: "source",
+      message: "There is no table to migrate (the source has none, or --tables/--exclude leave none).",
+      fix: "Check the source URL's database name and the --tables/--exclude patterns.",
+    });
+  }
 }
 
-export async function runCheck(_opts: CheckOptions): Promise<CheckReport> {
-  throw new PgferryError("INTERNAL", "check is not built yet");
+function emptyReport(source: ServerFacts, target: ServerFacts, pgDump: CheckReport["pgDump"]): CheckReport {
+  return {
+    ok: false,
+    blockers: [],
+    warnings: [],
+    info: [],
+    source: publicFacts(source),
+    target: publicFacts(target),
+    tables: [],
+    extensions: [],
+    totals: { tables: 0, rowsEstimate: 0, bytes: 0, excludedTables: 0, largeObjects: 0 },
+    pgDump,
+  };
+}
+
+/** What the report shows of a server: the internal version number and RLS flag stay inside. */
+function publicFacts(s: ServerFacts): CheckReport["source"] {
+  const { versionNum: _v, bypassRls: _b, ...rest } = s;
+  return rest;
+}
+
+function finish(report: CheckReport, findings: Findings): CheckReport {
+  report.blockers = findings.blockers;
+  report.warnings = findings.warnings;
+  report.info = findings.info;
+  report.ok = findings.blockers.length === 0;
+  return report;
 }

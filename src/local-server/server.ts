@@ -25,6 +25,11 @@ export interface LocalServerOptions {
   /** Skip fsync: fast and fine for throwaway servers, never for real data. */
   durable?: boolean;
   extraConf?: Record<string, string | number>;
+  /**
+   * Run postgres in its own process group, so a Ctrl-C in the terminal reaches only this
+   * process, which can then stop its work and the server in order (pgferry demo).
+   */
+  detached?: boolean;
 }
 
 export interface ServerHandle {
@@ -46,6 +51,7 @@ export class LocalServer {
   readonly host = "127.0.0.1";
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
+  private detached = false;
 
   private constructor(
     readonly major: number,
@@ -73,6 +79,7 @@ export class LocalServer {
       native,
       owner,
     );
+    server.detached = opts.detached ?? false;
     try {
       await server.initdb();
       await server.configure(opts);
@@ -197,6 +204,7 @@ export class LocalServer {
       ...(this.owner ?? {}),
       env: { ...process.env, LC_ALL: "C.UTF-8", LANG: "C.UTF-8" },
       stdio: ["ignore", fd, fd],
+      detached: this.detached,
     });
     this.child = child;
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
@@ -243,6 +251,11 @@ export class LocalServer {
       clearTimeout(timer);
     }
     this.child = undefined;
+  }
+
+  /** Lets this process exit while the server keeps running (pgferry demo --keep). */
+  release(): void {
+    this.child?.unref();
   }
 
   /** Stops and starts again on the same port and data (to test lost connections). */

@@ -30,4 +30,6 @@ export interface TableStatus {
   pendingChanges: number | null;
   changesApplied: number;
   pausedReason?: string;
+  /** Copy rate of this table over the last minute (chunks finished), when it is being copied. */
+  bytesPerSecond?: number;
 }

@@ -1,13 +1,98 @@
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { PgferryError } from "../../errors/index.js";
+import type { PgferryEvent } from "../../progress/events.js";
+import type { KeptServers } from "../../demo/run-demo.js";
 import type { CliContext } from "../context.js";
+import { type Output, paint } from "../output.js";
 
-// Placeholder until the demo stage lands.
-export function register(program: Command, _ctx: CliContext): void {
+interface DemoFlags {
+  size: string;
+  keep?: boolean;
+  sourceVersion: string;
+  targetVersion: string;
+  json?: boolean;
+}
+
+export function register(program: Command, ctx: CliContext): void {
   program
     .command("demo")
-    .description("(not built yet)")
-    .action(() => {
-      throw new PgferryError("INTERNAL", "pgferry demo is not built yet.", { side: "local" });
+    .description(
+      "a complete live migration between two local PostgreSQL servers it starts itself, with an app writing throughout",
+    )
+    .addOption(
+      new Option("--size <size>", "sample data: small (≈50k rows), medium (≈400k), large (≈4M)")
+        .choices(["small", "medium", "large"])
+        .default("medium"),
+    )
+    .option("--keep", "leave both servers running at the end, and print how to reach and stop them")
+    .addOption(new Option("--source-version <major>", "source PostgreSQL major").choices(["12", "15", "16", "17"]).default("12"))
+    .addOption(new Option("--target-version <major>", "target PostgreSQL major").choices(["12", "15", "16", "17"]).default("17"))
+    .option("--json", "newline-delimited JSON events (docs/progress-events.md), the summary last")
+    .action(async (flags: DemoFlags) => {
+      const { runDemo } = await import("../../demo/run-demo.js");
+      const { chooseMode, makeRenderer } = await import("../render/index.js");
+      const mode = chooseMode(ctx.out, flags.json);
+      const renderer = makeRenderer(ctx.out, mode);
+      const emit = (e: PgferryEvent) => renderer.onEvent(mode === "json" ? e : decorate(e, ctx.out));
+      let result: Awaited<ReturnType<typeof runDemo>>;
+      try {
+        result = await runDemo({
+          size: flags.size as "small" | "medium" | "large",
+          sourceMajor: Number(flags.sourceVersion),
+          targetMajor: Number(flags.targetVersion),
+          keep: Boolean(flags.keep),
+          signal: ctx.signal,
+          emit,
+        });
+      } finally {
+        renderer.stop();
+      }
+      const { summary, kept, interrupted } = result;
+      if (mode === "json") ctx.out.json({ type: "demo", message: "summary", data: { summary, kept } });
+      else {
+        const { formatSummary } = await import("../../demo/summary.js");
+        for (const line of formatSummary(summary, (style, text) => paint(ctx.out, style, text))) ctx.out.line(line);
+        if (kept) for (const line of keptLines(kept, ctx.out)) ctx.out.line(line);
+      }
+      if (interrupted) {
+        if (mode !== "json") ctx.out.error("Interrupted: the demo stopped, and its servers were stopped and removed.");
+        return ctx.setExit(130);
+      }
+      if (!summary.ok) {
+        const why =
+          (summary.lost?.lost ?? 0) > 0
+            ? `${summary.lost!.lost} acknowledged write(s) are missing on the target.`
+            : summary.writes.errors > 0
+              ? `The app saw ${summary.writes.errors} unexpected error(s): ${summary.writes.firstError}`
+              : `The demo stopped before the end: ${summary.notRun.map((n) => `${n.stage} (${n.reason})`).join("; ")}.`;
+        throw new PgferryError("DEMO_FAILED", why, { side: "local" });
+      }
     });
+}
+
+/** Demo steps get a mark: ▸ while running, ✓ when done with their duration. */
+function decorate(e: PgferryEvent, out: Output): PgferryEvent {
+  if (e.type !== "demo") return e;
+  const state = e.data?.["state"];
+  const seconds = e.data?.["seconds"];
+  if (state === "start") return { ...e, message: `${paint(out, "cyan", "▸")} ${e.message}…` };
+  if (state === "done") {
+    const took = typeof seconds === "number" ? paint(out, "dim", ` (${seconds.toFixed(1)} s)`) : "";
+    return { ...e, message: `${paint(out, "green", "✓")} ${e.message}${took}` };
+  }
+  return { ...e, message: `${paint(out, "cyan", "•")} ${e.message}` };
+}
+
+function keptLines(kept: KeptServers, out: Output): string[] {
+  // Passwords stay in the service file (mode 600): psql reads them from there.
+  const psql = (service: string) => `PGSERVICEFILE=${kept.serviceFile} psql service=${service}`;
+  return [
+    "",
+    paint(out, "bold", "The servers are still running (--keep):"),
+    `  source  ${kept.sourceUrl}`,
+    `          ${psql("source")}`,
+    `  target  ${kept.targetUrl}`,
+    `          ${psql("target")}`,
+    `  stop    sh ${kept.stopScript}   (stops both servers and removes their files)`,
+  ];
 }

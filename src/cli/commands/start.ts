@@ -1,13 +1,92 @@
-import type { Command } from "commander";
-import { PgferryError } from "../../errors/index.js";
+import { type Command, Option } from "commander";
+import { parsePatterns, tableMatcher } from "../../catalog/index.js";
+import { resolveUrl } from "../../db/index.js";
 import type { CliContext } from "../context.js";
+import { addConnectionOptions, jsonOption, nonNegativeNumber, positiveInt } from "../options.js";
 
-// Placeholder until the start stage lands.
-export function register(program: Command, _ctx: CliContext): void {
-  program
+interface StartFlags {
+  source?: string;
+  target?: string;
+  jobs?: number;
+  indexJobs?: number;
+  chunkRows?: number;
+  maxRate?: number;
+  tables?: string;
+  exclude?: string;
+  skipCheck?: boolean;
+  stream: boolean;
+  pgDump?: string;
+  lockTimeout?: number;
+  json?: boolean;
+}
+
+const OUTCOME_TEXT = {
+  stopped: "Stopped. Run `pgferry start` again to resume where it left off.",
+  indexed:
+    "Every table is copied and indexed. Streaming was skipped (--no-stream): run `pgferry start` again to stream changes.",
+  "stream-unavailable":
+    "Every table is copied and indexed. Streaming changes is not available in this build yet; run `pgferry start` again once it is, and it resumes from here.",
+  streamed: "Streaming stopped.",
+} as const;
+
+export function register(program: Command, ctx: CliContext): void {
+  const cmd = program
     .command("start")
-    .description("(not built yet)")
-    .action(() => {
-      throw new PgferryError("INTERNAL", "pgferry start is not built yet.", { side: "local" });
+    .description(
+      "prepare, copy and index every table, then stream changes until cutover or Ctrl-C; run again, it resumes",
+    );
+  addConnectionOptions(cmd)
+    .option("--jobs <n>", "copy workers in this process (default: from cores and the source's free connections)", positiveInt("--jobs"))
+    .option("--index-jobs <n>", "index builds at once in this process (default: half the cores, at most 4)", positiveInt("--index-jobs"))
+    .option("--chunk-rows <n>", "rows per copy chunk (default 100000)", positiveInt("--chunk-rows"))
+    .option("--max-rate <MB/s>", "read at most this many MB (10^6 bytes) per second from the source, all workers together", nonNegativeNumber("--max-rate"))
+    .option("--tables <patterns>", "only these tables: comma-separated schema.table patterns with * (public.*,audit.events)")
+    .option("--exclude <patterns>", "leave these tables out (same patterns)")
+    .option("--skip-check", "do not run the preflight check at the first start")
+    .option("--no-stream", "stop once every table is copied and indexed, without streaming changes")
+    .option("--pg-dump <path>", "the pg_dump to use for the schema")
+    .option("--lock-timeout <seconds>", "how long one capture-trigger install may wait for its table lock (default 3)", nonNegativeNumber("--lock-timeout"))
+    .addOption(jsonOption())
+    .addOption(new Option("--progress-interval <ms>").hideHelp().argParser(positiveInt("--progress-interval")))
+    .action(async (flags: StartFlags & { progressInterval?: number }) => {
+      const source = resolveUrl(flags.source, "source");
+      const target = resolveUrl(flags.target, "target");
+      const include = parsePatterns(flags.tables);
+      const exclude = parsePatterns(flags.exclude);
+      // Bad patterns are reported before anything connects.
+      tableMatcher({ ...(include ? { include } : {}), ...(exclude ? { exclude } : {}) });
+      const { runMigration } = await import("../../migration.js");
+      const { chooseMode, makeRenderer, progressInterval } = await import("../render/index.js");
+      const mode = chooseMode(ctx.out, flags.json);
+      const renderer = makeRenderer(ctx.out, mode);
+      const restoreCursor = () => renderer.stop();
+      process.once("exit", restoreCursor);
+      if (mode !== "json") ctx.out.line(`pgferry start: ${source.display} → ${target.display}`);
+      try {
+        const result = await runMigration(
+          { source, target, emit: renderer.onEvent, signal: ctx.signal },
+          {
+            ...(flags.jobs ? { jobs: flags.jobs } : {}),
+            ...(flags.indexJobs ? { indexJobs: flags.indexJobs } : {}),
+            ...(flags.chunkRows ? { chunkRows: flags.chunkRows } : {}),
+            ...(flags.maxRate ? { maxRateMBps: flags.maxRate } : {}),
+            ...(include ? { include } : {}),
+            ...(exclude ? { exclude } : {}),
+            ...(flags.skipCheck ? { skipCheck: true } : {}),
+            ...(flags.pgDump ? { pgDump: flags.pgDump } : {}),
+            ...(flags.lockTimeout !== undefined ? { lockTimeoutMs: Math.round(flags.lockTimeout * 1000) } : {}),
+            stream: flags.stream,
+            progressIntervalMs: flags.progressInterval ?? progressInterval(mode),
+          },
+        );
+        renderer.stop();
+        const message = OUTCOME_TEXT[result.outcome];
+        if (mode === "json") renderer.onEvent({ type: "log", level: "info", message });
+        else ctx.out.line(`${message} (phase ${result.phase}; ${result.jobs} copy jobs, ${result.indexJobs} index jobs)`);
+        ctx.setExit(0);
+      } finally {
+        renderer.stop();
+        process.off("exit", restoreCursor);
+      }
     });
 }

@@ -1,13 +1,57 @@
-import type { Command } from "commander";
-import { PgferryError } from "../../errors/index.js";
+import { type Command, Option } from "commander";
+import { resolveUrl } from "../../db/index.js";
 import type { CliContext } from "../context.js";
+import { addConnectionOptions, jsonOption, positiveInt } from "../options.js";
 
-// Placeholder until the status stage lands.
-export function register(program: Command, _ctx: CliContext): void {
-  program
+interface StatusFlags {
+  target?: string;
+  json?: boolean;
+  watch?: boolean;
+  interval?: number;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  const cmd = program
     .command("status")
-    .description("(not built yet)")
-    .action(() => {
-      throw new PgferryError("INTERNAL", "pgferry status is not built yet.", { side: "local" });
+    .description("where the migration stands (reads the target only)");
+  addConnectionOptions(cmd, ["target"])
+    // Accepted so one set of flags works for every command; status never connects to the source.
+    .addOption(new Option("--source <url>", "ignored: status reads the target only").hideHelp())
+    .addOption(jsonOption())
+    .option("--watch", "keep refreshing until Ctrl-C")
+    .option("--interval <seconds>", "refresh period with --watch (default 2 on a terminal, 5 otherwise)", positiveInt("--interval"))
+    .action(async (flags: StatusFlags) => {
+      const target = resolveUrl(flags.target, "target");
+      const { connect } = await import("../../db/index.js");
+      const { readStatus } = await import("../../progress/status.js");
+      const render = await import("../render/index.js");
+      const client = await connect(target, { stage: "status", statementTimeoutMs: 30_000 });
+      try {
+        if (!flags.watch) {
+          const s = await readStatus(client);
+          if (flags.json) ctx.out.json(s);
+          else for (const line of render.statusLines(s)) ctx.out.line(line);
+          return ctx.setExit(0);
+        }
+        const mode = render.chooseMode(ctx.out, flags.json);
+        const everyMs = (flags.interval ?? (mode === "tty" ? 2 : 5)) * 1000;
+        const view = mode === "tty" ? new render.LiveView(ctx.out) : undefined;
+        const maxTables = Math.max(3, (process.stdout.rows || 24) - 6);
+        process.once("exit", () => view?.stop());
+        while (!ctx.signal.aborted) {
+          const s = await readStatus(client);
+          if (mode === "json") ctx.out.json(s);
+          else if (view) view.render(render.statusLines(s, { maxTables, fixed: true }));
+          else ctx.out.line(`${render.summaryLine(s)} · ${render.tablesLine(s)}`);
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, everyMs);
+            ctx.signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+          });
+        }
+        view?.stop();
+        ctx.setExit(0);
+      } finally {
+        await client.end().catch(() => {});
+      }
     });
 }

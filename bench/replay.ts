@@ -1,0 +1,127 @@
+import type pg from "pg";
+import type { LocalDatabase } from "../src/local-server/index.js";
+import { type LagResult, measureLag } from "./lag.js";
+import { type PgbenchOptions, pgbenchInit, runPgbench } from "./pgbench.js";
+import { watchClient } from "./pgferry-copy.js";
+import { PgferryProcess } from "./pgferry-process.js";
+import { type BenchServers, dropTarget, freshTarget, sourceDatabase } from "./servers.js";
+
+export interface ReplayResult {
+  burstTransactions: number;
+  burstSeconds: number;
+  burstTps: number;
+  /** Rows of the source log the burst wrote (one per changed key and statement). */
+  logRows: number;
+  distinctKeys: number;
+  /** Log rows written per second by the unthrottled burst: what the source can write. */
+  sourceRowsPerSecond: number;
+  /** Spawn of `pgferry start` to the last burst transaction applied on every table. */
+  catchUpSeconds: number;
+  replayRowsPerSecond: number;
+  replayKeysPerSecond: number;
+}
+
+export interface StreamBenchResult {
+  replay: ReplayResult;
+  lag: LagResult[];
+  peakMemoryMb: number;
+}
+
+async function tablesPhases(watch: pg.ClientBase): Promise<boolean> {
+  const { rows } = await watch.query<{ total: string; streaming: string }>(
+    "select count(*) as total, count(*) filter (where phase = 'streaming') as streaming from pgferry.tables",
+  );
+  return Number(rows[0]!.total) > 0 && rows[0]!.total === rows[0]!.streaming;
+}
+
+/** True when every table's position shows transaction `txid` as applied. */
+async function caughtUp(watch: pg.ClientBase, txid: string): Promise<boolean> {
+  const { rows } = await watch.query<{ ok: boolean | null }>(
+    `select bool_and(position is not null and txid_visible_in_snapshot($1::bigint, position::txid_snapshot)) as ok
+       from pgferry.tables`,
+    [txid],
+  );
+  return rows[0]?.ok === true;
+}
+
+async function committedTxid(source: LocalDatabase): Promise<string> {
+  const { rows } = await source.server.admin<{ x: string }>(
+    source.database,
+    "select txid_current()::text as x",
+  );
+  return rows[0]!.x;
+}
+
+async function logHighWater(source: LocalDatabase): Promise<string> {
+  const { rows } = await source.server.admin<{ id: string }>(
+    source.database,
+    "select coalesce(max(id), 0)::text as id from pgferry.changes",
+  );
+  return rows[0]!.id;
+}
+
+/**
+ * (4b) and (4c): migrate a pgbench database, stop pgferry, write a burst, time `pgferry start`
+ * catching up, then keep it running under fixed-rate loads and sample the lag.
+ */
+export async function runStreamBench(
+  servers: BenchServers,
+  opts: {
+    scale: number;
+    jobs: number;
+    burst: PgbenchOptions;
+    lagRates: number[];
+    lagSeconds: number;
+    extraArgs: string[];
+  },
+): Promise<StreamBenchResult> {
+  const source = await sourceDatabase(servers, "bench_stream");
+  await pgbenchInit(source, opts.scale);
+  const target = await freshTarget(servers, "bench_stream_target");
+  const watch = await watchClient(servers.target, target.database);
+  const args = ["--jobs", String(opts.jobs), ...opts.extraArgs];
+  let proc = PgferryProcess.start(source, target, args);
+  try {
+    await proc.waitFor("every table streaming", () => tablesPhases(watch), 10 * 60_000);
+    const settled = await committedTxid(source);
+    await proc.waitFor("the stream to catch up", () => caughtUp(watch, settled), 5 * 60_000);
+    await proc.stop();
+
+    const before = await logHighWater(source);
+    const burst = await runPgbench(source, opts.burst);
+    const last = await committedTxid(source);
+    const { rows } = await source.server.admin<{ n: string; keys: string }>(
+      source.database,
+      "select count(*) as n, count(distinct (tbl, key::text)) as keys from pgferry.changes where id > $1 and tbl <> 0",
+      [before],
+    );
+    const logRows = Number(rows[0]!.n);
+    const distinctKeys = Number(rows[0]!.keys);
+
+    proc = PgferryProcess.start(source, target, args);
+    await proc.waitFor("the burst to be applied", () => caughtUp(watch, last), 30 * 60_000, 100);
+    const catchUpSeconds = (performance.now() - proc.startedAt) / 1000;
+
+    const lag: LagResult[] = [];
+    for (const rate of opts.lagRates) lag.push(await measureLag(source, watch, rate, opts.lagSeconds));
+    return {
+      replay: {
+        burstTransactions: burst.transactions,
+        burstSeconds: burst.seconds,
+        burstTps: burst.tps,
+        logRows,
+        distinctKeys,
+        sourceRowsPerSecond: logRows / burst.seconds,
+        catchUpSeconds,
+        replayRowsPerSecond: logRows / catchUpSeconds,
+        replayKeysPerSecond: distinctKeys / catchUpSeconds,
+      },
+      lag,
+      peakMemoryMb: proc.memory.peakMb,
+    };
+  } finally {
+    if (proc.running) await proc.stop();
+    await watch.end();
+    await dropTarget(servers, target);
+  }
+}

@@ -1,0 +1,214 @@
+import os from "node:os";
+import type { BenchOptions } from "./args.js";
+import type { Dataset } from "./dataset.js";
+import type { DumpRestoreResult } from "./dump-restore.js";
+import type { PgferryCopyResult } from "./pgferry-copy.js";
+import type { RawPipeResult } from "./raw-pipe.js";
+import type { StreamBenchResult } from "./replay.js";
+import type { TriggerOverheadResult } from "./trigger-overhead.js";
+
+export interface BenchResults {
+  startedAt: string;
+  options: BenchOptions;
+  dataset: Dataset;
+  raw?: RawPipeResult;
+  dump?: DumpRestoreResult;
+  pgferry?: PgferryCopyResult;
+  /** Why a section produced no figures. */
+  failures: Record<string, string>;
+  triggers?: TriggerOverheadResult;
+  stream?: StreamBenchResult;
+  totalSeconds: number;
+}
+
+const MB = 2 ** 20;
+const f = (n: number | undefined, digits = 1): string =>
+  n === undefined || !Number.isFinite(n)
+    ? "–"
+    : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const int = (n: number | undefined): string =>
+  n === undefined || !Number.isFinite(n) ? "–" : Math.round(n).toLocaleString("en-US");
+const goal = (ok: boolean): string => (ok ? "met" : "NOT met");
+
+function table(head: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+function copyRows(r: BenchResults): string[][] {
+  const { bytes, rows } = r.dataset;
+  const row = (name: string, copy: number | undefined, index: string, total: number, extra: string) => [
+    name,
+    f(copy),
+    copy ? f(bytes / MB / copy) : "–",
+    copy ? int(rows / copy) : "–",
+    index,
+    f(total),
+    f(bytes / MB / total),
+    int(rows / total),
+    extra,
+  ];
+  const out: string[][] = [];
+  if (r.raw) {
+    const x = r.raw;
+    out.push(
+      row(
+        `raw pipe (psql \\| psql, ${x.pieces} pieces)`,
+        x.copySeconds,
+        f(x.indexSeconds),
+        x.totalSeconds,
+        check(x.mismatches),
+      ),
+    );
+  }
+  if (r.dump) {
+    const x = r.dump;
+    out.push(
+      row(
+        `pg_dump -Fd + pg_restore (${f(x.dumpSeconds)} s + ${f(x.restoreSeconds)} s)`,
+        undefined,
+        "incl.",
+        x.totalSeconds,
+        check(x.mismatches),
+      ),
+    );
+  }
+  if (r.pgferry) {
+    const x = r.pgferry;
+    out.push(
+      row(
+        `pgferry start (${x.chunks} chunks)`,
+        x.copySeconds,
+        f(x.indexTailSeconds),
+        x.totalSeconds,
+        `${check(x.mismatches)}; peak RSS ${int(x.peakMemoryMb)} MB`,
+      ),
+    );
+  }
+  return out;
+}
+
+function check(mismatches: string[]): string {
+  return mismatches.length === 0 ? "row counts match" : `MISMATCH: ${mismatches.join("; ")}`;
+}
+
+function copySection(r: BenchResults): string[] {
+  const d = r.dataset;
+  const out = [
+    "## Copy: one database, empty target each time",
+    "",
+    `Dataset: ${f(d.bytes / MB)} MB of table data (heap + TOAST) in ${int(d.rows)} rows, ${f(d.indexBytes / MB)} MB of indexes on the source; ${d.tables.length} tables (${d.tables.map((t) => `${t.name} ${f(t.bytes / MB)} MB`).join(", ")}). Generated in ${f(d.generateSeconds)} s. Parallelism: ${r.options.jobs} for every contender.`,
+    "",
+    table(
+      [
+        "contender",
+        "data copy s",
+        "copy MB/s",
+        "copy rows/s",
+        "indexes s",
+        "end to end s",
+        "e2e MB/s",
+        "e2e rows/s",
+        "notes",
+      ],
+      copyRows(r),
+    ),
+    "",
+  ];
+  const { raw, dump, pgferry } = r;
+  if (pgferry && raw) {
+    const ratio = raw.copySeconds / pgferry.copySeconds;
+    out.push(
+      `- pgferry / raw pipe, data copy throughput: **${f(ratio, 2)}×** (goal ≥ 0.9: ${goal(ratio >= 0.9)})`,
+    );
+    out.push(
+      `- pgferry / raw pipe + pg_restore post-data, end to end: ${f(raw.totalSeconds / pgferry.totalSeconds, 2)}×`,
+    );
+  }
+  if (pgferry && dump) {
+    const ratio = dump.totalSeconds / pgferry.totalSeconds;
+    out.push(
+      `- pgferry / dump-restore, end to end with indexes: **${f(ratio, 2)}×** (goal > 1: ${goal(ratio > 1)})`,
+    );
+  }
+  if (pgferry) {
+    out.push(
+      `- pgferry peak memory (VmHWM): **${int(pgferry.peakMemoryMb)} MB** (goal < 300 MB: ${goal(pgferry.peakMemoryMb < 300)}); prepare (check, schema, triggers) ${f(pgferry.prepareSeconds)} s`,
+    );
+  }
+  if (dump?.warnings.length) out.push(`- pg_restore reported: ${dump.warnings.join(" / ")}`);
+  return out;
+}
+
+function triggerSection(t: TriggerOverheadResult): string[] {
+  const o = t.options;
+  return [
+    "## Capture trigger overhead on the source (pgbench TPC-B-like)",
+    "",
+    `pgbench scale ${t.scale}, -c ${o.clients} -j ${o.threads} -T ${o.seconds}, ${t.without.length} round(s) each, interleaved (without, with, …). pgbench_history was given \`id bigserial primary key\` for both runs. ${f(t.logRowsPerTransaction, 2)} log rows per transaction.`,
+    "",
+    table(
+      ["", "TPS", "latency avg ms", "runs (TPS)"],
+      [
+        [
+          "without triggers",
+          f(t.tpsWithout),
+          f(t.latencyWithout, 2),
+          t.without.map((x) => f(x.tps, 0)).join(", "),
+        ],
+        [
+          "with capture triggers",
+          f(t.tpsWith),
+          f(t.latencyWith, 2),
+          t.with.map((x) => f(x.tps, 0)).join(", "),
+        ],
+      ],
+    ),
+    "",
+    `- TPS overhead: **${f(t.overhead * 100)} %** (goal < 10 %: ${goal(t.overhead < 0.1)})`,
+  ];
+}
+
+function streamSection(s: StreamBenchResult): string[] {
+  const r = s.replay;
+  return [
+    "## Replay and lag",
+    "",
+    `Burst while no stream ran: ${int(r.burstTransactions)} pgbench transactions in ${f(r.burstSeconds)} s (${f(r.burstTps)} TPS), ${int(r.logRows)} log rows (${int(r.distinctKeys)} distinct keys): the source wrote ${int(r.sourceRowsPerSecond)} changed rows/s.`,
+    `\`pgferry start\` caught up in ${f(r.catchUpSeconds)} s (from spawn): **${int(r.replayRowsPerSecond)} changed rows/s** (${int(r.replayKeysPerSecond)} distinct keys/s); goal > source write rate: ${goal(r.replayRowsPerSecond > r.sourceRowsPerSecond)}.`,
+    "",
+    table(
+      ["load", "achieved TPS", "pgbench latency ms", "samples", "lag p50 s", "lag p95 s", "lag max s"],
+      s.lag.map((l) => [
+        `pgbench -R ${l.rate}`,
+        f(l.achievedTps),
+        f(l.latencyMs, 2),
+        String(l.samples),
+        f(l.p50, 2),
+        f(l.p95, 2),
+        f(l.max, 2),
+      ]),
+    ),
+    "",
+    ...s.lag.map(
+      (l) =>
+        `- lag p95 at ${l.rate} TPS: ${f(l.p95, 2)} s${l.rate === 500 ? ` (goal < 1 s: ${goal(l.p95 < 1)})` : ""}`,
+    ),
+    `- streaming pgferry peak memory: ${int(s.peakMemoryMb)} MB`,
+  ];
+}
+
+export function renderReport(r: BenchResults): string {
+  const cpu = os.cpus();
+  const lines = [
+    `# pgferry benchmark, ${r.startedAt}`,
+    "",
+    `Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? "?"}, ${f(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}. Source PostgreSQL 15 (Heroku-like: owner role, SSL required), target PostgreSQL 16 (RDS-like owner role), both local, fsync off on both. Run took ${f(r.totalSeconds / 60)} min.`,
+    "",
+    ...copySection(r),
+  ];
+  for (const [section, why] of Object.entries(r.failures)) lines.push(`- ${section}: no figures (${why})`);
+  if (r.triggers) lines.push("", ...triggerSection(r.triggers));
+  if (r.stream) lines.push("", ...streamSection(r.stream));
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,101 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseBenchArgs } from "./args.js";
+import { generateDataset, planDataset } from "./dataset.js";
+import { runDumpRestore } from "./dump-restore.js";
+import { runPgferryCopy } from "./pgferry-copy.js";
+import { runRawPipe } from "./raw-pipe.js";
+import { runStreamBench } from "./replay.js";
+import { type BenchResults, renderReport } from "./report.js";
+import { sourceDatabase, startServers } from "./servers.js";
+import { runTriggerOverhead } from "./trigger-overhead.js";
+
+const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), "results");
+
+function say(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+async function main(): Promise<void> {
+  const opts = parseBenchArgs(process.argv.slice(2));
+  const started = performance.now();
+  const pgferryArgs = (process.env["PGFERRY_BENCH_ARGS"] ?? "").split(" ").filter(Boolean);
+  say(`starting PostgreSQL 15 (source) and 16 (target); dataset ${opts.sizeMb} MB, ${opts.jobs} jobs`);
+  const servers = await startServers();
+  const onSignal = () => {
+    say("interrupted: stopping the servers");
+    void servers.stop().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    const source = await sourceDatabase(servers, "bench_copy");
+    const plan = planDataset(opts.sizeMb);
+    say(`generating: pgbench scale ${plan.pgbenchScale}, ${plan.documents} documents, ${plan.events} events`);
+    const dataset = await generateDataset(source, plan);
+    say(
+      `dataset: ${(dataset.bytes / 2 ** 20).toFixed(0)} MB, ${dataset.rows} rows in ${dataset.generateSeconds.toFixed(1)} s`,
+    );
+    const results: BenchResults = {
+      startedAt: new Date().toISOString(),
+      options: opts,
+      dataset,
+      failures: {},
+      totalSeconds: 0,
+    };
+    const attempt = async <T>(name: string, work: () => Promise<T>): Promise<T | undefined> => {
+      say(`${name}…`);
+      try {
+        const res = await work();
+        say(`${name}: ${JSON.stringify(res)}`);
+        return res;
+      } catch (err) {
+        results.failures[name] = (err as Error).message.split("\n").slice(0, 6).join(" ");
+        say(`${name} failed: ${(err as Error).message}`);
+        return undefined;
+      }
+    };
+    const s = opts.sections;
+    if (s.has("raw"))
+      results.raw = await attempt("raw pipe", () =>
+        runRawPipe(servers, source, dataset, opts.jobs, opts.rawPerTable),
+      );
+    if (s.has("dump"))
+      results.dump = await attempt("dump-restore", () => runDumpRestore(servers, source, dataset, opts.jobs));
+    if (s.has("pgferry"))
+      results.pgferry = await attempt("pgferry start", () =>
+        runPgferryCopy(servers, source, dataset, opts.jobs, pgferryArgs),
+      );
+    const pgbench = { clients: 4, threads: 2, seconds: opts.pgbenchSeconds };
+    if (s.has("triggers"))
+      results.triggers = await attempt("trigger overhead", () =>
+        runTriggerOverhead(servers, opts.pgbenchScale, pgbench, opts.triggerRounds),
+      );
+    if (s.has("replay") || s.has("lag"))
+      results.stream = await attempt("replay and lag", () =>
+        runStreamBench(servers, {
+          scale: opts.pgbenchScale,
+          jobs: opts.jobs,
+          burst: pgbench,
+          lagRates: s.has("lag") ? opts.lagRates : [],
+          lagSeconds: opts.lagSeconds,
+          extraArgs: pgferryArgs,
+        }),
+      );
+    results.totalSeconds = (performance.now() - started) / 1000;
+    const report = renderReport(results);
+    process.stdout.write(`\n${report}`);
+    mkdirSync(RESULTS, { recursive: true });
+    writeFileSync(path.join(RESULTS, "latest.md"), report);
+    writeFileSync(path.join(RESULTS, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
+    say(`written ${path.relative(process.cwd(), path.join(RESULTS, "latest.md"))}`);
+  } finally {
+    await servers.stop();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n`);
+  process.exitCode = 1;
+});

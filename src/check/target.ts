@@ -1,0 +1,107 @@
+import type pg from "pg";
+import { SYSTEM_SCHEMAS } from "../catalog/index.js";
+import type { ConnInfo } from "../db/index.js";
+import { plural } from "./format.js";
+import { type Findings, nameList, tableName } from "./types.js";
+
+const USER_TABLES_SQL = `
+select n.nspname as schema, c.relname as name
+from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where c.relkind in ('r', 'p') and not c.relispartition
+  and n.nspname <> all ($1::text[]) and n.nspname not like 'pg\\_%'
+  and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')
+order by 1, 2`;
+
+const CONTROL_SQL = `select to_regclass('pgferry.migration') is not null as has_control`;
+
+export interface TargetState {
+  userTables: string[];
+  /** The migration recorded in the target's control schema, if any. */
+  migration: { sourceDisplay: string; phase: string; sameSource: boolean } | undefined;
+}
+
+/**
+ * The target must hold no user tables, so the copy cannot mix with existing rows; a target that
+ * holds pgferry's control schema for this same source is one being resumed.
+ */
+export async function checkTarget(
+  client: pg.ClientBase,
+  source: ConnInfo,
+  requireEmpty: boolean,
+  findings: Findings,
+): Promise<TargetState> {
+  const userTables = (await client.query(USER_TABLES_SQL, [SYSTEM_SCHEMAS])).rows.map(tableName);
+  let migration: TargetState["migration"];
+  if ((await client.query(CONTROL_SQL)).rows[0].has_control) {
+    const { rows } = await client.query("select source_display, phase from pgferry.migration");
+    if (rows[0]) {
+      migration = {
+        sourceDisplay: rows[0].source_display,
+        phase: rows[0].phase,
+        sameSource: sameDatabase(rows[0].source_display, source),
+      };
+    }
+  }
+  if (migration && !migration.sameSource) {
+    findings.blocker({
+      code: "TARGET_HAS_OTHER_MIGRATION",
+      side: "target",
+      message: `The target already holds a pgferry migration from another source (${migration.sourceDisplay}, phase ${migration.phase}).`,
+      fix: "Use another target database, or finish or remove that migration first (`pgferry cleanup` with its --source).",
+    });
+  } else if (migration) {
+    findings.note({
+      code: "MIGRATION_IN_PROGRESS",
+      side: "target",
+      message: `The target holds a pgferry migration from this source (phase ${migration.phase}).`,
+      fix: "`pgferry start` resumes it; `pgferry status` shows where it stands.",
+    });
+  }
+  if (userTables.length > 0 && requireEmpty) {
+    findings.blocker({
+      code: "TARGET_NOT_EMPTY",
+      side: "target",
+      message: `The target database already has ${plural(userTables.length, "table")}: ${nameList(userTables)}.`,
+      fix: migration?.sameSource
+        ? "These are this migration's tables: `pgferry start` resumes it. To start over, run `pgferry cleanup` and drop them."
+        : "Use an empty target database, or drop those tables first (pgferry never writes into tables it did not create).",
+    });
+  }
+  return { userTables, migration };
+}
+
+/** Host, port and database name identify the source; user, password and options may change. */
+function sameDatabase(display: string, source: ConnInfo): boolean {
+  try {
+    const u = new URL(display);
+    const host = u.hostname.replace(/^\[|\]$/g, "");
+    return (
+      host === source.host &&
+      Number(u.port || 5432) === source.port &&
+      decodeURIComponent(u.pathname.slice(1)) === source.database
+    );
+  } catch {
+    return false;
+  }
+}
+
+const SOURCE_LEFTOVER_SQL = `
+select exists (select 1 from pg_namespace where nspname = 'pgferry') as has_schema,
+       (select count(*) from pg_trigger where tgname like 'pgferry\\_%' and not tgisinternal)::int as triggers`;
+
+/** A capture schema or triggers on the source while the target knows no migration: an earlier run's leftovers. */
+export async function checkSourceLeftovers(
+  client: pg.ClientBase,
+  target: TargetState,
+  findings: Findings,
+): Promise<void> {
+  const r = (await client.query(SOURCE_LEFTOVER_SQL)).rows[0];
+  if (!r.has_schema && r.triggers === 0) return;
+  if (target.migration?.sameSource) return;
+  findings.warning({
+    code: "SOURCE_LEFTOVERS",
+    side: "source",
+    message: `The source holds pgferry objects from an earlier run (${r.has_schema ? "schema pgferry, " : ""}${r.triggers} capture trigger(s)); they still log every write.`,
+    fix: "Run `pgferry cleanup` against the target of that run, or drop schema pgferry CASCADE on the source (which drops its capture triggers' functions too).",
+  });
+}

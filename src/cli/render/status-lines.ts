@@ -1,0 +1,81 @@
+import type { StatusReport, TableStatus } from "../../progress/status-model.js";
+import { formatBytes, formatCount, formatDuration, percent } from "./format.js";
+
+const PHASE_ORDER = ["pending", "copying", "copied", "indexing", "indexed", "streaming", "paused"];
+
+/** The overall line: phase, rows and bytes done of total, rate, ETA. */
+export function summaryLine(s: StatusReport): string {
+  const c = s.copy;
+  const parts = [`phase ${s.phase}`];
+  if (s.phase === "preparing" || s.phase === "copying" || s.phase === "indexing") {
+    parts.push(
+      `${percent(c.rowsDone, c.rowsTotal)} of rows`,
+      `${formatCount(c.rowsDone)}/${formatCount(c.rowsTotal)} rows`,
+      `${formatBytes(c.bytesDone)} copied`,
+      `${formatBytes(c.bytesPerSecond)}/s`,
+      `chunks ${c.chunksDone}/${c.chunksTotal}`,
+    );
+    if (s.phase !== "indexing")
+      parts.push(`ETA ${c.etaSeconds === null ? "?" : formatDuration(c.etaSeconds)}`);
+  }
+  if (s.lagSeconds !== null) parts.push(`lag ${s.lagSeconds.toFixed(1)}s`);
+  if (s.pendingChanges !== null) parts.push(`${formatCount(s.pendingChanges)} pending changes`);
+  if (s.stream.changesApplied > 0) parts.push(`${formatCount(s.stream.changesApplied)} changes applied`);
+  return parts.join(" · ");
+}
+
+/** "tables: 2 copying, 5 copied, 1 indexing, 12 indexed". */
+export function tablesLine(s: StatusReport): string {
+  const counts = new Map<string, number>();
+  for (const t of s.tables) counts.set(t.phase, (counts.get(t.phase) ?? 0) + 1);
+  const phases = [...counts.keys()].sort((a, b) => rank(a) - rank(b));
+  return `tables (${s.tables.length}): ${phases.map((p) => `${counts.get(p)} ${p}`).join(", ") || "none yet"}`;
+}
+
+function rank(phase: string): number {
+  const i = PHASE_ORDER.indexOf(phase);
+  return i < 0 ? PHASE_ORDER.length : i;
+}
+
+export function tableLine(t: TableStatus, nameWidth: number): string {
+  const name = t.name.length > nameWidth ? `${t.name.slice(0, nameWidth - 1)}…` : t.name.padEnd(nameWidth);
+  const rate = t.bytesPerSecond ? `  ${formatBytes(t.bytesPerSecond)}/s` : "";
+  const paused = t.pausedReason ? `  (${t.pausedReason})` : "";
+  return (
+    `  ${name}  ${t.phase.padEnd(9)} ${percent(t.rowsDone, t.rowsTotal).padStart(4)}  ` +
+    `${formatCount(t.rowsDone)}/${formatCount(t.rowsTotal)} rows  ${formatBytes(t.bytesDone)}${rate}${paused}`
+  );
+}
+
+/** Busiest first: tables being copied or indexed, then the biggest still to come. */
+export function busiestTables(tables: readonly TableStatus[], max: number): TableStatus[] {
+  const active = (t: TableStatus) => (t.phase === "copying" || t.phase === "indexing" ? 0 : 1);
+  const waiting = (t: TableStatus) => (t.phase === "pending" || t.phase === "copied" ? 0 : 1);
+  return [...tables]
+    .sort(
+      (a, b) =>
+        active(a) - active(b) ||
+        waiting(a) - waiting(b) ||
+        (b.bytesPerSecond ?? 0) - (a.bytesPerSecond ?? 0) ||
+        b.rowsTotal - a.rowsTotal,
+    )
+    .slice(0, max);
+}
+
+/**
+ * The status as lines. With `fixed`, always exactly 3 + maxTables lines (blank-padded), so a
+ * live view can redraw in place; otherwise every table (for `pgferry status`).
+ */
+export function statusLines(s: StatusReport, opts: { maxTables?: number; fixed?: boolean } = {}): string[] {
+  const shown = opts.maxTables === undefined ? s.tables : busiestTables(s.tables, opts.maxTables);
+  const nameWidth = Math.min(40, Math.max(10, ...shown.map((t) => t.name.length)));
+  const lines = [summaryLine(s), tablesLine(s), ...shown.map((t) => tableLine(t, nameWidth))];
+  const lastError = s.errors[s.errors.length - 1];
+  if (opts.fixed) {
+    while (lines.length < 2 + (opts.maxTables ?? 0)) lines.push("");
+    lines.push(lastError ? `last error ${lastError.at}: ${lastError.message}` : "");
+  } else {
+    for (const e of s.errors) lines.push(`error ${e.at}: ${e.message}`);
+  }
+  return lines;
+}

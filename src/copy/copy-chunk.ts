@@ -1,0 +1,133 @@
+import { pipeline } from "node:stream/promises";
+import type pg from "pg";
+import { from as copyFrom, to as copyTo } from "pg-copy-streams";
+import { identList, qualified } from "../db/quote.js";
+import { PgferryError } from "../errors/index.js";
+import type { ControlTable } from "./control-tables.js";
+import { ByteCounter, type RateLimiter } from "./throttle.js";
+
+/** A chunk claimed by this worker: its row is locked by the worker's open target transaction. */
+export interface ClaimedChunk {
+  tableId: number;
+  chunkNo: number;
+  /** The physical relation (a leaf partition for a partitioned table). */
+  schema: string;
+  name: string;
+  predicate: string | null;
+  /** The replicated table, "schema.name", for messages. */
+  table: string;
+  columns: ControlTable["columns"];
+}
+
+/**
+ * Opens a target transaction and locks the next unfinished chunk in it (SKIP LOCKED: chunks
+ * held by other workers or processes are passed over). Biggest tables first, so their
+ * many chunks spread over every worker and the small tables fill the gaps at the end.
+ * Returns undefined (transaction closed) when nothing is free.
+ */
+export async function claimChunk(target: pg.ClientBase): Promise<ClaimedChunk | undefined> {
+  await target.query("begin");
+  try {
+    const { rows } = await target.query(
+      `select c.table_id, c.chunk_no, c.schema_name, c.table_name, c.predicate,
+              t.schema_name as root_schema, t.table_name as root_name, t.columns
+         from pgferry.chunks c join pgferry.tables t on t.id = c.table_id
+        where not c.done and t.phase = 'copying'
+        order by t.bytes_estimate desc, c.table_id, c.chunk_no
+        for update of c skip locked limit 1`,
+    );
+    const r = rows[0];
+    if (!r) {
+      await target.query("rollback");
+      return undefined;
+    }
+    return {
+      tableId: r.table_id,
+      chunkNo: r.chunk_no,
+      schema: r.schema_name,
+      name: r.table_name,
+      predicate: r.predicate,
+      table: `${r.root_schema}.${r.root_name}`,
+      columns: r.columns,
+    };
+  } catch (err) {
+    await target.query("rollback").catch(() => {});
+    throw err;
+  }
+}
+
+export interface CopyChunkOptions {
+  worker: string;
+  limiter?: RateLimiter;
+  signal?: AbortSignal;
+  onBytes?: (n: number) => void;
+}
+
+/** The source query of one chunk: only the columns COPY must carry (generated ones are computed). */
+export function chunkSelect(chunk: ClaimedChunk): { select: string; columns: string } {
+  const columns = identList(chunk.columns.filter((c) => !c.generated).map((c) => c.name));
+  // ONLY: an inheritance child is a table of its own and must not be read twice.
+  const where = chunk.predicate ? ` where ${chunk.predicate}` : "";
+  return { select: `select ${columns} from only ${qualified(chunk.schema, chunk.name)}${where}`, columns };
+}
+
+/**
+ * Streams one claimed chunk from the source into the target and commits it with its
+ * done-mark, in the transaction that holds the claim.
+ *
+ * A crashed or abandoned attempt needs no cleanup: its rows were written in that same
+ * transaction, which never committed, so the server discarded them together with the claim.
+ * A chunk is therefore either entirely on the target and marked done, or absent and not
+ * marked; re-copying an unmarked chunk can never duplicate a row.
+ */
+export async function copyClaimedChunk(
+  source: pg.ClientBase,
+  target: pg.ClientBase,
+  chunk: ClaimedChunk,
+  opts: CopyChunkOptions,
+): Promise<{ rows: number; bytes: number }> {
+  const { select, columns } = chunkSelect(chunk);
+  try {
+    const reader = source.query(copyTo(`copy (${select}) to stdout`));
+    const counter = new ByteCounter(opts.limiter, opts.signal, opts.onBytes);
+    const writer = target.query(copyFrom(`copy ${qualified(chunk.schema, chunk.name)} (${columns}) from stdin`));
+    let failedSide: "source" | "target" | undefined;
+    reader.once("error", () => {
+      failedSide ??= "source";
+    });
+    writer.once("error", () => {
+      failedSide ??= "target";
+    });
+    try {
+      await pipeline(reader, counter, writer, opts.signal ? { signal: opts.signal } : {});
+    } catch (err) {
+      throw chunkError(err, chunk, failedSide);
+    }
+    const rows = writer.rowCount;
+    await target.query(
+      `update pgferry.chunks set done = true, rows = $3, bytes = $4, worker = $5, done_at = now()
+        where table_id = $1 and chunk_no = $2`,
+      [chunk.tableId, chunk.chunkNo, rows, counter.bytes, opts.worker],
+    );
+    await target.query("commit");
+    return { rows, bytes: counter.bytes };
+  } catch (err) {
+    await target.query("rollback").catch(() => {});
+    throw err;
+  }
+}
+
+function chunkError(err: unknown, chunk: ClaimedChunk, side: "source" | "target" | undefined): unknown {
+  const e = err as { code?: string; message?: string; name?: string };
+  if (e?.name === "AbortError") return err;
+  const where = `chunk ${chunk.chunkNo} of ${chunk.table}`;
+  // Keep the driver error as is when a reconnect may fix it: the worker retries those.
+  if (!e?.code || !/^[0-9A-Z]{5}$/.test(e.code) || ["57P01", "57P02", "57P03", "40001", "40P01"].includes(e.code))
+    return err;
+  const opts = { cause: err, ...(side ? { side } : {}) };
+  if (e.code === "42501" && /row-level security/i.test(e.message ?? "")) {
+    return new PgferryError("ROW_SECURITY", `Copying ${where}: ${e.message}`, opts);
+  }
+  if (e.code === "42501") return new PgferryError("PERMISSION_DENIED", `Copying ${where}: ${e.message}`, opts);
+  return new PgferryError("COPY_FAILED", `Copying ${where} failed: ${e.message}`, opts);
+}

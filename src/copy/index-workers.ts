@@ -1,0 +1,88 @@
+import type pg from "pg";
+import type { MigrationContext } from "../context.js";
+import { connect } from "../db/index.js";
+import { buildTableIndexes } from "../index-build/index.js";
+import { stageCounts } from "./control-tables.js";
+import { runLoop, type StepResult, type Waker } from "./worker-loop.js";
+
+export interface IndexPoolOptions {
+  indexJobs: number;
+  waker: Waker;
+  maintenanceWorkMem?: string;
+}
+
+/**
+ * The claim on a table being indexed is a session advisory lock on the target, keyed by the
+ * table id, held by this worker's session for the whole build. Not a row lock on
+ * pgferry.tables: buildTableIndexes updates that row (phase, indexed_at) from its own
+ * session, which would wait forever behind our own FOR UPDATE. Like SKIP LOCKED, a busy
+ * table is passed over; if this process dies the server drops the lock with the session and
+ * another worker (here or in another process) takes the table over.
+ */
+const CLAIM_SQL = "select pg_try_advisory_lock(hashtext('pgferry:index'), $1) as ok";
+const RELEASE_SQL = "select pg_advisory_unlock(hashtext('pgferry:index'), $1)";
+
+async function claimCopiedTable(client: pg.Client): Promise<{ id: number; name: string } | undefined> {
+  const { rows } = await client.query<{ id: number }>(
+    "select id from pgferry.tables where phase in ('copied', 'indexing') order by bytes_estimate desc, id",
+  );
+  for (const { id } of rows) {
+    const claim = await client.query<{ ok: boolean }>(CLAIM_SQL, [id]);
+    if (!claim.rows[0]?.ok) continue;
+    // Re-read under the claim: another worker may have finished it between the two queries.
+    const { rows: cur } = await client.query<{ phase: string; schema_name: string; table_name: string }>(
+      "select phase, schema_name, table_name from pgferry.tables where id = $1",
+      [id],
+    );
+    const t = cur[0];
+    if (t && (t.phase === "copied" || t.phase === "indexing")) {
+      return { id, name: `${t.schema_name}.${t.table_name}` };
+    }
+    await client.query(RELEASE_SQL, [id]);
+  }
+  return undefined;
+}
+
+async function indexStep(
+  ctx: MigrationContext,
+  client: pg.Client,
+  opts: IndexPoolOptions,
+  signal: AbortSignal,
+): Promise<StepResult> {
+  const table = await claimCopiedTable(client);
+  if (!table) {
+    const counts = await stageCounts(client);
+    return counts.unindexed === 0 ? "finished" : "idle";
+  }
+  try {
+    await client.query("update pgferry.tables set phase = 'indexing' where id = $1 and phase = 'copied'", [
+      table.id,
+    ]);
+    ctx.emit({ type: "table:phase", table: table.name, phase: "indexing" });
+    await buildTableIndexes(ctx.target, ctx.source, table.id, {
+      signal,
+      emit: ctx.emit,
+      ...(opts.maintenanceWorkMem ? { maintenanceWorkMem: opts.maintenanceWorkMem } : {}),
+    });
+    if (signal.aborted) return "worked";
+    ctx.emit({ type: "table:phase", table: table.name, phase: "indexed" });
+    opts.waker.notify();
+    return "worked";
+  } finally {
+    await client.query(RELEASE_SQL, [table.id]).catch(() => {});
+  }
+}
+
+/** One index worker: builds the keys and indexes of copied tables, while the copy goes on. */
+export function indexWorker(ctx: MigrationContext, opts: IndexPoolOptions) {
+  return (signal: AbortSignal): Promise<void> =>
+    runLoop<pg.Client>({
+      signal,
+      emit: ctx.emit,
+      open: () => connect(ctx.target, { stage: "index" }),
+      close: (c) => c.end(),
+      step: (c) => indexStep(ctx, c, opts, signal),
+      idleMs: 1000,
+      waker: opts.waker,
+    });
+}

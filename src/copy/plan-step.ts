@@ -1,0 +1,66 @@
+import type pg from "pg";
+import { qualified } from "../db/quote.js";
+import { claimPendingTable } from "./control-tables.js";
+import { type PlanOptions, planTable } from "./planner.js";
+
+const LEAVES_SQL = `
+with recursive tree (oid) as (
+  select $1::regclass::oid
+  union all
+  select i.inhrelid from tree t join pg_inherits i on i.inhparent = t.oid
+)
+select n.nspname as schema, c.relname as name
+  from tree t join pg_class c on c.oid = t.oid join pg_namespace n on n.oid = c.relnamespace
+ where c.relkind = 'r'
+ order by 1, 2`;
+
+/**
+ * Plans one pending table, if any is left: its chunks and its phase 'copying' commit in one
+ * target transaction, so a table has either all of its chunks or none (and stays pending).
+ * Returns the planned table's name, or undefined when no table is waiting to be planned.
+ */
+export async function planNextTable(
+  source: pg.ClientBase,
+  target: pg.ClientBase,
+  opts: PlanOptions,
+): Promise<{ id: number; name: string; chunks: number } | undefined> {
+  await target.query("begin");
+  try {
+    const table = await claimPendingTable(target);
+    if (!table) {
+      await target.query("rollback");
+      return undefined;
+    }
+    const leaves =
+      table.kind === "partitioned"
+        ? (
+            await source.query<{ schema: string; name: string }>(LEAVES_SQL, [
+              qualified(table.schema, table.name),
+            ])
+          ).rows
+        : [];
+    const chunks = await planTable(source, table, leaves, opts);
+    await target.query(
+      `insert into pgferry.chunks (table_id, chunk_no, schema_name, table_name, predicate, rows_estimate)
+       select $1, n, s, t, p, r
+         from unnest($2::text[], $3::text[], $4::text[], $5::int8[]) with ordinality as u(s, t, p, r, n)`,
+      [
+        table.id,
+        chunks.map((c) => c.schema),
+        chunks.map((c) => c.name),
+        chunks.map((c) => c.predicate),
+        chunks.map((c) => c.rowsEstimate),
+      ],
+    );
+    const rows = chunks.reduce((a, c) => a + c.rowsEstimate, 0);
+    await target.query(
+      "update pgferry.tables set phase = 'copying', rows_estimate = greatest($2::int8, 0) where id = $1",
+      [table.id, rows],
+    );
+    await target.query("commit");
+    return { id: table.id, name: `${table.schema}.${table.name}`, chunks: chunks.length };
+  } catch (err) {
+    await target.query("rollback").catch(() => {});
+    throw err;
+  }
+}

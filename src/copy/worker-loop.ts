@@ -1,0 +1,121 @@
+import { isTransient } from "../db/index.js";
+import { isPgferryError } from "../errors/index.js";
+import type { EventSink } from "../progress/events.js";
+import { sleep } from "./throttle.js";
+
+/** Wakes idle workers early when another worker made new work (a table copied, planned). */
+export class Waker {
+  private waiters = new Set<() => void>();
+
+  notify(): void {
+    const all = [...this.waiters];
+    this.waiters.clear();
+    for (const w of all) w();
+  }
+
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+      if (signal?.aborted) done();
+      else signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+}
+
+export type StepResult = "worked" | "idle" | "finished";
+
+export interface LoopOptions<S> {
+  signal: AbortSignal;
+  emit: EventSink;
+  open(): Promise<S>;
+  close(session: S): Promise<void>;
+  /** One unit of work; 'idle' waits for the waker or idleMs, 'finished' ends the loop. */
+  step(session: S): Promise<StepResult>;
+  idleMs: number;
+  waker: Waker;
+  /** Consecutive transient failures tolerated (each followed by a reconnect and backoff). */
+  maxRetries?: number;
+}
+
+const CONNECTION_CODES = new Set(["CONNECTION_REFUSED", "CONNECTION_TIMEOUT", "CONNECTION_LOST"]);
+
+/** A lost connection or a server restart: reconnecting and retrying the unit can fix it. */
+export function isRetryable(err: unknown): boolean {
+  if (isPgferryError(err)) return CONNECTION_CODES.has(err.code) || isTransient(err.cause);
+  return isTransient(err);
+}
+
+/**
+ * One worker: opens its sessions, runs steps until finished or aborted, and on a transient
+ * failure drops its sessions (the open transaction rolls back on the server) and retries
+ * with backoff. Any other failure is thrown to the pool.
+ */
+export async function runLoop<S>(o: LoopOptions<S>): Promise<void> {
+  let session: S | undefined;
+  let failures = 0;
+  try {
+    while (!o.signal.aborted) {
+      try {
+        session ??= await o.open();
+        const r = await o.step(session);
+        if (r === "finished") return;
+        if (r === "worked") failures = 0;
+        else await o.waker.wait(o.idleMs, o.signal);
+      } catch (err) {
+        const s = session;
+        session = undefined;
+        if (s !== undefined) await o.close(s).catch(() => {});
+        if (o.signal.aborted) return;
+        failures++;
+        if (!isRetryable(err) || failures > (o.maxRetries ?? 8)) throw err;
+        const delayMs = Math.min(30_000, 500 * 2 ** (failures - 1));
+        const e = err as { message?: string; side?: string };
+        o.emit({
+          type: "retry",
+          side: e.side === "source" ? "source" : "target",
+          attempt: failures,
+          delayMs,
+          message: e.message ?? String(err),
+        });
+        await sleep(delayMs, o.signal);
+      }
+    }
+  } finally {
+    if (session !== undefined) await o.close(session).catch(() => {});
+  }
+}
+
+/**
+ * Runs loops side by side. The first failure stops the others (through the pool's own
+ * signal) and is thrown once all have ended; an abort of the outer signal ends them quietly.
+ */
+export async function runPool(
+  loops: ((signal: AbortSignal) => Promise<void>)[],
+  outer: AbortSignal,
+): Promise<void> {
+  const inner = new AbortController();
+  const onAbort = () => inner.abort(outer.reason);
+  if (outer.aborted) onAbort();
+  else outer.addEventListener("abort", onAbort, { once: true });
+  let first: unknown;
+  try {
+    await Promise.all(
+      loops.map((loop) =>
+        loop(inner.signal).catch((err) => {
+          first ??= err;
+          inner.abort(err);
+        }),
+      ),
+    );
+  } finally {
+    outer.removeEventListener("abort", onAbort);
+  }
+  if (first !== undefined) throw first;
+}

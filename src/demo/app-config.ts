@@ -1,0 +1,64 @@
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+
+/**
+ * The demo app's configuration: its DATABASE_URL lives in a file, as it would in a platform's
+ * config vars, and the app re-reads it often. pgferry's --switch-command replaces the file
+ * atomically (cp + mv), which is all a switch needs: the app reconnects on its next write.
+ */
+export class DatabaseUrlFile {
+  private value: string;
+  private version = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    readonly file: string,
+    initial: string,
+    pollMs = 25,
+  ) {
+    writeSecret(file, initial);
+    this.value = initial;
+    this.timer = setInterval(() => this.poll(), pollMs);
+    this.timer.unref();
+  }
+
+  /** The URL the app should be connected to, and a number that changes whenever it does. */
+  current(): { url: string; version: number } {
+    return { url: this.value, version: this.version };
+  }
+
+  private poll(): void {
+    let text: string;
+    try {
+      text = readFileSync(this.file, "utf8").trim();
+    } catch {
+      return;
+    }
+    if (text && text !== this.value && /^postgres(ql)?:\/\//.test(text)) {
+      this.value = text;
+      this.version++;
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/** Writes a file readable by its owner only (it holds a password), atomically. */
+export function writeSecret(file: string, text: string): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
+  writeFileSync(tmp, `${text}\n`, { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+/** A POSIX shell word: the path in single quotes, any quote inside escaped. */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The switch command the demo hands to `pgferry cutover --switch-command`. */
+export function switchCommand(targetUrlFile: string, appUrlFile: string): string {
+  const tmp = `${appUrlFile}.new`;
+  return `cp ${shellQuote(targetUrlFile)} ${shellQuote(tmp)} && mv ${shellQuote(tmp)} ${shellQuote(appUrlFile)}`;
+}

@@ -1,0 +1,175 @@
+import path from "node:path";
+import type { MigrationContext } from "../context.js";
+import { type ConnInfo, parseConnUrl, withClient } from "../db/index.js";
+import type { EventSink } from "../progress/events.js";
+import { DatabaseUrlFile } from "./app-config.js";
+import { Ledger } from "./ledger.js";
+import { runPipeline } from "./pipeline.js";
+import { Recorder } from "./recorder.js";
+import { startDemoServers } from "./servers.js";
+import { createShopSchema, loadShopData, SHOP_TABLES } from "./shop.js";
+import { DEMO_SIZES, type DemoSizeName } from "./sizes.js";
+import type { DemoSummary } from "./summary.js";
+import { ShopApp } from "./workload.js";
+
+export interface DemoOptions {
+  size: DemoSizeName;
+  sourceMajor: number;
+  targetMajor: number;
+  /** Leave both servers running at the end (their URLs are in the result). */
+  keep: boolean;
+  signal: AbortSignal;
+  emit: EventSink;
+  /** How long the app keeps writing while pgferry streams, before verify and cutover. */
+  streamSeconds?: number;
+  /** How long the app keeps writing on the target after the switch. */
+  afterSwitchSeconds?: number;
+}
+
+export interface KeptServers {
+  /** Masked URLs, for reference; psql connects through the service file. */
+  sourceUrl: string;
+  targetUrl: string;
+  serviceFile: string;
+  stopScript: string;
+}
+
+export interface DemoResult {
+  summary: DemoSummary;
+  kept: KeptServers | null;
+  interrupted: boolean;
+}
+
+/**
+ * `pgferry demo`: two local servers, a live sample app, and the real pipeline between them,
+ * through the same library calls the commands make (check, start, verify, cutover with a
+ * switch command, cleanup). Never prints: everything goes through opts.emit.
+ */
+export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
+  const started = Date.now();
+  const rec = new Recorder(opts.emit);
+  const size = DEMO_SIZES[opts.size];
+  const servers = await rec.step(
+    "servers",
+    `Starting PostgreSQL ${opts.sourceMajor} (source, Heroku-like) and ${opts.targetMajor} (target, RDS-like)`,
+    () => startDemoServers(opts.sourceMajor, opts.targetMajor),
+    (s) =>
+      `PostgreSQL ${opts.sourceMajor} source on port ${s.source.server.port} (owner role ${s.source.role}, not superuser, SSL required); PostgreSQL ${opts.targetMajor} target on port ${s.target.server.port}`,
+  );
+  const source = parseConnUrl(servers.source.url, "source");
+  const target = parseConnUrl(servers.target.url, "target");
+  const ledger = new Ledger();
+  const config = new DatabaseUrlFile(path.join(servers.dir, "app-database-url"), servers.source.url);
+  const app = new ShopApp(config, size, ledger);
+  const summary = emptySummary(opts, source, target);
+  let ok = false;
+  try {
+    summary.sample = await rec.step(
+      "load",
+      `Loading the sample shop (${SHOP_TABLES.join(", ")})`,
+      () => loadSample(source, opts.size),
+      (r) => `Loaded ${r.rows.toLocaleString("en-US")} rows into ${r.tables} tables (orders partitioned by month)`,
+    );
+    app.start();
+    rec.note(`The shop app is live: ${size.writers} connections writing to the source, every acknowledged write recorded`);
+    const ctx: MigrationContext = { source, target, emit: rec.sink, signal: opts.signal };
+    const switched = await runPipeline(ctx, rec, summary, {
+      dir: servers.dir,
+      appUrlFile: config.file,
+      targetUrl: servers.target.url,
+      streamSeconds: opts.streamSeconds ?? 3,
+      signal: opts.signal,
+    });
+    await app.stop();
+    if (switched) summary.lost = await countLost(rec, ledger, target);
+    ok = true;
+  } catch (err) {
+    if (!opts.signal.aborted) throw err;
+  } finally {
+    await app.stop();
+    config.close();
+    fillWrites(summary, app, ledger);
+    summary.seconds = Object.fromEntries(rec.stageSeconds);
+    summary.totalSeconds = (Date.now() - started) / 1000;
+    summary.ok = ok && summary.notRun.length === 0 && summary.lost?.lost === 0 && app.stats.errors === 0;
+  }
+  const kept = opts.keep && !opts.signal.aborted ? keepServers(servers) : null;
+  if (!kept) {
+    await rec.step("stop", "Stopping and removing both servers", () => servers.stop(), () => "Servers stopped and removed");
+  }
+  return { summary, kept, interrupted: opts.signal.aborted };
+
+  function keepServers(s: typeof servers): KeptServers {
+    return { sourceUrl: source.display, targetUrl: target.display, ...s.keep() };
+  }
+}
+
+async function loadSample(source: ConnInfo, sizeName: DemoSizeName): Promise<{ rows: number; tables: number }> {
+  return withClient(source, { stage: "demo" }, async (c) => {
+    await createShopSchema(c);
+    const rows = await loadShopData(c, DEMO_SIZES[sizeName]);
+    return { rows, tables: SHOP_TABLES.length };
+  });
+}
+
+/** Reads every key the app wrote from the target: a write is lost if its effect is not there. */
+async function countLost(rec: Recorder, ledger: Ledger, target: ConnInfo): Promise<DemoSummary["lost"]> {
+  const r = await rec.step(
+    "count",
+    "Checking every acknowledged write on the target",
+    () => withClient(target, { stage: "demo" }, (c) => ledger.check(c)),
+    (r) => `${r.checked.toLocaleString("en-US")} acknowledged writes checked on the target: ${r.lost} lost`,
+  );
+  return {
+    checked: r.checked,
+    lost: r.lost,
+    examples: r.mismatches.map(
+      (m) => `${m.table} id ${m.id}: expected ${m.expected ?? "no row"}, found ${m.found ?? "no row"}`,
+    ),
+  };
+}
+
+function emptySummary(opts: DemoOptions, source: ConnInfo, target: ConnInfo): DemoSummary {
+  return {
+    ok: false,
+    size: opts.size,
+    source: { major: opts.sourceMajor, url: source.display },
+    target: { major: opts.targetMajor, url: target.display },
+    seconds: {},
+    totalSeconds: 0,
+    sample: { rows: 0, tables: 0 },
+    copy: null,
+    stream: null,
+    verify: null,
+    cutover: null,
+    writes: {
+      acknowledged: 0,
+      onSource: 0,
+      onTarget: 0,
+      inserts: 0,
+      updates: 0,
+      deletes: 0,
+      reads: 0,
+      errors: 0,
+      firstError: null,
+    },
+    lost: null,
+    cleaned: false,
+    notRun: [],
+  };
+}
+
+function fillWrites(summary: DemoSummary, app: ShopApp, ledger: Ledger): void {
+  const s = app.stats;
+  summary.writes = {
+    acknowledged: ledger.writes,
+    onSource: s.writes.source,
+    onTarget: s.writes.target,
+    inserts: ledger.counts.insert,
+    updates: ledger.counts.update,
+    deletes: ledger.counts.delete,
+    reads: s.reads.ok,
+    errors: s.errors,
+    firstError: s.firstError,
+  };
+}

@@ -1,0 +1,126 @@
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import {
+  herokuLikeDatabase,
+  type LocalDatabase,
+  LocalServer,
+  rdsLikeDatabase,
+} from "../local-server/index.js";
+
+export interface DemoServers {
+  /** The demo's temp directory: both servers' data, the app's config, the stop script. */
+  readonly dir: string;
+  readonly source: LocalDatabase;
+  readonly target: LocalDatabase;
+  /** Stops both servers and removes the directory. Safe to call twice. */
+  stop(): Promise<void>;
+  /** Leaves both servers running after this process exits; returns how to reach and stop them. */
+  keep(): { serviceFile: string; stopScript: string };
+}
+
+const DATABASE = "shop";
+
+/**
+ * Starts the source (Heroku-like: a non-superuser owner, SSL required) and the target
+ * (RDS-like) side by side, in one temp directory, each on a free port.
+ */
+export async function startDemoServers(sourceMajor: number, targetMajor: number): Promise<DemoServers> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "pgferry-demo-"));
+  // When run as root the servers run as `nobody`, which must be able to reach its data dir.
+  chmodSync(dir, 0o711);
+  const started = await Promise.allSettled(
+    [sourceMajor, targetMajor].map((major) => LocalServer.start({ major, baseDir: dir, detached: true })),
+  );
+  const servers = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const stop = once(async () => {
+    process.off("exit", killOnExit);
+    await Promise.all(servers.map((s) => s.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // The last resort when the process exits without running its finally blocks (a second
+  // Ctrl-C exits at once): the servers are in their own process group and would outlive us.
+  const killOnExit = () => {
+    for (const s of servers) signalPostmaster(s.dataDir, "SIGQUIT");
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.on("exit", killOnExit);
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  try {
+    const [source, target] = await Promise.all([
+      herokuLikeDatabase(servers[0]!, DATABASE),
+      rdsLikeDatabase(servers[1]!, DATABASE),
+    ]);
+    const keep = () => {
+      process.off("exit", killOnExit);
+      for (const s of servers) s.release();
+      return {
+        serviceFile: writeServiceFile(dir, { source, target }),
+        stopScript: writeStopScript(dir, servers),
+      };
+    };
+    return { dir, source, target, stop, keep };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function signalPostmaster(dataDir: string, signal: NodeJS.Signals): void {
+  try {
+    const pid = Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+    if (pid > 0) process.kill(pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** A script that stops the kept servers (fast shutdown) and removes their directory. */
+function writeStopScript(dir: string, servers: LocalServer[]): string {
+  const file = path.join(dir, "stop.sh");
+  const lines = [
+    "#!/bin/sh",
+    "# Stops the servers `pgferry demo --keep` left running, and removes their files.",
+    ...servers.map(
+      (s) => `pid=$(head -1 '${s.dataDir}/postmaster.pid' 2>/dev/null) && kill -INT "$pid" 2>/dev/null`,
+    ),
+    ...servers.map(
+      (s) => `i=0; while [ -f '${s.dataDir}/postmaster.pid' ] && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done`,
+    ),
+    `rm -rf '${dir}'`,
+    `echo "pgferry demo servers stopped and removed."`,
+    "",
+  ];
+  writeFileSync(file, lines.join("\n"), { mode: 0o755 });
+  return file;
+}
+
+/**
+ * A libpq service file (mode 600) naming both databases, so `psql service=source` connects
+ * without the password ever being printed.
+ */
+function writeServiceFile(dir: string, dbs: Record<"source" | "target", LocalDatabase>): string {
+  const file = path.join(dir, "pg_service.conf");
+  const sections = Object.entries(dbs).map(([name, db]) =>
+    [
+      `[${name}]`,
+      `host=${db.server.host}`,
+      `port=${db.server.port}`,
+      `dbname=${db.database}`,
+      `user=${db.role}`,
+      `password=${db.password}`,
+      `sslmode=${name === "source" ? "require" : "prefer"}`,
+    ].join("\n"),
+  );
+  writeFileSync(file, `${sections.join("\n\n")}\n`, { mode: 0o600 });
+  return file;
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let p: Promise<void> | undefined;
+  return () => (p ??= fn());
+}

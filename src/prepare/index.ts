@@ -1,0 +1,123 @@
+import type pg from "pg";
+import { runCheck } from "../check/index.js";
+import type { MigrationContext } from "../context.js";
+import { connect } from "../db/index.js";
+import { PgferryError } from "../errors/index.js";
+import { ensureControlSchema, hasMigration, readMigration } from "../state/index.js";
+import { installCapture } from "./capture-step.js";
+import { parseIdentity, readSourceIdentity, type SourceIdentity, sameSource } from "./identity.js";
+import { applySchema } from "./schema-step.js";
+
+export { type SourceIdentity, sameSource } from "./identity.js";
+export { insertTables, selectTables } from "./schema-step.js";
+
+export interface PrepareOptions {
+  include?: string[];
+  exclude?: string[];
+  pgDump?: string;
+  /** Skip the preflight at the first start (its blockers are then not enforced). */
+  skipCheck?: boolean;
+  /** Copy jobs, for the preflight's connection-budget check. */
+  jobs?: number;
+  lockTimeoutMs?: number;
+  maxLockWaitMs?: number;
+  /** Kept in migration.options for status and later stages. */
+  recordOptions?: Record<string, unknown>;
+}
+
+/** Serialises prepare across pgferry processes on one target; released with the session. */
+const PREPARE_LOCK = "select pg_advisory_lock(hashtext('pgferry:prepare'))";
+const PREPARE_TRY_LOCK = "select pg_try_advisory_lock(hashtext('pgferry:prepare')) as ok";
+
+async function preflight(ctx: MigrationContext, opts: PrepareOptions): Promise<void> {
+  const report = await runCheck({
+    source: ctx.source,
+    target: ctx.target,
+    requireEmptyTarget: true,
+    ...(opts.pgDump ? { pgDump: opts.pgDump } : {}),
+    ...(opts.jobs ? { jobs: opts.jobs } : {}),
+    ...(opts.include ? { include: opts.include } : {}),
+    ...(opts.exclude ? { exclude: opts.exclude } : {}),
+  });
+  if (report.blockers.length === 0) return;
+  const list = report.blockers.map((b) => `\n  - ${b.message} Fix: ${b.fix}`).join("");
+  throw new PgferryError("CHECK_FAILED", `The preflight found ${report.blockers.length} blocker(s):${list}`, {
+    hint: "Fix the blockers listed (or run `pgferry check` for the details), then run start again.",
+  });
+}
+
+/** The migration row for this source, created if absent; refuses a target migrating another source. */
+async function ensureMigrationRow(
+  target: pg.Client,
+  ctx: MigrationContext,
+  identity: SourceIdentity,
+  opts: PrepareOptions,
+): Promise<string> {
+  await target.query(
+    `insert into pgferry.migration (source_display, source_identity, options)
+     values ($1, $2, $3) on conflict do nothing`,
+    [ctx.source.display, JSON.stringify(identity), JSON.stringify(opts.recordOptions ?? {})],
+  );
+  const m = (await readMigration(target))!;
+  assertSameSource(m.source_display, m.source_identity, identity);
+  return m.phase;
+}
+
+function assertSameSource(display: string, stored: string, identity: SourceIdentity): void {
+  const theirs = parseIdentity(stored);
+  if (theirs && sameSource(theirs, identity)) return;
+  throw new PgferryError(
+    "ALREADY_STARTED",
+    `The target holds a migration from another source (${display}).`,
+    { side: "target" },
+  );
+}
+
+/**
+ * Prepare: preflight (first start only), the control schema, the migration row, the schema
+ * and table list on the target, the capture on the source and S0. Each step is recorded on
+ * the target, so a start after a kill skips what is done and redoes the step that was cut.
+ * Returns false when stopped by the signal before prepare completed.
+ */
+export async function runPrepare(ctx: MigrationContext, opts: PrepareOptions = {}): Promise<boolean> {
+  const target = await connect(ctx.target, { stage: "prepare" });
+  const source = await connect(ctx.source, { stage: "prepare", statementTimeoutMs: 5 * 60_000 });
+  try {
+    const identity = await readSourceIdentity(source, ctx.source);
+    if (await hasMigration(target)) {
+      const m = (await readMigration(target))!;
+      assertSameSource(m.source_display, m.source_identity, identity);
+      // Numbered control-schema files added since this migration began are applied on resume.
+      await ensureControlSchema(target);
+      if (m.phase !== "preparing") return true;
+    } else if (!opts.skipCheck) {
+      await preflight(ctx, opts);
+    }
+    ctx.emit({ type: "stage:start", stage: "prepare" });
+    const started = Date.now();
+    await ensureControlSchema(target);
+    const got = await target.query<{ ok: boolean }>(PREPARE_TRY_LOCK);
+    if (!got.rows[0]?.ok) {
+      ctx.emit({ type: "log", level: "info", message: "Another pgferry process is preparing this migration; waiting for it." });
+      await target.query(PREPARE_LOCK);
+    }
+    if ((await ensureMigrationRow(target, ctx, identity, opts)) !== "preparing") return true;
+    const { rows } = await target.query<{ n: number }>("select count(*)::int as n from pgferry.tables");
+    if (rows[0]!.n === 0) {
+      const n = await applySchema(ctx, source, target, opts);
+      ctx.emit({ type: "log", level: "info", message: `Schema applied on the target; ${n} table(s) to copy.` });
+    }
+    ctx.signal.throwIfAborted();
+    const s0 = await installCapture(ctx, source, target, {
+      lockTimeoutMs: opts.lockTimeoutMs ?? 3000,
+      maxLockWaitMs: opts.maxLockWaitMs ?? 30 * 60_000,
+    });
+    ctx.emit({ type: "stage:done", stage: "prepare", message: `start position ${s0}`, seconds: (Date.now() - started) / 1000 });
+    return true;
+  } catch (err) {
+    if (ctx.signal.aborted) return false;
+    throw err;
+  } finally {
+    await Promise.all([target.end().catch(() => {}), source.end().catch(() => {})]);
+  }
+}

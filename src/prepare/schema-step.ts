@@ -1,0 +1,101 @@
+import type pg from "pg";
+import { listTables, type SourceTable, tableMatcher, tableShape } from "../catalog/index.js";
+import type { MigrationContext } from "../context.js";
+import { serverMajor } from "../db/index.js";
+import { PgferryError } from "../errors/index.js";
+import { applyPreData, dumpSchema, storePostData } from "../schema/index.js";
+
+export interface SchemaStepOptions {
+  include?: string[];
+  exclude?: string[];
+  pgDump?: string;
+}
+
+/** The replicated tables (the filter applied) and everything left out, leaves included. */
+export async function selectTables(
+  source: pg.Client,
+  opts: SchemaStepOptions,
+): Promise<{ chosen: SourceTable[]; excluded: { schema: string; name: string }[] }> {
+  const all = await listTables(source, await serverMajor(source));
+  const match = tableMatcher({ ...(opts.include ? { include: opts.include } : {}), ...(opts.exclude ? { exclude: opts.exclude } : {}) });
+  const chosen = all.filter((t) => match(t.schema, t.name));
+  const excluded = all
+    .filter((t) => !match(t.schema, t.name))
+    .flatMap((t) => [{ schema: t.schema, name: t.name }, ...t.leaves.map((l) => ({ schema: l.schema, name: l.name }))]);
+  if (chosen.length === 0 && (opts.include?.length || opts.exclude?.length)) {
+    throw new PgferryError("BAD_OPTION", "No source table matches --tables / --exclude.", {
+      side: "local",
+      hint: "Check the patterns (schema.table, * wildcards) against the source's tables.",
+    });
+  }
+  const keyless = chosen.filter((t) => !t.key);
+  if (keyless.length > 0) {
+    const names = keyless.map((t) => `${t.schema}.${t.name}`).join(", ");
+    throw new PgferryError("CHECK_FAILED", `No primary key or unique NOT NULL index on: ${names}.`, {
+      side: "source",
+      hint: "pgferry replays changes by key: add a primary key to each, or leave them out with --exclude.",
+    });
+  }
+  return { chosen, excluded };
+}
+
+function tableRows(tables: readonly SourceTable[]) {
+  return tables.map((t, i) => ({
+    id: i + 1,
+    schema_name: t.schema,
+    table_name: t.name,
+    kind: t.kind,
+    key_columns: t.key!.columns,
+    columns: t.columns.map((c) => ({ name: c.name, type: c.type, generated: c.generated, identity: c.identity })),
+    shape: tableShape(t.columns),
+    rows_estimate: t.rowsEstimate,
+    bytes_estimate: t.bytes,
+  }));
+}
+
+/** Inserts the pgferry.tables rows (ids 1..n in the given order); returns "schema.name" → id. */
+export async function insertTables(
+  target: pg.ClientBase,
+  tables: readonly SourceTable[],
+): Promise<Map<string, number>> {
+  const rows = tableRows(tables);
+  await target.query(
+    `insert into pgferry.tables (id, schema_name, table_name, kind, key_columns, columns, shape, rows_estimate, bytes_estimate)
+     select id, schema_name, table_name, kind, key_columns, columns, shape, rows_estimate, bytes_estimate
+       from jsonb_to_recordset($1::jsonb) as x(id int, schema_name text, table_name text, kind text,
+            key_columns text[], columns jsonb, shape text, rows_estimate int8, bytes_estimate int8)`,
+    [JSON.stringify(rows)],
+  );
+  return new Map(rows.map((r) => [`${r.schema_name}.${r.table_name}`, r.id]));
+}
+
+/**
+ * The schema on the target and the list of tables, in ONE target transaction: pre-data DDL,
+ * the pgferry.tables rows (ids 1..n, the ids the source's log uses) and the post-data items.
+ * A kill during it leaves nothing, and the next start does it again from the beginning.
+ */
+export async function applySchema(
+  ctx: MigrationContext,
+  source: pg.Client,
+  target: pg.Client,
+  opts: SchemaStepOptions,
+): Promise<number> {
+  const { chosen, excluded } = await selectTables(source, opts);
+  const dump = await dumpSchema(ctx.source, {
+    excludeTables: excluded,
+    signal: ctx.signal,
+    ...(opts.pgDump ? { pgDump: opts.pgDump } : {}),
+  });
+  for (const w of dump.warnings ?? []) ctx.emit({ type: "log", level: "warn", message: w });
+  await target.query("begin");
+  try {
+    await applyPreData(target, dump);
+    const ids = await insertTables(target, chosen);
+    await storePostData(target, dump, ids);
+    await target.query("commit");
+  } catch (err) {
+    await target.query("rollback").catch(() => {});
+    throw err;
+  }
+  return chosen.length;
+}

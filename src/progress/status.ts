@@ -1,0 +1,151 @@
+import type pg from "pg";
+import { PgferryError } from "../errors/index.js";
+import type { StatusReport, TableStatus } from "./status-model.js";
+
+/** Rates are measured over the chunks finished in this window (seconds). */
+const RATE_WINDOW_S = 60;
+const ERRORS_SHOWN = 20;
+
+const TABLES_SQL = `
+select t.id, t.schema_name, t.table_name, t.phase, t.rows_estimate, t.bytes_estimate, t.rows_done, t.bytes_done,
+       t.changes_applied, t.paused_reason, %EXTRA%,
+       coalesce(c.rows, 0)::int8 as chunk_rows, coalesce(c.bytes, 0)::int8 as chunk_bytes,
+       coalesce(c.done, 0)::int8 as chunks_done, coalesce(c.total, 0)::int8 as chunks_total
+  from pgferry.tables t
+  left join (select table_id, sum(rows) filter (where done) as rows, sum(bytes) filter (where done) as bytes,
+                    count(*) filter (where done) as done, count(*) as total
+               from pgferry.chunks group by table_id) c on c.table_id = t.id
+ order by t.id`;
+
+const RATE_SQL = `
+select table_id, coalesce(sum(bytes), 0)::int8 as bytes, coalesce(sum(rows), 0)::int8 as rows,
+       greatest(1, least($1::float8, extract(epoch from now() - (select copy_started_at from pgferry.migration))))::float8 as window
+  from pgferry.chunks where done and done_at > now() - make_interval(secs => $1)
+ group by table_id`;
+
+/** Columns of pgferry.tables / pgferry.migration that later stages may add (read when present). */
+async function optionalColumns(client: pg.ClientBase): Promise<Set<string>> {
+  const { rows } = await client.query<{ c: string }>(
+    `select table_name || '.' || column_name as c from information_schema.columns
+      where table_schema = 'pgferry' and table_name in ('tables', 'migration')`,
+  );
+  return new Set(rows.map((r) => r.c));
+}
+
+function num(v: unknown): number {
+  return v === null || v === undefined ? 0 : Number(v);
+}
+
+function numOrNull(v: unknown): number | null {
+  return v === null || v === undefined ? null : Number(v);
+}
+
+const COPIED = new Set(["copied", "indexing", "indexed", "streaming", "paused"]);
+
+function tableStatus(r: Record<string, unknown>): TableStatus {
+  const copied = COPIED.has(r["phase"] as string);
+  const rowsDone = copied ? num(r["rows_done"]) : num(r["chunk_rows"]);
+  const bytesDone = copied ? num(r["bytes_done"]) : num(r["chunk_bytes"]);
+  const t: TableStatus = {
+    name: `${r["schema_name"]}.${r["table_name"]}`,
+    phase: r["phase"] as string,
+    rowsDone,
+    rowsTotal: copied ? rowsDone : Math.max(num(r["rows_estimate"]), rowsDone),
+    bytesDone,
+    bytesTotal: copied ? bytesDone : Math.max(num(r["bytes_estimate"]), bytesDone),
+    pendingChanges: numOrNull(r["pending_changes"]),
+    changesApplied: num(r["changes_applied"]),
+  };
+  if (r["paused_reason"]) t.pausedReason = r["paused_reason"] as string;
+  return t;
+}
+
+/**
+ * Where the migration stands, read from the target's control schema only (no source
+ * connection: status works from any shell, even when the source is unreachable).
+ */
+export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
+  const has = await client.query<{ ok: boolean }>("select to_regclass('pgferry.migration') is not null as ok");
+  const m = has.rows[0]?.ok ? (
+        await client.query(
+          "select *, extract(epoch from now() - heartbeat_at)::float8 as heartbeat_age from pgferry.migration",
+        )
+      ).rows[0] : undefined;
+  if (!m) throw new PgferryError("NOT_PREPARED", "There is no pgferry migration on this target.", { side: "target" });
+  const cols = await optionalColumns(client);
+  const extra = cols.has("tables.pending_changes") ? "t.pending_changes" : "null::int8 as pending_changes";
+  const tablesRes = await client.query(TABLES_SQL.replace("%EXTRA%", extra));
+  const rates = (await client.query(RATE_SQL, [RATE_WINDOW_S])).rows;
+  const windowS = rates[0] ? num(rates[0]["window"]) : 1;
+  const rateOf = new Map(rates.map((r) => [num(r["table_id"]), num(r["bytes"]) / windowS]));
+  const tables = tablesRes.rows.map((r) => {
+    const t = tableStatus(r);
+    const bps = rateOf.get(num(r["id"]));
+    if (bps !== undefined) t.bytesPerSecond = Math.round(bps);
+    return t;
+  });
+  const rate = {
+    bytes: rates.reduce((a, r) => a + num(r["bytes"]), 0),
+    rows: rates.reduce((a, r) => a + num(r["rows"]), 0),
+    window: windowS,
+  };
+  const errs = await client.query<{ at: Date; message: string }>(
+    "select at, message from pgferry.events where level = 'error' order by id desc limit $1",
+    [ERRORS_SHOWN],
+  );
+  const sum = (f: (t: TableStatus) => number) => tables.reduce((a, t) => a + f(t), 0);
+  const chunksDone = tablesRes.rows.reduce((a, r) => a + num(r["chunks_done"]), 0);
+  const chunksTotal = tablesRes.rows.reduce((a, r) => a + num(r["chunks_total"]), 0);
+  const rowsDone = sum((t) => t.rowsDone);
+  const rowsTotal = sum((t) => t.rowsTotal);
+  const rowsPerSecond = rate.rows / rate.window;
+  const pending = tables.some((t) => t.pendingChanges !== null) ? sum((t) => t.pendingChanges ?? 0) : null;
+  const report: StatusReport = {
+    phase: m.phase,
+    source: m.source_display,
+    lagSeconds: lagSeconds(m, cols),
+    pendingChanges: cols.has("migration.pending_changes") ? numOrNull(m.pending_changes) : pending,
+    copy: {
+      rowsDone,
+      rowsTotal,
+      bytesDone: sum((t) => t.bytesDone),
+      bytesTotal: sum((t) => t.bytesTotal),
+      bytesPerSecond: Math.round(rate.bytes / rate.window),
+      etaSeconds: copyEta(m.phase, rowsTotal - rowsDone, rowsPerSecond),
+      chunksDone,
+      chunksTotal,
+    },
+    stream: {
+      changesApplied: sum((t) => t.changesApplied),
+      changesPerSecond: cols.has("migration.stream_rate") ? num(m.stream_rate) : 0,
+    },
+    tables,
+    errors: errs.rows.reverse().map((e) => ({ at: new Date(e.at).toISOString(), message: e.message })),
+  };
+  if (m.fence_raised_at || m.switched_at) {
+    report.cutover = {
+      fenceRaisedAt: m.fence_raised_at ? new Date(m.fence_raised_at).toISOString() : null,
+      switchedAt: m.switched_at ? new Date(m.switched_at).toISOString() : null,
+      unavailableMs: numOrNull(m.unavailable_ms),
+    };
+  }
+  return report;
+}
+
+function copyEta(phase: string, rowsLeft: number, rowsPerSecond: number): number | null {
+  if (phase !== "preparing" && phase !== "copying") return phase === "indexing" || rowsLeft <= 0 ? 0 : null;
+  if (rowsLeft <= 0) return 0;
+  return rowsPerSecond > 0 ? Math.round(rowsLeft / rowsPerSecond) : null;
+}
+
+/**
+ * Lag: the age, now, of the last source heartbeat the stream applied (a source timestamp
+ * replicated like a row, so its age on the target is how far behind the target is; it keeps
+ * growing when no stream runs). Without one, the stream's last measured lag_seconds, if any.
+ */
+function lagSeconds(m: Record<string, unknown>, cols: Set<string>): number | null {
+  const age = m["heartbeat_age"];
+  if (age !== null && age !== undefined) return Math.max(0, Number(age));
+  if (cols.has("migration.lag_seconds") && m["lag_seconds"] !== null) return Number(m["lag_seconds"]);
+  return null;
+}

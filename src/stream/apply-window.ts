@@ -1,0 +1,300 @@
+import { pipeline } from "node:stream/promises";
+import type pg from "pg";
+import { from as copyFrom, to as copyTo } from "pg-copy-streams";
+import { ident, literal } from "../db/quote.js";
+import { ddlPauseReason, describeShapeChange, locateOnSource, renamePauseReason, shapeOf } from "./ddl.js";
+import { onSide, type Session, sideOf, sqlState, tagSide } from "./sessions.js";
+import { formatSnapshot, cutSnapshot, parseSnapshot } from "./snapshot.js";
+import {
+  applySql,
+  columnsJsonSql,
+  copyInSql,
+  copyOutSql,
+  createStagingSql,
+  regclassOf,
+  relation,
+  stagingName,
+  truncateSql,
+  windowWhere,
+} from "./sql.js";
+import { pauseTable, TABLE_FIELDS, toStreamTable } from "./table-state.js";
+import type { ApplyMode, StoredColumn, StreamTable } from "./types.js";
+
+/** The two sessions of one apply worker and what it needs to know about them. */
+export interface ApplySessions {
+  /** Where the log and the current rows are read (the source, or the target in reverse). */
+  read: Session;
+  /** Where the rows and the table's position are written. */
+  write: Session;
+  readMajor: number;
+}
+
+export interface WindowOptions {
+  /** "skip": leave a table another worker holds; "wait": queue for it (catch-up). */
+  lock: "skip" | "wait";
+  /** Most log rows in this window (Infinity: everything up to now). */
+  maxChanges: number;
+  /** Commit durably (cutover) instead of the apply sessions' asynchronous commit. */
+  syncCommit?: boolean;
+}
+
+export interface WindowOutcome {
+  status: "applied" | "skipped" | "paused" | "locked";
+  table?: StreamTable;
+  /** Log rows applied. */
+  changes: number;
+  /** Distinct keys re-read. */
+  keys: number;
+  /** The window was cut: more is waiting. */
+  more: boolean;
+  phaseBefore?: string;
+  reason?: string;
+}
+
+const SKIPPED: WindowOutcome = { status: "skipped", changes: 0, keys: 0, more: false };
+/** Staging tables kept per session: each commit truncates every ON COMMIT DELETE ROWS table it touched. */
+const MAX_STAGED = 16;
+
+/**
+ * Applies one window of one table: its distinct keys and their current rows, read in one
+ * REPEATABLE READ transaction on the read side after locking the table against DDL, replace
+ * the keys on the write side in ONE transaction together with the table's new position.
+ * The position is the read snapshot itself, so after the commit the table equals the source
+ * table as of that snapshot (or, for a cut window, every key is at least that new).
+ */
+export async function applyTableWindow(
+  s: ApplySessions,
+  tableId: number,
+  opts: WindowOptions,
+): Promise<WindowOutcome> {
+  const tgt = await onSide("target", () => s.write.get());
+  const lock = opts.lock === "skip" ? "for update skip locked" : "for update";
+  const res = (await onSide("target", () =>
+    tgt.query(
+      `begin; ${opts.syncCommit ? "set local synchronous_commit = on;" : ""}
+       select ${TABLE_FIELDS} from pgferry.tables
+        where id = ${Math.trunc(tableId)} and phase in ('indexed', 'streaming') ${lock}`,
+    ),
+  )) as unknown as pg.QueryResult[];
+  const row = res[res.length - 1]!.rows[0];
+  if (!row) {
+    await onSide("target", () => tgt.query("rollback"));
+    return SKIPPED;
+  }
+  const t = toStreamTable(row);
+  try {
+    const out = await applyLocked(s, tgt, t, opts, "replace");
+    return { ...out, table: t, phaseBefore: t.phase };
+  } catch (err) {
+    await s.write.rollback();
+    await s.read.rollback();
+    if (err instanceof CutConflict) {
+      // Rows newer than the cut met rows the target still holds older: apply uncut.
+      return applyTableWindow(s, tableId, { ...opts, maxChanges: Number.POSITIVE_INFINITY });
+    }
+    const reason = rejectionReason(err);
+    if (reason === undefined) throw err;
+    await pauseAfterError(s.write, t, reason, err);
+    return { ...SKIPPED, status: "paused", reason, table: t, phaseBefore: t.phase };
+  }
+}
+
+class CutConflict extends Error {}
+
+/**
+ * Errors that say this table's window cannot apply as things stand (the target table differs
+ * from the source: a column, a type, a constraint): the table pauses, the others go on.
+ */
+function rejectionReason(err: unknown): string | undefined {
+  const code = sqlState(err) ?? "";
+  if (!/^(22|23|42|0A)/.test(code)) return undefined;
+  const side = sideOf(err) ?? "target";
+  const what = (err as Error).message;
+  return side === "source"
+    ? `The source refused to read this table's changes: ${what} (SQLSTATE ${code}). Check the table for DDL, then run \`pgferry start\` again.`
+    : `The target refused this table's changes: ${what} (SQLSTATE ${code}). Make the target table match the source, then run \`pgferry start\` again.`;
+}
+
+async function pauseAfterError(write: Session, t: StreamTable, reason: string, err: unknown): Promise<void> {
+  const tgt = await onSide("target", () => write.get());
+  await onSide("target", async () => {
+    await tgt.query("begin");
+    await pauseTable(tgt, t, reason, { sqlstate: sqlState(err), side: sideOf(err) ?? "target" });
+    await tgt.query("commit");
+  });
+}
+
+interface FirstRead {
+  q: string;
+  beat: string | null;
+  oid: string;
+  columns: StoredColumn[];
+  n: string;
+  truncs: string[];
+}
+
+async function applyLocked(
+  s: ApplySessions,
+  tgt: pg.Client,
+  t: StreamTable,
+  opts: WindowOptions,
+  mode: ApplyMode,
+): Promise<WindowOutcome> {
+  const src = await onSide("source", () => s.read.get());
+  const first = await readWindowHead(s, src, t, opts.maxChanges);
+  if ("outcome" in first) return finishWithoutApply(tgt, t, first.outcome);
+  const now = shapeOf(first.columns);
+  if (now !== t.shape) {
+    await s.read.rollback();
+    const reason = ddlPauseReason(t, describeShapeChange(t.columns, first.columns));
+    await pauseTable(tgt, t, reason, { storedShape: t.shape, sourceShape: now });
+    await tgt.query("commit");
+    return { ...SKIPPED, status: "paused", reason };
+  }
+  let n = Number(first.n);
+  let truncs = first.truncs;
+  let to: string | undefined;
+  if (n > opts.maxChanges) {
+    to = await cutWindow(src, t, first.q, opts.maxChanges);
+    const w = windowWhere(t.id, t.position, to);
+    const r = await onSide("source", () =>
+      src.query(
+        `select (select count(*) from pgferry.changes c where ${w})::text as n,
+                array(select distinct coalesce(c.key::text, '') from pgferry.changes c where ${w} and c.op = 'T') as truncs`,
+      ),
+    );
+    n = Number(r.rows[0].n);
+    truncs = r.rows[0].truncs;
+  }
+  let keys = 0;
+  if (n > 0 || truncs.length > 0) {
+    try {
+      keys = await stageWindow(s, src, tgt, t, truncs, windowWhere(t.id, t.position, to));
+      for (const sql of applySql(t, mode)) await onSide("target", () => tgt.query(sql));
+    } catch (err) {
+      const code = sqlState(err);
+      if (to !== undefined && (code === "23505" || code === "23P01")) throw new CutConflict();
+      throw err;
+    }
+  }
+  const done = to === undefined;
+  await onSide("target", () =>
+    tgt.query(
+      `update pgferry.tables set position = ${literal(to ?? first.q)}, phase = 'streaming',
+              changes_applied = changes_applied + ${n}, last_window_at = now(),
+              streaming_since = coalesce(streaming_since, now()), source_oid = ${Number(first.oid)},
+              ${done ? `pending_changes = 0, beat_at = coalesce(${first.beat === null ? "null" : `${literal(first.beat)}::timestamptz`}, beat_at)` : `pending_changes = greatest(coalesce(pending_changes, 0) - ${n}, 0)`}
+        where id = ${t.id}; commit`,
+    ),
+  );
+  await onSide("source", () => src.query("commit"));
+  await trimStaging(s.write, tgt);
+  return { status: "applied", changes: n, keys, more: !done };
+}
+
+/**
+ * Begins the read transaction: LOCK first (so no DDL slips between the shape check and the
+ * COPY, and the snapshot is taken after the lock), then the position, heartbeat, shape,
+ * window size and TRUNCATE entries, in one round trip.
+ */
+async function readWindowHead(
+  s: ApplySessions,
+  src: pg.Client,
+  t: StreamTable,
+  cap: number,
+): Promise<FirstRead | { outcome: WindowOutcome }> {
+  const w = windowWhere(t.id, t.position);
+  const limit = Number.isFinite(cap) ? ` limit ${Math.trunc(cap) + 1}` : "";
+  const only = t.kind === "partitioned" ? "" : "only ";
+  try {
+    const res = (await onSide("source", () =>
+      src.query(
+        `begin isolation level repeatable read read only;
+         lock table ${only}${relation(t)} in access share mode;
+         select txid_current_snapshot()::text as q,
+                (select max(beat_at)::text from pgferry.heartbeat) as beat,
+                ${regclassOf(t)}::oid::int8::text as oid,
+                ${columnsJsonSql(regclassOf(t), s.readMajor)} as columns,
+                (select count(*) from (select 1 from pgferry.changes c where ${w}${limit}) x)::text as n,
+                array(select distinct coalesce(c.key::text, '') from pgferry.changes c where ${w} and c.op = 'T') as truncs`,
+      ),
+    )) as unknown as pg.QueryResult[];
+    return res[2]!.rows[0] as FirstRead;
+  } catch (err) {
+    const code = sqlState(err);
+    if (code !== "42P01" && code !== "55P03") throw err;
+    await s.read.rollback();
+    if (code === "55P03") return { outcome: { ...SKIPPED, status: "locked" } };
+    const now = await locateOnSource(await s.read.get(), s.readMajor, t);
+    const reason = renamePauseReason(t, now);
+    return { outcome: { ...SKIPPED, status: "paused", reason } };
+  }
+}
+
+async function finishWithoutApply(tgt: pg.Client, t: StreamTable, out: WindowOutcome): Promise<WindowOutcome> {
+  if (out.status === "paused") {
+    await pauseTable(tgt, t, out.reason!, {});
+    await tgt.query("commit");
+  } else {
+    await tgt.query("rollback");
+  }
+  return out;
+}
+
+/** Where to cut an oversized window: after the first `cap` log rows in txid order. */
+async function cutWindow(src: pg.Client, t: StreamTable, q: string, cap: number): Promise<string> {
+  const w = windowWhere(t.id, t.position);
+  const r = await onSide("source", () =>
+    src.query(
+      `select (select c.txid from pgferry.changes c where ${w} order by c.txid limit 1)::text as first,
+              (select c.txid from pgferry.changes c where ${w} order by c.txid offset ${Math.trunc(cap)} limit 1)::text as cut`,
+    ),
+  );
+  const firstTxid = BigInt(r.rows[0].first);
+  let cut = BigInt(r.rows[0].cut ?? r.rows[0].first);
+  // One transaction larger than the cap is applied whole: a position cannot split it.
+  if (cut <= firstTxid) cut = firstTxid + 1n;
+  return formatSnapshot(cutSnapshot(parseSnapshot(t.position), parseSnapshot(q), cut));
+}
+
+/** Truncates what the window truncated, then streams its keys' rows into the staging table. */
+async function stageWindow(
+  s: ApplySessions,
+  src: pg.Client,
+  tgt: pg.Client,
+  t: StreamTable,
+  truncs: string[],
+  where: string,
+): Promise<number> {
+  for (const k of truncs) {
+    const key = k === "" ? null : (JSON.parse(k) as { schema?: string; name?: string });
+    await onSide("target", () => tgt.query(truncateSql(t, key)));
+  }
+  const stage = stagingName(t);
+  if (!s.write.staged.has(stage)) {
+    await onSide("target", () => tgt.query(createStagingSql(t)));
+  }
+  s.write.staged.delete(stage);
+  s.write.staged.add(stage);
+  const out = src.query(copyTo(copyOutSql(t, where)));
+  const into = tgt.query(copyFrom(copyInSql(t)));
+  out.on("error", (e) => tagSide(e, "source"));
+  into.on("error", (e) => tagSide(e, "target"));
+  try {
+    await pipeline(out, into);
+  } catch (err) {
+    // A COPY cut in the middle leaves the read connection mid-protocol: start it afresh.
+    await s.read.discard();
+    throw err;
+  }
+  return into.rowCount;
+}
+
+/** Drops the least recently used staging tables beyond MAX_STAGED (after the commit). */
+async function trimStaging(write: Session, tgt: pg.Client): Promise<void> {
+  while (write.staged.size > MAX_STAGED) {
+    const oldest = write.staged.values().next().value as string;
+    write.staged.delete(oldest);
+    await onSide("target", () => tgt.query(`drop table if exists pg_temp.${ident(oldest)}`));
+  }
+}

@@ -1,0 +1,119 @@
+import type pg from "pg";
+import { tableShape } from "../catalog/index.js";
+import { literal, qualified } from "../db/quote.js";
+import { recordEvent } from "../state/index.js";
+import { columnsJsonSql } from "./sql.js";
+import { tableName } from "./table-state.js";
+import type { StoredColumn, StreamTable } from "./types.js";
+
+/** The same signature prepare stored in pgferry.tables.shape. */
+export function shapeOf(columns: readonly StoredColumn[]): string {
+  return tableShape(
+    columns.map((c) => ({
+      name: c.name,
+      type: c.type,
+      generated: c.generated,
+      notNull: false,
+      identity: (c.identity ?? "") as "" | "a" | "d",
+    })),
+  );
+}
+
+/** What changed between the stored columns and the current ones, in words. */
+export function describeShapeChange(before: readonly StoredColumn[], after: readonly StoredColumn[]): string {
+  const was = new Map(before.map((c) => [c.name, c]));
+  const now = new Map(after.map((c) => [c.name, c]));
+  const parts: string[] = [];
+  for (const c of after) {
+    const old = was.get(c.name);
+    if (!old) parts.push(`column "${c.name}" added (${c.type})`);
+    else if (old.type !== c.type) parts.push(`column "${c.name}" changed type from ${old.type} to ${c.type}`);
+    else if (old.generated !== c.generated) parts.push(`column "${c.name}" changed its generated expression`);
+  }
+  for (const c of before) if (!now.has(c.name)) parts.push(`column "${c.name}" dropped`);
+  if (parts.length === 0) parts.push("columns reordered");
+  return parts.join("; ");
+}
+
+export function ddlPauseReason(t: StreamTable, change: string): string {
+  return `DDL on the source: ${change}. Apply the same change to ${tableName(t)} on the target, then run \`pgferry start\` again (it re-checks and resumes).`;
+}
+
+export function renamePauseReason(t: StreamTable, now: { schema: string; name: string } | null): string {
+  return now
+    ? `DDL on the source: renamed to ${now.schema}.${now.name}. Rename ${tableName(t)} the same way on the target, then run \`pgferry start\` again.`
+    : `DDL on the source: the table was dropped (or renamed before its first window). Drop it on the target and remove it from the migration, or recreate it on the source.`;
+}
+
+interface Located {
+  schema: string;
+  name: string;
+  columns: StoredColumn[];
+}
+
+/** The source table now: found by oid when known (a rename keeps it), else by name. */
+export async function locateOnSource(
+  source: pg.ClientBase,
+  major: number,
+  t: StreamTable,
+): Promise<Located | null> {
+  const byOid = t.sourceOid !== null;
+  const where = byOid ? `c.oid = ${Math.trunc(t.sourceOid!)}` : `c.oid = to_regclass(${literal(qualified(t.schema, t.name))})`;
+  const { rows } = await source.query(
+    `select n.nspname as schema, c.relname as name, ${columnsJsonSql("c.oid", major)} as columns
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace where ${where}`,
+  );
+  return rows[0] ? (rows[0] as Located) : null;
+}
+
+export async function targetColumns(
+  target: pg.ClientBase,
+  major: number,
+  rel: { schema: string; name: string },
+): Promise<StoredColumn[] | null> {
+  const { rows } = await target.query(
+    `select to_regclass(${literal(qualified(rel.schema, rel.name))}) is not null as ok,
+            ${columnsJsonSql(`to_regclass(${literal(qualified(rel.schema, rel.name))})`, major)} as columns`,
+  );
+  return rows[0]?.ok ? (rows[0].columns as StoredColumn[]) : null;
+}
+
+/**
+ * A paused table resumes when the target table (under the source's current name) has the
+ * source's current columns: the user applied the same DDL. Its stored name, columns and shape
+ * are updated, and it streams again from its unchanged position. `retryUnchanged` also
+ * resumes tables paused for another reason (a target error), once per start.
+ */
+export async function recheckPaused(
+  source: pg.ClientBase,
+  target: pg.ClientBase,
+  majors: { source: number; target: number },
+  t: StreamTable,
+  retryUnchanged: boolean,
+): Promise<boolean> {
+  const src = await locateOnSource(source, majors.source, t);
+  if (!src) return false;
+  const srcShape = shapeOf(src.columns);
+  const renamed = src.schema !== t.schema || src.name !== t.name;
+  if (srcShape === t.shape && !renamed && !retryUnchanged) return false;
+  const tgt = await targetColumns(target, majors.target, src);
+  if (!tgt || shapeOf(tgt) !== srcShape) return false;
+  const columns = src.columns.map((c) => ({
+    name: c.name,
+    type: c.type,
+    generated: c.generated,
+    identity: c.identity ?? "",
+  }));
+  const r = await target.query(
+    `update pgferry.tables set phase = 'streaming', paused_reason = null, schema_name = $2, table_name = $3,
+            columns = $4, shape = $5
+      where id = $1 and phase = 'paused'`,
+    [t.id, src.schema, src.name, JSON.stringify(columns), srcShape],
+  );
+  if (!r.rowCount) return false;
+  await recordEvent(target, "info", "stream-resumed", `${src.schema}.${src.name}: streaming again`, {
+    table: `${src.schema}.${src.name}`,
+    was: tableName(t),
+  });
+  return true;
+}

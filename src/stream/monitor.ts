@@ -1,0 +1,91 @@
+import type pg from "pg";
+
+export interface Positioned {
+  id: number;
+  position: string;
+}
+
+/**
+ * Log rows not yet applied, per table: committed rows not visible in its position. Counted on
+ * the capture side; stored on the apply side so status reads one database.
+ */
+export async function countPending(read: pg.ClientBase, tables: readonly Positioned[]): Promise<Map<number, number>> {
+  if (tables.length === 0) return new Map();
+  const { rows } = await read.query<{ id: number; n: string }>(
+    `select x.id, (select count(*) from pgferry.changes c
+                    where c.tbl = x.id and c.txid >= txid_snapshot_xmin(x.p::txid_snapshot)
+                      and not txid_visible_in_snapshot(c.txid, x.p::txid_snapshot))::text as n
+       from unnest($1::int[], $2::text[]) as x(id, p)`,
+    [tables.map((t) => t.id), tables.map((t) => t.position)],
+  );
+  return new Map(rows.map((r) => [r.id, Number(r.n)]));
+}
+
+/**
+ * Stores pending counts, the migration's heartbeat (the oldest beat any streaming or paused
+ * table has reached: a paused table holds the lag up, as it should), lag and rate. Rows a
+ * worker holds are skipped rather than waited for.
+ */
+export async function storeStreamStatus(
+  write: pg.ClientBase,
+  pending: Map<number, number>,
+  rate: number | null,
+): Promise<void> {
+  const ids = [...pending.keys()];
+  await write.query(
+    `update pgferry.tables t set pending_changes = x.n
+       from unnest($1::int[], $2::int8[]) as x(id, n)
+      where t.id = x.id and t.id in (select id from pgferry.tables where id = any ($1::int[]) for update skip locked)`,
+    [ids, ids.map((id) => pending.get(id) ?? 0)],
+  );
+  await write.query(
+    `with beat as (select min(beat_at) as at from pgferry.tables where phase in ('streaming', 'paused'))
+     update pgferry.migration set
+            heartbeat_at = coalesce((select at from beat), heartbeat_at),
+            lag_seconds = extract(epoch from now() - coalesce((select at from beat), heartbeat_at)),
+            pending_changes = $1, pending_at = now(),
+            stream_rate = coalesce($2, stream_rate), stream_updated_at = now()`,
+    [[...pending.values()].reduce((a, b) => a + b, 0), rate],
+  );
+}
+
+/** Sum of changes_applied, for the rate. */
+export async function appliedTotal(write: pg.ClientBase): Promise<number> {
+  const { rows } = await write.query<{ n: string }>(
+    "select coalesce(sum(changes_applied), 0)::text as n from pgferry.tables",
+  );
+  return Number(rows[0]!.n);
+}
+
+/**
+ * Deletes log rows every table has applied (txid below the xmin of its position), in small
+ * batches so no statement holds many row locks or runs long; stops after `budgetMs`.
+ * Heartbeat rows (id 0) are never read back (the beat is read from its table), so any
+ * committed one goes.
+ */
+export async function cleanupLog(
+  read: pg.ClientBase,
+  tables: readonly Positioned[],
+  batch: number,
+  budgetMs: number,
+): Promise<number> {
+  const deadline = Date.now() + budgetMs;
+  let deleted = 0;
+  const work = [{ id: 0, position: null as string | null }, ...tables];
+  for (const w of work) {
+    const bound = w.position === null ? "txid_current_snapshot()" : "$2::txid_snapshot";
+    const params = w.position === null ? [w.id, batch] : [w.id, w.position, batch];
+    for (;;) {
+      if (Date.now() > deadline) return deleted;
+      const r = await read.query(
+        `delete from pgferry.changes where id in (
+           select id from pgferry.changes where tbl = $1 and txid < txid_snapshot_xmin(${bound})
+            limit $${params.length})`,
+        params,
+      );
+      deleted += r.rowCount ?? 0;
+      if ((r.rowCount ?? 0) < batch) break;
+    }
+  }
+  return deleted;
+}

@@ -1,0 +1,131 @@
+import type pg from "pg";
+import type { MigrationContext } from "../context.js";
+import { connect, qualified } from "../db/index.js";
+import { onSide } from "./sessions.js";
+
+export interface SequenceSyncOptions {
+  /** Added to every copied value (in the sequence's direction), so ids never collide after a switch. */
+  gap?: number;
+  /** "reverse": from the target back to the source (rollback window). */
+  direction?: "forward" | "reverse";
+}
+
+interface SeqState {
+  schema: string;
+  name: string;
+  last: bigint;
+  called: boolean;
+  inc: bigint;
+}
+
+const LIST_SQL = `
+select n.nspname as schema, c.relname as name, s.seqincrement::text as inc
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace join pg_sequence s on s.seqrelid = c.oid
+ where c.relkind = 'S' and n.nspname = any ($1::text[])
+ order by 1, 2`;
+
+/** Current last_value/is_called of each sequence that exists, read in batches. */
+async function readStates(client: pg.ClientBase, schemas: string[]): Promise<Map<string, SeqState>> {
+  const { rows } = await client.query<{ schema: string; name: string; inc: string }>(LIST_SQL, [schemas]);
+  const out = new Map<string, SeqState>();
+  for (let i = 0; i < rows.length; i += 100) {
+    const part = rows.slice(i, i + 100);
+    const sql = part
+      .map(
+        (r, j) =>
+          `select ${j} as j, last_value::text as last, is_called as called from ${qualified(r.schema, r.name)}`,
+      )
+      .join(" union all ");
+    const vals = await client.query<{ j: number; last: string; called: boolean }>(sql);
+    for (const v of vals.rows) {
+      const r = part[v.j]!;
+      out.set(`${r.schema}.${r.name}`, {
+        schema: r.schema,
+        name: r.name,
+        last: BigInt(v.last),
+        called: v.called,
+        inc: BigInt(r.inc),
+      });
+    }
+  }
+  return out;
+}
+
+function nextValue(s: Pick<SeqState, "last" | "called" | "inc">): bigint {
+  return s.called ? s.last + s.inc : s.last;
+}
+
+/**
+ * Sets every sequence of the replicated schemas (serial and identity ones included) on the
+ * apply side from the capture side's last_value/is_called, plus `gap`, but never moves one
+ * backwards. Returns how many were moved. Records the values in pgferry.sequences.
+ */
+export async function syncSequences(ctx: MigrationContext, opts: SequenceSyncOptions = {}): Promise<number> {
+  const control = await connect(ctx.target, { stage: "stream" });
+  const source = await connect(ctx.source, { stage: "stream", statementTimeoutMs: 60_000 }).catch(async (e) => {
+    await control.end().catch(() => {});
+    throw e;
+  });
+  try {
+    const reverse = opts.direction === "reverse";
+    const [from, to] = reverse ? ([control, source] as const) : ([source, control] as const);
+    return await syncSequencesOn({ from, to, control, reverse, gap: opts.gap ?? 0 });
+  } finally {
+    await Promise.all([control.end().catch(() => {}), source.end().catch(() => {})]);
+  }
+}
+
+/** The same over open sessions (the stream's own, for its periodic sync). */
+export async function syncSequencesOn(s: {
+  from: pg.ClientBase;
+  to: pg.ClientBase;
+  control: pg.ClientBase;
+  reverse: boolean;
+  gap: number;
+}): Promise<number> {
+  const { rows } = await s.control.query<{ s: string }>(
+    "select distinct schema_name as s from pgferry.tables order by 1",
+  );
+  const schemas = rows.map((r) => r.s);
+  const fromSide = s.reverse ? "target" : "source";
+  const toSide = s.reverse ? "source" : "target";
+  const want = await onSide(fromSide, () => readStates(s.from, schemas));
+  const have = await onSide(toSide, () => readStates(s.to, schemas));
+  return onSide(toSide, () => applyStates(s.to, s.control, want, have, BigInt(s.gap)));
+}
+
+async function applyStates(
+  to: pg.ClientBase,
+  control: pg.ClientBase,
+  want: Map<string, SeqState>,
+  have: Map<string, SeqState>,
+  gap: bigint,
+): Promise<number> {
+  const moves: { rel: string; value: bigint; called: boolean; s: SeqState }[] = [];
+  for (const [key, w] of want) {
+    const h = have.get(key);
+    if (!h) continue;
+    const value = w.last + (w.inc < 0n ? -gap : gap);
+    const next = nextValue({ last: value, called: w.called, inc: w.inc });
+    const current = nextValue(h);
+    const ahead = w.inc < 0n ? next < current : next > current;
+    if (ahead) moves.push({ rel: qualified(w.schema, w.name), value, called: w.called, s: w });
+  }
+  if (moves.length > 0) {
+    await to.query(
+      `select setval(x.rel::regclass, x.v, x.c) from unnest($1::text[], $2::int8[], $3::bool[]) as x(rel, v, c)`,
+      [moves.map((m) => m.rel), moves.map((m) => m.value.toString()), moves.map((m) => m.called)],
+    );
+  }
+  const all = [...want.values()].filter((w) => have.has(`${w.schema}.${w.name}`));
+  if (all.length > 0) {
+    await control.query(
+      `insert into pgferry.sequences (schema_name, sequence_name, last_value, is_called, synced_at)
+       select * , now() from unnest($1::text[], $2::text[], $3::int8[], $4::bool[])
+       on conflict (schema_name, sequence_name) do update
+         set last_value = excluded.last_value, is_called = excluded.is_called, synced_at = excluded.synced_at`,
+      [all.map((w) => w.schema), all.map((w) => w.name), all.map((w) => w.last.toString()), all.map((w) => w.called)],
+    );
+  }
+  return moves.length;
+}

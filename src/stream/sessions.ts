@@ -1,0 +1,123 @@
+import type pg from "pg";
+import { type ConnInfo, connect, isTransient, type SessionOptions } from "../db/index.js";
+import { isPgferryError } from "../errors/index.js";
+
+/**
+ * A lazily (re)connected session. After a failure the caller discards it; the next get()
+ * connects again, so a server restart or a dropped network costs one retry, not the stream.
+ */
+export class Session {
+  private client: pg.Client | undefined;
+  /** Temp staging tables known to exist on the current connection. */
+  staged = new Set<string>();
+
+  constructor(
+    readonly info: ConnInfo,
+    readonly opts: SessionOptions,
+  ) {}
+
+  async get(): Promise<pg.Client> {
+    if (!this.client) {
+      this.client = await connect(this.info, this.opts);
+      this.staged = new Set();
+    }
+    return this.client;
+  }
+
+  /** Ends the current connection (if any); the next get() opens a new one. */
+  async discard(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    this.staged = new Set();
+    await c?.end().catch(() => {});
+  }
+
+  /**
+   * Rolls back after an error; a connection that cannot even do that is discarded. Staging
+   * tables created by the rolled-back transaction are gone: forget them all (creating one
+   * again is `if not exists`).
+   */
+  async rollback(): Promise<void> {
+    if (!this.client) return;
+    this.staged = new Set();
+    try {
+      await this.client.query("rollback");
+    } catch {
+      await this.discard();
+    }
+  }
+}
+
+/** Marks which side an error came from, so retries and messages can say it. */
+export function tagSide<T extends object>(err: T, side: "source" | "target"): T {
+  if (err && typeof err === "object" && !("pgferrySide" in err)) {
+    Object.defineProperty(err, "pgferrySide", { value: side, enumerable: false });
+  }
+  return err;
+}
+
+export function sideOf(err: unknown): "source" | "target" | undefined {
+  if (isPgferryError(err) && (err.side === "source" || err.side === "target")) return err.side;
+  return (err as { pgferrySide?: "source" | "target" } | undefined)?.pgferrySide;
+}
+
+/** Runs fn and tags any error with the side. */
+export async function onSide<T>(side: "source" | "target", fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw tagSide(err as object, side);
+  }
+}
+
+/** Errors a reconnect fixes: lost connections, restarts, and connect failures of a down server. */
+export function isRetryable(err: unknown): boolean {
+  if (isTransient(err)) return true;
+  if (isTransient((err as { cause?: unknown })?.cause)) return true;
+  return (
+    isPgferryError(err) && ["CONNECTION_REFUSED", "CONNECTION_TIMEOUT", "CONNECTION_LOST"].includes(err.code)
+  );
+}
+
+export function sqlState(err: unknown): string | undefined {
+  return (err as { code?: string } | undefined)?.code;
+}
+
+export function errorMessage(err: unknown): string {
+  return (err as Error)?.message ?? String(err);
+}
+
+/** Resolves after ms, or at once when the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Exponential backoff with jitter: 250 ms doubling to 10 s. */
+export class Backoff {
+  attempt = 0;
+  firstFailureAt: number | undefined;
+
+  next(): number {
+    this.attempt++;
+    this.firstFailureAt ??= Date.now();
+    return Math.round(Math.min(10_000, 250 * 2 ** (this.attempt - 1)) * (0.75 + Math.random() / 2));
+  }
+
+  failingForMs(): number {
+    return this.firstFailureAt === undefined ? 0 : Date.now() - this.firstFailureAt;
+  }
+
+  reset(): void {
+    this.attempt = 0;
+    this.firstFailureAt = undefined;
+  }
+}

@@ -1,0 +1,140 @@
+import { createHash } from "node:crypto";
+import { ident, literal, qualified } from "../db/quote.js";
+import type { ApplyMode, StoredColumn, StreamTable } from "./types.js";
+
+/**
+ * The SQL of one window. COPY takes no bind parameters, so positions travel as literals
+ * (literal() escaping); table ids are integers. Identifiers always go through ident().
+ */
+
+export function relation(t: Pick<StreamTable, "schema" | "name">): string {
+  return qualified(t.schema, t.name);
+}
+
+/** Plain tables are read and written with ONLY (inheritance children are tables of their own). */
+function only(t: Pick<StreamTable, "kind">): string {
+  return t.kind === "partitioned" ? "" : "only ";
+}
+
+function snap(text: string): string {
+  return `${literal(text)}::txid_snapshot`;
+}
+
+/**
+ * The log rows of table `tableId` in the window (from, to]. Without `to` the window ends at
+ * the reading transaction's own snapshot: rows not visible to it are not read anyway.
+ */
+export function windowWhere(tableId: number, from: string, to?: string): string {
+  const id = Math.trunc(tableId);
+  const p = snap(from);
+  let where = `c.tbl = ${id} and c.txid >= txid_snapshot_xmin(${p}) and not txid_visible_in_snapshot(c.txid, ${p})`;
+  if (to !== undefined) {
+    const q = snap(to);
+    where += ` and c.txid < txid_snapshot_xmax(${q}) and txid_visible_in_snapshot(c.txid, ${q})`;
+  }
+  return where;
+}
+
+/** Columns COPY carries: generated columns are computed by the apply side. */
+export function copiedColumns(t: Pick<StreamTable, "columns">): StoredColumn[] {
+  return t.columns.filter((c) => !c.generated);
+}
+
+function keyDefs(t: StreamTable): StoredColumn[] {
+  return t.keyColumns.map((k) => {
+    const col = t.columns.find((c) => c.name === k);
+    if (!col) throw new Error(`key column ${k} of ${t.schema}.${t.name} is not among its columns`);
+    return col;
+  });
+}
+
+/** Staged columns: the key first, then the other copied columns. */
+function stagedColumns(t: StreamTable): StoredColumn[] {
+  const keys = new Set(t.keyColumns);
+  return [...keyDefs(t), ...copiedColumns(t).filter((c) => !keys.has(c.name))];
+}
+
+/**
+ * The window's distinct keys, each with the row the source holds now (in the reading
+ * transaction's snapshot) or nulls when it is gone: `present, key…, other columns…`.
+ */
+export function copyOutSql(t: StreamTable, where: string): string {
+  const keys = keyDefs(t);
+  const keySet = new Set(t.keyColumns);
+  const recordDef = keys.map((k) => `${ident(k.name)} ${k.type}`).join(", ");
+  const keyList = keys.map((k) => `r.${ident(k.name)}`).join(", ");
+  const join = keys.map((k) => `t.${ident(k.name)} = k.${ident(k.name)}`).join(" and ");
+  const out = [
+    `t.${ident(keys[0]!.name)} is not null`,
+    ...keys.map((k) => `k.${ident(k.name)}`),
+    ...copiedColumns(t)
+      .filter((c) => !keySet.has(c.name))
+      .map((c) => `t.${ident(c.name)}`),
+  ];
+  return `copy (select ${out.join(", ")}
+  from (select distinct ${keyList}
+          from pgferry.changes c cross join lateral jsonb_to_record(c.key) as r(${recordDef})
+         where ${where} and c.op <> 'T') k
+  left join ${only(t)}${relation(t)} t on ${join}) to stdout`;
+}
+
+/** A temp table per table and shape on each apply session; text columns take any COPY text. */
+export function stagingName(t: StreamTable): string {
+  const h = createHash("sha1").update(t.shape).digest("hex").slice(0, 8);
+  return `pgferry_stage_${t.id}_${h}`;
+}
+
+export function createStagingSql(t: StreamTable): string {
+  const cols = stagedColumns(t).map((c) => `${ident(c.name)} text`);
+  return `create temp table if not exists ${ident(stagingName(t))} (pgferry_present boolean, ${cols.join(", ")}) on commit delete rows`;
+}
+
+export function copyInSql(t: StreamTable): string {
+  const cols = ["pgferry_present", ...stagedColumns(t).map((c) => c.name)].map(ident).join(", ");
+  return `copy pg_temp.${ident(stagingName(t))} (${cols}) from stdin`;
+}
+
+function keyMatch(t: StreamTable): string {
+  return keyDefs(t)
+    .map((k) => `t.${ident(k.name)} = s.${ident(k.name)}::${k.type}`)
+    .join(" and ");
+}
+
+/** Statements that move the staged window into the table (run in the caller's transaction). */
+export function applySql(t: StreamTable, mode: ApplyMode): string[] {
+  const stage = `pg_temp.${ident(stagingName(t))}`;
+  const target = `${only(t)}${relation(t)}`;
+  const cols = copiedColumns(t);
+  const colList = cols.map((c) => ident(c.name)).join(", ");
+  const values = cols.map((c) => `s.${ident(c.name)}::${c.type}`).join(", ");
+  // OVERRIDING SYSTEM VALUE: identity columns keep the source's values.
+  const insert = `insert into ${relation(t)} (${colList}) overriding system value select ${values} from ${stage} s where s.pgferry_present`;
+  if (mode === "replace") {
+    return [`delete from ${target} t using ${stage} s where ${keyMatch(t)}`, insert];
+  }
+  const keySet = new Set(t.keyColumns);
+  // An identity ALWAYS column cannot be SET by an UPDATE; its value never changes in practice.
+  const sets = cols
+    .filter((c) => !keySet.has(c.name) && c.identity !== "a")
+    .map((c) => `${ident(c.name)} = excluded.${ident(c.name)}`);
+  const conflict = `on conflict (${t.keyColumns.map(ident).join(", ")}) do ${sets.length ? `update set ${sets.join(", ")}` : "nothing"}`;
+  return [`${insert} ${conflict}`, `delete from ${target} t using ${stage} s where not s.pgferry_present and ${keyMatch(t)}`];
+}
+
+/** TRUNCATE for one log 'T' row: the whole table (key null) or the leaf partition it names. */
+export function truncateSql(t: StreamTable, key: { schema?: string; name?: string } | null): string {
+  if (key?.schema && key.name) return `truncate only ${qualified(key.schema, key.name)}`;
+  return `truncate ${only(t)}${relation(t)}`;
+}
+
+/** The columns of a relation now, as json [{name, type, generated, identity}] (after LOCK). */
+export function columnsJsonSql(regclassLiteral: string, major: number): string {
+  const generated = major >= 12 ? "a.attgenerated = 's'" : "false";
+  return `(select coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+            'generated', ${generated}, 'identity', a.attidentity::text) order by a.attnum), '[]')
+     from pg_attribute a where a.attrelid = ${regclassLiteral} and a.attnum > 0 and not a.attisdropped)`;
+}
+
+export function regclassOf(t: Pick<StreamTable, "schema" | "name">): string {
+  return `${literal(relation(t))}::regclass`;
+}

@@ -1,0 +1,70 @@
+import type pg from "pg";
+import {
+  fromClause,
+  type KeyRange,
+  type KeyValues,
+  keyOrder,
+  keyTextColumns,
+  rangePredicate,
+  rowHashExpr,
+  type VerifyTable,
+} from "./table-sql.js";
+
+/** Row count and order-independent hash of one key range on one side. */
+export interface RangeAgg {
+  rows: number;
+  hash: string;
+}
+
+export function sameAgg(a: RangeAgg, b: RangeAgg): boolean {
+  return a.rows === b.rows && a.hash === b.hash;
+}
+
+function keyOf(row: Record<string, string>, t: VerifyTable): KeyValues {
+  return t.key.map((_, i) => row[`k${i}`]!);
+}
+
+/**
+ * The inclusive upper bound of the range that starts after `lo` and holds `rows` rows, read on
+ * the source through the key's index; null when fewer rows remain (the last range is open).
+ */
+export async function nextBoundary(
+  source: pg.ClientBase,
+  t: VerifyTable,
+  lo: KeyValues | null,
+  rows: number,
+): Promise<KeyValues | null> {
+  const pred = rangePredicate(t, { lo, hi: null });
+  const { rows: out } = await source.query<Record<string, string>>(
+    `select ${keyTextColumns(t)} from ${fromClause(t)} where ${pred.sql}
+      order by ${keyOrder(t)} offset ${Math.max(0, rows - 1)} limit 1`,
+    pred.params,
+  );
+  return out[0] ? keyOf(out[0], t) : null;
+}
+
+/** The exclusive lower bound of the last `rows` rows by key, or null when the table is smaller. */
+export async function tailBoundary(
+  source: pg.ClientBase,
+  t: VerifyTable,
+  rows: number,
+): Promise<KeyValues | null> {
+  const { rows: out } = await source.query<Record<string, string>>(
+    `select ${keyTextColumns(t)} from ${fromClause(t)} order by ${keyOrder(t, "desc")} offset ${rows} limit 1`,
+  );
+  return out[0] ? keyOf(out[0], t) : null;
+}
+
+export async function rangeAgg(client: pg.ClientBase, t: VerifyTable, range: KeyRange): Promise<RangeAgg> {
+  const pred = rangePredicate(t, range);
+  const { rows } = await client.query<{ n: string; h: string }>(
+    `select count(*) as n, coalesce(sum(${rowHashExpr(t)}), 0)::text as h from ${fromClause(t)} where ${pred.sql}`,
+    pred.params,
+  );
+  return { rows: Number(rows[0]!.n), hash: rows[0]!.h };
+}
+
+export async function countRows(client: pg.ClientBase, t: VerifyTable): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(`select count(*) as n from ${fromClause(t)}`);
+  return Number(rows[0]!.n);
+}

@@ -1,0 +1,105 @@
+import type pg from "pg";
+import { copyColumns, listTables } from "../catalog/index.js";
+import { serverMajor } from "../db/index.js";
+import type { VerifyColumn, VerifyTable } from "./table-sql.js";
+
+interface StoredColumn {
+  name: string;
+  type: string;
+  generated?: boolean;
+}
+
+/** The migration's phase and table list as verify needs them; null when the target has no migration. */
+export interface MigrationView {
+  phase: string;
+  tables: VerifyTable[];
+}
+
+/** Reads the replicated tables from the target's control schema, or null when there is none. */
+export async function tablesFromControl(target: pg.ClientBase): Promise<MigrationView | null> {
+  const { rows: has } = await target.query<{ ok: boolean }>(
+    "select to_regclass('pgferry.tables') is not null and to_regclass('pgferry.migration') is not null as ok",
+  );
+  if (!has[0]?.ok) return null;
+  const mig = await target.query<{ phase: string }>("select phase from pgferry.migration");
+  if (!mig.rows[0]) return null;
+  const { rows } = await target.query<{
+    id: number;
+    schema_name: string;
+    table_name: string;
+    kind: string;
+    key_columns: string[];
+    columns: StoredColumn[];
+    phase: string;
+    rows_estimate: string;
+  }>(
+    `select id, schema_name, table_name, kind, key_columns, columns, phase, rows_estimate
+       from pgferry.tables order by schema_name, table_name`,
+  );
+  const tables = rows.map((r) => {
+    const cols = r.columns.map((c) => ({ name: c.name, type: c.type, generated: Boolean(c.generated) }));
+    return toVerifyTable({
+      id: r.id,
+      schema: r.schema_name,
+      name: r.table_name,
+      kind: r.kind === "partitioned" ? "partitioned" : "table",
+      keyColumns: r.key_columns,
+      columns: cols,
+      phase: r.phase,
+      rowsEstimate: Number(r.rows_estimate),
+    });
+  });
+  return { phase: mig.rows[0].phase, tables };
+}
+
+/**
+ * Without a control schema (never migrated, or cleaned up), verify compares every keyed user
+ * table of the source.
+ */
+export async function tablesFromCatalog(source: pg.Client): Promise<VerifyTable[]> {
+  const major = await serverMajor(source);
+  const all = await listTables(source, major);
+  return all.flatMap((t) =>
+    t.key
+      ? [
+          toVerifyTable({
+            id: null,
+            schema: t.schema,
+            name: t.name,
+            kind: t.kind,
+            keyColumns: t.key.columns,
+            columns: t.columns,
+            phase: null,
+            rowsEstimate: t.rowsEstimate,
+          }),
+        ]
+      : [],
+  );
+}
+
+function toVerifyTable(t: {
+  id: number | null;
+  schema: string;
+  name: string;
+  kind: "table" | "partitioned";
+  keyColumns: string[];
+  columns: { name: string; type: string; generated: boolean }[];
+  phase: string | null;
+  rowsEstimate: number;
+}): VerifyTable {
+  const byName = new Map(t.columns.map((c) => [c.name, c]));
+  const key: VerifyColumn[] = t.keyColumns.map((k) => ({ name: k, type: byName.get(k)?.type ?? "text" }));
+  const columns = copyColumns(
+    t.columns.map((c) => ({ name: c.name, type: c.type, generated: c.generated, notNull: false, identity: "" })),
+  ).map((c) => ({ name: c.name, type: c.type }));
+  return {
+    id: t.id,
+    schema: t.schema,
+    name: t.name,
+    kind: t.kind,
+    key,
+    columns,
+    phase: t.phase,
+    rowsEstimate: t.rowsEstimate,
+  };
+}

@@ -1,0 +1,193 @@
+import type pg from "pg";
+import type { MigrationContext } from "../context.js";
+import { connect } from "../db/index.js";
+import { PgferryError } from "../errors/index.js";
+import { type CompareSides, compareTable, quickCompareTable } from "./compare-table.js";
+import { compareObjects } from "./objects.js";
+import { covers, parseSnapshot } from "./positions.js";
+import { compareSequences } from "./sequences.js";
+import { tableName, type VerifyTable } from "./table-sql.js";
+import { type MigrationView, tablesFromCatalog, tablesFromControl } from "./tables.js";
+import { type TableVerdict, VERIFY_DEFAULTS, type VerifyOptions, type VerifyReport } from "./types.js";
+
+const FORWARD_PHASES = ["streaming", "cutover"];
+const CUT_OVER_PHASES = ["switched", "rolled-back"];
+
+interface Pair {
+  source: pg.Client;
+  target: pg.Client;
+}
+
+async function openPair(ctx: MigrationContext): Promise<Pair> {
+  // Range queries are bounded by rangeRows; the timeout only stops a runaway one.
+  const source = await connect(ctx.source, { stage: "verify", statementTimeoutMs: 300_000 });
+  try {
+    const target = await connect(ctx.target, { stage: "verify", statementTimeoutMs: 300_000 });
+    return { source, target };
+  } catch (err) {
+    await source.end().catch(() => {});
+    throw err;
+  }
+}
+
+async function closePair(p: Pair): Promise<void> {
+  await Promise.all([p.source.end().catch(() => {}), p.target.end().catch(() => {})]);
+}
+
+/** Runs `work` over the tables with `jobs` workers, each with its own pair of sessions. */
+async function eachTable<T>(
+  ctx: MigrationContext,
+  tables: readonly VerifyTable[],
+  jobs: number,
+  work: (pair: Pair, t: VerifyTable) => Promise<T>,
+): Promise<T[]> {
+  const out: T[] = new Array(tables.length);
+  let next = 0;
+  const worker = async () => {
+    const pair = await openPair(ctx);
+    try {
+      while (next < tables.length) {
+        ctx.signal.throwIfAborted();
+        const i = next++;
+        out[i] = await work(pair, tables[i]!);
+      }
+    } finally {
+      await closePair(pair);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, tables.length)) }, worker));
+  return out;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A settle function: waits until the table's applied position covers a snapshot of the source
+ * taken now, so a re-check sees every change made before it. A position that does not move at
+ * all within the deadline means nothing streams: the table is not re-checked again.
+ */
+function settler(pair: Pair, phase: string | null, timeoutMs: number): CompareSides["settle"] {
+  const stalled = new Set<number>();
+  return async (t) => {
+    if (phase === null || t.id === null || !FORWARD_PHASES.includes(phase) || stalled.has(t.id)) return false;
+    const snap = await pair.source.query<{ s: string }>("select txid_current_snapshot()::text as s");
+    const wanted = parseSnapshot(snap.rows[0]!.s);
+    const deadline = Date.now() + timeoutMs;
+    let first: string | null | undefined;
+    for (;;) {
+      const { rows } = await pair.target.query<{ p: string | null }>(
+        "select position as p from pgferry.tables where id = $1",
+        [t.id],
+      );
+      const p = rows[0]?.p ?? null;
+      if (first === undefined) first = p;
+      if (p && covers(parseSnapshot(p), wanted)) return true;
+      if (Date.now() > deadline) {
+        if (p === first) stalled.add(t.id);
+        return p !== first;
+      }
+      await sleep(200);
+    }
+  };
+}
+
+async function loadTables(
+  ctx: MigrationContext,
+  only?: readonly string[],
+): Promise<{ view: MigrationView | null; tables: VerifyTable[] }> {
+  const pair = await openPair(ctx);
+  try {
+    const view = await tablesFromControl(pair.target);
+    let tables = view ? view.tables : await tablesFromCatalog(pair.source);
+    if (only) {
+      const wanted = new Set(only);
+      tables = tables.filter((t) => wanted.has(tableName(t)));
+      const unknown = [...wanted].filter((w) => !tables.some((t) => tableName(t) === w));
+      if (unknown.length > 0) {
+        throw new PgferryError("BAD_OPTION", `Not a replicated table: ${unknown.join(", ")}.`, {
+          side: "local",
+          hint: "Name tables as schema.table, as `pgferry status` lists them.",
+        });
+      }
+    }
+    return { view, tables };
+  } finally {
+    await closePair(pair);
+  }
+}
+
+/**
+ * Compares every replicated table, source against target, range by range; re-checks what
+ * differs while changes still flow; then sequences and (once due) indexes, constraints and
+ * triggers. Reads in bounded key ranges, `jobs` tables at a time.
+ */
+export async function verify(ctx: MigrationContext, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const o = { ...VERIFY_DEFAULTS, ...opts };
+  const started = Date.now();
+  ctx.emit({ type: "stage:start", stage: "verify" });
+  const { view, tables } = await loadTables(ctx, opts.tables);
+  const phase = view?.phase ?? null;
+  const verdicts = await eachTable(ctx, tables, o.jobs, async (pair, t) => {
+    const sides: CompareSides = { ...pair, settle: settler(pair, phase, o.settleTimeoutMs), signal: ctx.signal };
+    const v = await compareTable(sides, t, o);
+    ctx.emit({
+      type: "log",
+      level: v.identical ? "info" : "warn",
+      message: v.identical ? "identical" : `${v.differences.length + v.moreDifferences} differences`,
+      table: v.name,
+    });
+    return v;
+  });
+  const cutOver = phase === null || CUT_OVER_PHASES.includes(phase);
+  let sequences: VerifyReport["sequences"] = [];
+  if (!opts.dataOnly) {
+    const pair = await openPair(ctx);
+    try {
+      sequences = await compareSequences(pair.source, pair.target, tables, cutOver);
+      const objects = await compareObjects(pair.source, pair.target, tables, cutOver);
+      for (const v of verdicts) {
+        const missing = objects.missing.get(v.name) ?? [];
+        v.differences.push(...missing);
+        if (missing.length > 0) v.identical = false;
+        const pending = objects.pending.get(v.name);
+        if (pending) v.pendingObjects = pending;
+      }
+    } finally {
+      await closePair(pair);
+    }
+  }
+  const identical = verdicts.every((v) => v.identical) && sequences.every((s) => s.ok || !s.counted);
+  const seconds = (Date.now() - started) / 1000;
+  ctx.emit({ type: "stage:done", stage: "verify", seconds });
+  return { identical, phase, tables: verdicts, sequences, seconds };
+}
+
+export interface QuickVerifyOptions {
+  /** Rows at the end of each table's key order whose hash is compared. */
+  tailRows?: number;
+  /** Tables estimated larger than this are not counted (a count reads the whole table). */
+  countMaxRows?: number;
+  jobs?: number;
+  maxKeys?: number;
+}
+
+/** The cutover's fast check, with writes fenced: counts and the last key range of every table. */
+export async function quickVerify(ctx: MigrationContext, opts: QuickVerifyOptions = {}): Promise<VerifyReport> {
+  const started = Date.now();
+  const { view, tables } = await loadTables(ctx);
+  const limits = {
+    tailRows: opts.tailRows ?? 1000,
+    countMaxRows: opts.countMaxRows ?? 5_000_000,
+    maxKeys: opts.maxKeys ?? 20,
+  };
+  const verdicts: TableVerdict[] = await eachTable(ctx, tables, opts.jobs ?? 4, (pair, t) =>
+    quickCompareTable({ ...pair, settle: async () => false, signal: ctx.signal }, t, limits),
+  );
+  return {
+    identical: verdicts.every((v) => v.identical),
+    phase: view?.phase ?? null,
+    tables: verdicts,
+    sequences: [],
+    seconds: (Date.now() - started) / 1000,
+  };
+}

@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import {
+  cutSnapshot,
+  formatSnapshot,
+  isVisible,
+  parseSnapshot,
+  snapshotCovers,
+  type TxidSnapshot,
+} from "../../src/stream/snapshot.js";
+
+/** A small seeded PRNG so failures reproduce. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A random snapshot and a later one, as a real server would produce them. */
+function snapshotPair(rand: () => number): [TxidSnapshot, TxidSnapshot] {
+  const base = 1000n;
+  const running = new Set<bigint>();
+  const committed = new Set<bigint>();
+  let next = base;
+  const take = (): TxidSnapshot => {
+    const xip = [...running].sort((a, b) => (a < b ? -1 : 1));
+    return { xmin: xip[0] ?? next, xmax: next, xip };
+  };
+  const step = () => {
+    if (rand() < 0.5 || running.size === 0) running.add(next++);
+    else {
+      const list = [...running];
+      const t = list[Math.floor(rand() * list.length)]!;
+      running.delete(t);
+      committed.add(t);
+    }
+  };
+  for (let i = 0; i < 20; i++) step();
+  const p = take();
+  for (let i = 0; i < 30; i++) step();
+  return [p, take()];
+}
+
+describe("txid snapshots", () => {
+  it("parses and formats the server's text form", () => {
+    for (const text of ["496:496:", "10:20:10,12,19", "5:9:7"]) {
+      expect(formatSnapshot(parseSnapshot(text))).toBe(text);
+    }
+    expect(() => parseSnapshot("10:5:")).toThrow();
+    expect(() => parseSnapshot("10:20:12,11")).toThrow();
+    expect(() => parseSnapshot("10:20:25")).toThrow();
+  });
+
+  it("applies the visibility rule", () => {
+    const s = parseSnapshot("10:20:10,12");
+    expect([9n, 10n, 11n, 12n, 13n, 19n, 20n].map((t) => isVisible(t, s))).toEqual([
+      true,
+      false,
+      true,
+      false,
+      true,
+      true,
+      false,
+    ]);
+  });
+
+  it("cuts a window so each txid lands in exactly one of the two halves", () => {
+    const rand = rng(42);
+    for (let round = 0; round < 500; round++) {
+      const [p, q] = snapshotPair(rand);
+      expect(snapshotCovers(q, p)).toBe(true);
+      const cut = p.xmin + BigInt(Math.floor(rand() * Number(q.xmax - p.xmin + 3n)));
+      const c = cutSnapshot(p, q, cut);
+      // The result must be a snapshot the server accepts.
+      expect(formatSnapshot(parseSnapshot(formatSnapshot(c)))).toBe(formatSnapshot(c));
+      for (let t = p.xmin - 2n; t < q.xmax + 2n; t++) {
+        const want = isVisible(t, p) || (isVisible(t, q) && t < cut);
+        expect(isVisible(t, c), `t=${t} p=${formatSnapshot(p)} q=${formatSnapshot(q)} cut=${cut}`).toBe(want);
+      }
+      expect(snapshotCovers(c, p)).toBe(true);
+      expect(snapshotCovers(q, c)).toBe(true);
+    }
+  });
+
+  it("says when one snapshot does not cover another", () => {
+    expect(snapshotCovers(parseSnapshot("10:20:"), parseSnapshot("10:21:"))).toBe(false);
+    expect(snapshotCovers(parseSnapshot("10:20:"), parseSnapshot("10:21:20"))).toBe(true);
+    expect(snapshotCovers(parseSnapshot("10:20:15"), parseSnapshot("10:20:"))).toBe(false);
+    expect(snapshotCovers(parseSnapshot("10:20:"), parseSnapshot("10:20:15"))).toBe(true);
+  });
+});
