@@ -2,6 +2,7 @@ import pg from "pg";
 import type { LocalDatabase, LocalServer } from "../src/local-server/index.js";
 import type { Dataset } from "./dataset.js";
 import { PgferryProcess } from "./pgferry-process.js";
+import { sleep } from "./proc.js";
 import { type BenchServers, dropTarget, freshTarget } from "./servers.js";
 import { countMismatches, indexCount } from "./verify-counts.js";
 
@@ -70,6 +71,8 @@ export async function runPgferryCopy(
   const proc = PgferryProcess.start(source, target, ["--jobs", String(jobs), "--no-stream", ...extraArgs]);
   try {
     await proc.waitFor("every table indexed", () => allIndexed(watch), 30 * 60_000);
+    // Let it finish by itself (its exit status is part of the result); Ctrl-C only if it lingers.
+    await Promise.race([proc.exited, sleep(30_000)]);
     const exitCode = await proc.stop();
     const t = (await watch.query<Timings>(TIMINGS_SQL)).rows[0]!;
     return {

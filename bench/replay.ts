@@ -19,6 +19,10 @@ export interface ReplayResult {
   catchUpSeconds: number;
   replayRowsPerSecond: number;
   replayKeysPerSecond: number;
+  /** Log rows applied per second between the first window committed and the last (no process start-up). */
+  steadyRowsPerSecond: number | undefined;
+  /** Spawn to the first window committed (Node start, connections, resume checks, first window). */
+  startupSeconds: number | undefined;
 }
 
 export interface StreamBenchResult {
@@ -44,11 +48,15 @@ async function caughtUp(watch: pg.ClientBase, txid: string): Promise<boolean> {
   return rows[0]?.ok === true;
 }
 
-async function committedTxid(source: LocalDatabase): Promise<string> {
-  const { rows } = await source.server.admin<{ x: string }>(
-    source.database,
-    "select txid_current()::text as x",
+async function appliedSum(watch: pg.ClientBase): Promise<number> {
+  const { rows } = await watch.query<{ n: string }>(
+    "select coalesce(sum(changes_applied), 0)::text as n from pgferry.tables",
   );
+  return Number(rows[0]!.n);
+}
+
+async function committedTxid(sourceWatch: pg.ClientBase): Promise<string> {
+  const { rows } = await sourceWatch.query<{ x: string }>("select txid_current()::text as x");
   return rows[0]!.x;
 }
 
@@ -79,17 +87,18 @@ export async function runStreamBench(
   await pgbenchInit(source, opts.scale);
   const target = await freshTarget(servers, "bench_stream_target");
   const watch = await watchClient(servers.target, target.database);
+  const sourceWatch = await watchClient(servers.source, source.database);
   const args = ["--jobs", String(opts.jobs), ...opts.extraArgs];
   let proc = PgferryProcess.start(source, target, args);
   try {
     await proc.waitFor("every table streaming", () => tablesPhases(watch), 10 * 60_000);
-    const settled = await committedTxid(source);
+    const settled = await committedTxid(sourceWatch);
     await proc.waitFor("the stream to catch up", () => caughtUp(watch, settled), 5 * 60_000);
     await proc.stop();
 
     const before = await logHighWater(source);
     const burst = await runPgbench(source, opts.burst);
-    const last = await committedTxid(source);
+    const last = await committedTxid(sourceWatch);
     const { rows } = await source.server.admin<{ n: string; keys: string }>(
       source.database,
       "select count(*) as n, count(distinct (tbl, key::text)) as keys from pgferry.changes where id > $1 and tbl <> 0",
@@ -98,12 +107,26 @@ export async function runStreamBench(
     const logRows = Number(rows[0]!.n);
     const distinctKeys = Number(rows[0]!.keys);
 
+    const baseline = await appliedSum(watch);
+    let first: { at: number; applied: number } | undefined;
     proc = PgferryProcess.start(source, target, args);
-    await proc.waitFor("the burst to be applied", () => caughtUp(watch, last), 30 * 60_000, 100);
-    const catchUpSeconds = (performance.now() - proc.startedAt) / 1000;
+    await proc.waitFor(
+      "the burst to be applied",
+      async () => {
+        const applied = await appliedSum(watch);
+        if (!first && applied > baseline) first = { at: performance.now(), applied };
+        return caughtUp(watch, last);
+      },
+      30 * 60_000,
+      100,
+    );
+    const end = performance.now();
+    const catchUpSeconds = (end - proc.startedAt) / 1000;
+    const appliedEnd = await appliedSum(watch);
 
     const lag: LagResult[] = [];
-    for (const rate of opts.lagRates) lag.push(await measureLag(source, watch, rate, opts.lagSeconds));
+    for (const rate of opts.lagRates)
+      lag.push(await measureLag(source, sourceWatch, watch, rate, opts.lagSeconds));
     return {
       replay: {
         burstTransactions: burst.transactions,
@@ -115,6 +138,11 @@ export async function runStreamBench(
         catchUpSeconds,
         replayRowsPerSecond: logRows / catchUpSeconds,
         replayKeysPerSecond: distinctKeys / catchUpSeconds,
+        steadyRowsPerSecond:
+          first && end > first.at && appliedEnd > first.applied
+            ? (appliedEnd - first.applied) / ((end - first.at) / 1000)
+            : undefined,
+        startupSeconds: first ? (first.at - proc.startedAt) / 1000 : undefined,
       },
       lag,
       peakMemoryMb: proc.memory.peakMb,
@@ -122,6 +150,7 @@ export async function runStreamBench(
   } finally {
     if (proc.running) await proc.stop();
     await watch.end();
+    await sourceWatch.end();
     await dropTarget(servers, target);
   }
 }

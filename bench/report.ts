@@ -2,6 +2,7 @@ import os from "node:os";
 import type { BenchOptions } from "./args.js";
 import type { Dataset } from "./dataset.js";
 import type { DumpRestoreResult } from "./dump-restore.js";
+import type { Distribution } from "./lag.js";
 import type { PgferryCopyResult } from "./pgferry-copy.js";
 import type { RawPipeResult } from "./raw-pipe.js";
 import type { StreamBenchResult } from "./replay.js";
@@ -16,6 +17,8 @@ export interface BenchResults {
   pgferry?: PgferryCopyResult;
   /** Why a section produced no figures. */
   failures: Record<string, string>;
+  /** 1-minute load average as each section began: other work on the machine skews figures. */
+  loadAverages: Record<string, number>;
   triggers?: TriggerOverheadResult;
   stream?: StreamBenchResult;
   totalSeconds: number;
@@ -169,30 +172,38 @@ function triggerSection(t: TriggerOverheadResult): string[] {
   ];
 }
 
+function dist(d: Distribution): string {
+  return `${f(d.p50, 2)} / ${f(d.p95, 2)} / ${f(d.max, 2)} (${d.samples})`;
+}
+
 function streamSection(s: StreamBenchResult): string[] {
   const r = s.replay;
   return [
     "## Replay and lag",
     "",
     `Burst while no stream ran: ${int(r.burstTransactions)} pgbench transactions in ${f(r.burstSeconds)} s (${f(r.burstTps)} TPS), ${int(r.logRows)} log rows (${int(r.distinctKeys)} distinct keys): the source wrote ${int(r.sourceRowsPerSecond)} changed rows/s.`,
-    `\`pgferry start\` caught up in ${f(r.catchUpSeconds)} s (from spawn): **${int(r.replayRowsPerSecond)} changed rows/s** (${int(r.replayKeysPerSecond)} distinct keys/s); goal > source write rate: ${goal(r.replayRowsPerSecond > r.sourceRowsPerSecond)}.`,
+    `\`pgferry start\` caught up in ${f(r.catchUpSeconds)} s (from spawn): **${int(r.replayRowsPerSecond)} changed rows/s** (${int(r.replayKeysPerSecond)} distinct keys/s); goal > source write rate: ${goal(r.replayRowsPerSecond > r.sourceRowsPerSecond)}. Leaving out the ${f(r.startupSeconds)} s from spawn to the first window committed: ${int(r.steadyRowsPerSecond)} log rows/s.`,
     "",
     table(
-      ["load", "achieved TPS", "pgbench latency ms", "samples", "lag p50 s", "lag p95 s", "lag max s"],
+      [
+        "load",
+        "achieved TPS",
+        "pgbench latency ms",
+        "heartbeat lag p50 / p95 / max s (samples)",
+        "commit to applied p50 / p95 / max s (probes)",
+      ],
       s.lag.map((l) => [
         `pgbench -R ${l.rate}`,
         f(l.achievedTps),
         f(l.latencyMs, 2),
-        String(l.samples),
-        f(l.p50, 2),
-        f(l.p95, 2),
-        f(l.max, 2),
+        dist(l.heartbeat),
+        dist(l.probe),
       ]),
     ),
     "",
     ...s.lag.map(
       (l) =>
-        `- lag p95 at ${l.rate} TPS: ${f(l.p95, 2)} s${l.rate === 500 ? ` (goal < 1 s: ${goal(l.p95 < 1)})` : ""}`,
+        `- heartbeat lag p95 at ${l.rate} TPS: ${f(l.heartbeat.p95, 2)} s${l.rate === 500 ? ` (goal < 1 s: ${goal(l.heartbeat.p95 < 1)})` : ""}; commit to applied p95 ${f(l.probe.p95, 2)} s`,
     ),
     `- streaming pgferry peak memory: ${int(s.peakMemoryMb)} MB`,
   ];
@@ -203,7 +214,11 @@ export function renderReport(r: BenchResults): string {
   const lines = [
     `# pgferry benchmark, ${r.startedAt}`,
     "",
-    `Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? "?"}, ${f(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}. Source PostgreSQL 15 (Heroku-like: owner role, SSL required), target PostgreSQL 16 (RDS-like owner role), both local, fsync off on both. Run took ${f(r.totalSeconds / 60)} min.`,
+    `Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? "?"}, ${f(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}. Source PostgreSQL 15 (Heroku-like: owner role, SSL required), target PostgreSQL 16 (RDS-like owner role), both local, fsync off on both. Run took ${f(r.totalSeconds / 60)} min. 1-minute load average as each section began: ${Object.entries(
+      r.loadAverages,
+    )
+      .map(([k, v]) => `${k} ${f(v)}`)
+      .join(", ")}.`,
     "",
     ...copySection(r),
   ];

@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseBenchArgs } from "./args.js";
@@ -42,16 +43,20 @@ async function main(): Promise<void> {
       options: opts,
       dataset,
       failures: {},
+      loadAverages: {},
       totalSeconds: 0,
     };
     const attempt = async <T>(name: string, work: () => Promise<T>): Promise<T | undefined> => {
-      say(`${name}…`);
+      results.loadAverages[name] = os.loadavg()[0]!;
+      say(`${name}… (1-min load average ${os.loadavg()[0]!.toFixed(1)})`);
       try {
         const res = await work();
         say(`${name}: ${JSON.stringify(res)}`);
         return res;
       } catch (err) {
-        results.failures[name] = (err as Error).message.split("\n").slice(0, 6).join(" ");
+        const lines = (err as Error).message.split("\n");
+        // The first line says what was awaited, the last ones why it stopped.
+        results.failures[name] = [lines[0], ...lines.slice(1).slice(-3)].join(" / ");
         say(`${name} failed: ${(err as Error).message}`);
         return undefined;
       }

@@ -52,7 +52,11 @@ export async function runMigration(ctx: MigrationContext, opts: StartOptions = {
     const prepared = await runPrepare(ctx, {
       ...opts,
       jobs,
-      recordOptions: { include: opts.include ?? null, exclude: opts.exclude ?? null, chunkRows: opts.chunkRows ?? null },
+      recordOptions: {
+        include: opts.include ?? null,
+        exclude: opts.exclude ?? null,
+        chunkRows: opts.chunkRows ?? null,
+      },
     });
     if (!prepared) return result(await currentPhase(ctx), "stopped");
     let phase = await currentPhase(ctx);
@@ -97,7 +101,11 @@ async function stream(ctx: MigrationContext, opts?: StreamOptions): Promise<Star
 }
 
 async function jobsFromBudget(ctx: MigrationContext): Promise<number> {
-  const free = await withClient(ctx.source, { stage: "copy", statementTimeoutMs: 30_000 }, freeSourceConnections);
+  const free = await withClient(
+    ctx.source,
+    { stage: "copy", statementTimeoutMs: 30_000 },
+    freeSourceConnections,
+  );
   return defaultJobs(free);
 }
 
@@ -110,13 +118,22 @@ async function currentPhase(ctx: MigrationContext): Promise<string> {
   });
 }
 
+/** Refusals before this start owns the migration: recording them would land in someone else's. */
+const NOT_RECORDED = new Set(["ALREADY_STARTED", "CHECK_FAILED", "BAD_OPTION", "NOT_PREPARED"]);
+
 /** Failures are kept in pgferry.events so `pgferry status` shows them from any shell. */
 async function recordFailure(ctx: MigrationContext, err: unknown): Promise<void> {
   const e = err as { code?: string; message?: string };
+  if (ctx.signal.aborted || (e?.code && NOT_RECORDED.has(e.code))) return;
   await withClient(ctx.target, { stage: "status", connectTimeoutMs: 5000 }, async (c) => {
     const exists = await c.query<{ ok: boolean }>("select to_regclass('pgferry.events') is not null as ok");
     if (!exists.rows[0]?.ok) return;
-    await recordEvent(c, "error", "start", redact(`${e?.code ? `${e.code}: ` : ""}${e?.message ?? String(err)}`));
+    await recordEvent(
+      c,
+      "error",
+      "start",
+      redact(`${e?.code ? `${e.code}: ` : ""}${e?.message ?? String(err)}`),
+    );
   }).catch(() => {});
 }
 
@@ -128,7 +145,11 @@ function startTicker(ctx: MigrationContext, intervalMs: number): { stop(): Promi
   let timer: NodeJS.Timeout | undefined;
   const tick = async () => {
     try {
-      client ??= await connect(ctx.target, { stage: "status", statementTimeoutMs: 10_000 });
+      client ??= await connect(ctx.target, {
+        stage: "status",
+        statementTimeoutMs: 10_000,
+        connectTimeoutMs: 5000,
+      });
       ctx.emit({ type: "progress", status: await readStatus(client) });
     } catch {
       // Before prepare created the control schema, or a lost connection: try again next tick.
@@ -149,7 +170,8 @@ function startTicker(ctx: MigrationContext, intervalMs: number): { stop(): Promi
       stopped = true;
       clearTimeout(timer);
       await running;
-      await tick();
+      // The final picture, unless the target is out of reach (then exit without waiting on it).
+      if (client) await tick();
       await client?.end().catch(() => {});
     },
   };

@@ -33,6 +33,9 @@ export function captureFunctionSql(
 create or replace function ${fn}() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pgferry as $fn$
 begin
+  -- pgferry's own apply sessions (the reverse stream, or the forward one once reverse capture
+  -- is on the target) set pgferry.apply: their writes must not be logged back.
+  if current_setting('pgferry.apply', true) = 'on' then return null; end if;
   perform pgferry.fence();
   if tg_op = 'INSERT' then
     insert into pgferry.changes (tbl, op, key) select ${tableId}, 'I', ${keyJson("n", keyColumns)} from pgferry_new n;
@@ -82,6 +85,8 @@ export const FENCE_UP_SQL = `
 create or replace function pgferry.fence() returns void
 language plpgsql as $fn$
 begin
+  -- pgferry's apply sessions (the reverse stream writing into a fenced source) pass.
+  if current_setting('pgferry.apply', true) = 'on' then return; end if;
   raise exception 'pgferry: writes are paused while this database is switched over'
     using errcode = '25006', hint = 'This database is being migrated; retry against the new database.';
 end

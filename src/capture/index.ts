@@ -15,3 +15,11 @@ export {
   type LockWaiter,
   lockHolders,
 } from "./install.js";
+export {
+  type DropOptions,
+  dropSchema,
+  dropTriggers,
+  lockBounded,
+  pgferryTriggers,
+  type TriggeredRelation,
+} from "./remove.js";

@@ -99,6 +99,7 @@ async function inspect(
   );
   const targetState = await checkTarget(
     sides.target,
+    sides.source,
     opts.source,
     opts.requireEmptyTarget !== false,
     findings,

@@ -26,6 +26,7 @@ export interface TargetState {
  */
 export async function checkTarget(
   client: pg.ClientBase,
+  sourceClient: pg.ClientBase,
   source: ConnInfo,
   requireEmpty: boolean,
   findings: Findings,
@@ -33,12 +34,14 @@ export async function checkTarget(
   const userTables = (await client.query(USER_TABLES_SQL, [SYSTEM_SCHEMAS])).rows.map(tableName);
   let migration: TargetState["migration"];
   if ((await client.query(CONTROL_SQL)).rows[0].has_control) {
-    const { rows } = await client.query("select source_display, phase from pgferry.migration");
+    const { rows } = await client.query(
+      "select source_display, source_identity, phase from pgferry.migration",
+    );
     if (rows[0]) {
       migration = {
         sourceDisplay: rows[0].source_display,
         phase: rows[0].phase,
-        sameSource: sameDatabase(rows[0].source_display, source),
+        sameSource: await isSameSource(rows[0], sourceClient, source),
       };
     }
   }
@@ -68,6 +71,48 @@ export async function checkTarget(
     });
   }
   return { userTables, migration };
+}
+
+interface StoredIdentity {
+  host: string;
+  port: number;
+  database: string;
+  systemIdentifier: string | null;
+  databaseOid: number;
+}
+
+/**
+ * The rule prepare applies (src/prepare/identity.ts; stages do not import each other): same
+ * cluster and database oid when the stored identity has them, else the same address and name.
+ */
+async function isSameSource(
+  row: { source_display: string; source_identity: string },
+  sourceClient: pg.ClientBase,
+  source: ConnInfo,
+): Promise<boolean> {
+  let stored: StoredIdentity | undefined;
+  try {
+    stored = JSON.parse(row.source_identity) as StoredIdentity;
+  } catch {
+    stored = undefined;
+  }
+  if (typeof stored?.databaseOid !== "number") return sameDatabase(row.source_display, source);
+  const { rows } = await sourceClient.query(
+    "select oid::int8 as oid from pg_database where datname = current_database()",
+  );
+  if (Number(rows[0].oid) !== stored.databaseOid) return false;
+  const system = await systemIdentifier(sourceClient);
+  if (stored.systemIdentifier && system) return stored.systemIdentifier === system;
+  return stored.host === source.host && stored.port === source.port && stored.database === source.database;
+}
+
+async function systemIdentifier(client: pg.ClientBase): Promise<string | null> {
+  try {
+    const { rows } = await client.query("select system_identifier::text as id from pg_control_system()");
+    return rows[0]?.id ?? null;
+  } catch {
+    return null; // managed hosts may revoke it
+  }
 }
 
 /** Host, port and database name identify the source; user, password and options may change. */

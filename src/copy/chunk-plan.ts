@@ -24,7 +24,12 @@ export interface KeyRange {
   hi?: string[];
 }
 
-export function chunkCount(rows: number, bytes: number, chunkRows: number, maxChunkBytes = MAX_CHUNK_BYTES): number {
+export function chunkCount(
+  rows: number,
+  bytes: number,
+  chunkRows: number,
+  maxChunkBytes = MAX_CHUNK_BYTES,
+): number {
   const byRows = Math.ceil(Math.max(0, rows) / Math.max(1, chunkRows));
   const byBytes = Math.ceil(Math.max(0, bytes) / Math.max(1, maxChunkBytes));
   return Math.max(1, byRows, byBytes);

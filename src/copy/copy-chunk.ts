@@ -1,6 +1,7 @@
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
+import { isTransient } from "../db/index.js";
 import { identList, qualified } from "../db/quote.js";
 import { PgferryError } from "../errors/index.js";
 import type { ControlTable } from "./control-tables.js";
@@ -90,7 +91,9 @@ export async function copyClaimedChunk(
   try {
     const reader = source.query(copyTo(`copy (${select}) to stdout`));
     const counter = new ByteCounter(opts.limiter, opts.signal, opts.onBytes);
-    const writer = target.query(copyFrom(`copy ${qualified(chunk.schema, chunk.name)} (${columns}) from stdin`));
+    const writer = target.query(
+      copyFrom(`copy ${qualified(chunk.schema, chunk.name)} (${columns}) from stdin`),
+    );
     let failedSide: "source" | "target" | undefined;
     reader.once("error", () => {
       failedSide ??= "source";
@@ -121,13 +124,20 @@ function chunkError(err: unknown, chunk: ClaimedChunk, side: "source" | "target"
   const e = err as { code?: string; message?: string; name?: string };
   if (e?.name === "AbortError") return err;
   const where = `chunk ${chunk.chunkNo} of ${chunk.table}`;
-  // Keep the driver error as is when a reconnect may fix it: the worker retries those.
-  if (!e?.code || !/^[0-9A-Z]{5}$/.test(e.code) || ["57P01", "57P02", "57P03", "40001", "40P01"].includes(e.code))
-    return err;
   const opts = { cause: err, ...(side ? { side } : {}) };
+  // The worker retries these two (see isRetryable); the codes say what happened if it gives up.
+  if (isTransient(err)) return new PgferryError("CONNECTION_LOST", `Copying ${where}: ${e.message}`, opts);
+  if (e?.code === "55P03") {
+    return new PgferryError("LOCK_TIMEOUT", `Copying ${where}: ${e.message}`, {
+      ...opts,
+      hint: "Another session holds a strong lock on the table (ALTER TABLE, VACUUM FULL, …); let it finish, then run start again.",
+    });
+  }
+  if (!e?.code || !/^[0-9A-Z]{5}$/.test(e.code)) return err;
   if (e.code === "42501" && /row-level security/i.test(e.message ?? "")) {
     return new PgferryError("ROW_SECURITY", `Copying ${where}: ${e.message}`, opts);
   }
-  if (e.code === "42501") return new PgferryError("PERMISSION_DENIED", `Copying ${where}: ${e.message}`, opts);
+  if (e.code === "42501")
+    return new PgferryError("PERMISSION_DENIED", `Copying ${where}: ${e.message}`, opts);
   return new PgferryError("COPY_FAILED", `Copying ${where} failed: ${e.message}`, opts);
 }

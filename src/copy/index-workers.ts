@@ -59,12 +59,13 @@ async function indexStep(
       table.id,
     ]);
     ctx.emit({ type: "table:phase", table: table.name, phase: "indexing" });
-    await buildTableIndexes(ctx.target, ctx.source, table.id, {
+    const result = await buildTableIndexes(ctx.target, ctx.source, table.id, {
       signal,
       emit: ctx.emit,
       ...(opts.maintenanceWorkMem ? { maintenanceWorkMem: opts.maintenanceWorkMem } : {}),
     });
-    if (signal.aborted) return "worked";
+    // Stopped at a safe point: the table stays 'indexing' and the next start finishes it.
+    if (!result.completed) return "worked";
     ctx.emit({ type: "table:phase", table: table.name, phase: "indexed" });
     opts.waker.notify();
     return "worked";

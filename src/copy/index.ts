@@ -8,8 +8,8 @@ import { RateLimiter } from "./throttle.js";
 import { runPool, Waker } from "./worker-loop.js";
 
 export { DEFAULT_CHUNK_ROWS } from "./chunk-plan.js";
-export { defaultIndexJobs, defaultJobs, freeSourceConnections } from "./jobs.js";
 export { workerName } from "./copy-workers.js";
+export { defaultIndexJobs, defaultJobs, freeSourceConnections } from "./jobs.js";
 
 export interface CopyOptions {
   /** Copy workers in this process (each holds one source and one target session). */
@@ -80,7 +80,9 @@ async function advancePhase(ctx: MigrationContext, phase: "indexing" | "streamin
     if (rows[0] && from.includes(rows[0].phase)) {
       await setPhase(client, phase);
       if (phase === "indexing")
-        await client.query("update pgferry.migration set copy_finished_at = coalesce(copy_finished_at, now())");
+        await client.query(
+          "update pgferry.migration set copy_finished_at = coalesce(copy_finished_at, now())",
+        );
     }
     await client.query("commit");
   } finally {

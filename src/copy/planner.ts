@@ -47,7 +47,8 @@ async function relationSize(source: pg.ClientBase, schema: string, name: string)
   const r = rows[0]!;
   const bytes = Number(r.bytes);
   const pages = Number(r.pages);
-  if (r.reltuples > 0 && r.relpages > 0) return { rows: Math.round((r.reltuples / r.relpages) * pages), bytes };
+  if (r.reltuples > 0 && r.relpages > 0)
+    return { rows: Math.round((r.reltuples / r.relpages) * pages), bytes };
   if (pages <= COUNT_PAGES_MAX) {
     const c = await source.query<{ n: string }>(`select count(*)::int8 as n from only ${rel}`);
     return { rows: Number(c.rows[0]!.n), bytes };

@@ -59,7 +59,10 @@ export class ByteCounter extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     this.onBytes?.(chunk.length);
-    if (!this.limiter) return cb(null, chunk);
+    if (!this.limiter) {
+      cb(null, chunk);
+      return;
+    }
     this.limiter.take(chunk.length, this.signal).then(
       () => cb(null, chunk),
       (err: Error) => cb(err),

@@ -46,10 +46,13 @@ export interface LoopOptions<S> {
 
 const CONNECTION_CODES = new Set(["CONNECTION_REFUSED", "CONNECTION_TIMEOUT", "CONNECTION_LOST"]);
 
-/** A lost connection or a server restart: reconnecting and retrying the unit can fix it. */
+/**
+ * A lost connection, a server restart, or a lock not granted within lock_timeout (a chunk's
+ * read queued behind someone's ALTER TABLE): retrying the unit later can fix it.
+ */
 export function isRetryable(err: unknown): boolean {
-  if (isPgferryError(err)) return CONNECTION_CODES.has(err.code) || isTransient(err.cause);
-  return isTransient(err);
+  if (isPgferryError(err)) return CONNECTION_CODES.has(err.code) || isRetryable(err.cause);
+  return isTransient(err) || (err as { code?: string } | undefined)?.code === "55P03";
 }
 
 /**

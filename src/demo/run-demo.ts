@@ -63,6 +63,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const app = new ShopApp(config, size, ledger);
   const summary = emptySummary(opts, source, target);
   let ok = false;
+  let kept: KeptServers | null = null;
   try {
     summary.sample = await rec.step(
       "load",
@@ -90,12 +91,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     config.close();
     fillWrites(summary, app, ledger);
     summary.seconds = Object.fromEntries(rec.stageSeconds);
-    summary.totalSeconds = (Date.now() - started) / 1000;
     summary.ok = ok && summary.notRun.length === 0 && summary.lost?.lost === 0 && app.stats.errors === 0;
-  }
-  const kept = opts.keep && !opts.signal.aborted ? keepServers(servers) : null;
-  if (!kept) {
-    await rec.step("stop", "Stopping and removing both servers", () => servers.stop(), () => "Servers stopped and removed");
+    if (opts.keep && ok && !opts.signal.aborted) kept = keepServers(servers);
+    else await rec.step("stop", "Stopping and removing both servers", () => servers.stop(), () => "Servers stopped and removed");
+    summary.totalSeconds = (Date.now() - started) / 1000;
   }
   return { summary, kept, interrupted: opts.signal.aborted };
 

@@ -13,7 +13,7 @@ export const ERROR_CODES = {
   USAGE: { exit: 2, hint: "Run `pgferry --help` for the commands and their flags." },
   BAD_URL: {
     exit: 2,
-    hint: "Use a URL like postgres://user:password@host:5432/dbname?sslmode=require.",
+    hint: "Use a URL like postgres://USER@HOST:5432/DBNAME?sslmode=require, with the password after USER and a colon.",
   },
   MISSING_URL: {
     exit: 2,
@@ -53,6 +53,10 @@ export const ERROR_CODES = {
   SCHEMA_APPLY_FAILED: {
     exit: 1,
     hint: "The target rejected part of the source schema; fix the statement shown (often a missing extension or role) and run start again.",
+  },
+  INDEX_BUILD_FAILED: {
+    exit: 1,
+    hint: "Fix the cause shown with the statement, then run `pgferry start` again: indexes already built are not built again.",
   },
   NOT_PREPARED: { exit: 1, hint: "Run `pgferry start` first: there is no migration on this target." },
   ALREADY_STARTED: {
@@ -105,6 +109,22 @@ export const ERROR_CODES = {
   NO_ROLLBACK_WINDOW: {
     exit: 1,
     hint: "Rollback needs a cutover run with --rollback-window; without it the source did not receive the target's writes.",
+  },
+  NOT_SWITCHED: {
+    exit: 1,
+    hint: "There is nothing to roll back: the migration was not cut over. `pgferry status` shows where it stands.",
+  },
+  CUTOVER_RUNNING: {
+    exit: 1,
+    hint: "Another pgferry cutover or rollback is running on this migration; wait for it to finish.",
+  },
+  CLEANUP_REFUSED: {
+    exit: 1,
+    hint: "Finish with `pgferry cutover` first, or pass --force to abandon the migration and remove everything.",
+  },
+  SOURCE_MISMATCH: {
+    exit: 1,
+    hint: "The source URL names another database than the one this migration copies; pass the migration's source.",
   },
   DEMO_FAILED: { exit: 1, hint: "Run `pgferry demo --debug` to see the whole error." },
   SERVER_START_FAILED: {

@@ -1,24 +1,277 @@
-// Contract stub: replaced by the index stage (issue 3).
-import type { ConnInfo } from "../db/index.js";
+// The index stage: a copied table's primary key, unique constraints and indexes on the target.
+import type pg from "pg";
+import { type ConnInfo, connect, qualified, withClient } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import type { EventSink } from "../progress/events.js";
+import { recordEvent } from "../state/index.js";
+import { compareIndexDefinitions, type IndexMismatch, readIndexDefinitions } from "./compare.js";
+import { type BuildStep, loadPendingItems, planBuild, relationKinds } from "./items.js";
+import { dropLeftover, findLeftover, reuseIndex, runBuild, runFinish, type StepOutcome } from "./run-step.js";
+import { raiseMaintenanceWorkMem } from "./work-mem.js";
+
+export {
+  compareIndexDefinitions,
+  type IndexDefinition,
+  type IndexMismatch,
+  readIndexDefinitions,
+} from "./compare.js";
+export { DEFAULT_MAINTENANCE_WORK_MEM } from "./work-mem.js";
 
 export interface IndexBuildOptions {
+  /** Default '512MB', bounded by the target's shared_buffers and 2GB; an explicit value is used as given. */
   maintenanceWorkMem?: string;
   signal?: AbortSignal;
   emit?: EventSink;
+  /** Index builds of this one table run side by side in this many sessions (default 1). */
+  jobs?: number;
+  /** lock_timeout of the build sessions, ms (default 60 s). */
+  lockTimeoutMs?: number;
+}
+
+export interface IndexBuildResult {
+  /** False when the signal stopped the build at a safe point (the table is not marked indexed). */
+  completed: boolean;
+  built: number;
+  /** Found already there from an earlier, interrupted run. */
+  reused: number;
+  /** Unique indexes held back for cutover (duplicates the stream has yet to resolve). */
+  deferred: string[];
+  mismatches: IndexMismatch[];
+}
+
+interface TableRow {
+  schema: string;
+  name: string;
+  keyColumns: string[];
 }
 
 /**
  * Builds the stage-'index' post-data items of one copied table on the target (each item and
  * its done-mark in one transaction), ANALYZEs it, compares the definitions with the source,
- * then sets the table's phase to 'indexed'. The caller holds the claim on the table.
+ * then sets the table's phase to 'indexed'. The caller holds the claim on the table; calls
+ * for different tables may run at the same time.
  */
 export async function buildTableIndexes(
-  _target: ConnInfo,
-  _source: ConnInfo,
-  _tableId: number,
-  _opts: IndexBuildOptions = {},
-): Promise<void> {
-  throw new PgferryError("INTERNAL", "index build is not built yet");
+  target: ConnInfo,
+  source: ConnInfo,
+  tableId: number,
+  opts: IndexBuildOptions = {},
+): Promise<IndexBuildResult> {
+  const emit = opts.emit ?? (() => {});
+  const open = () => openSession(target, opts);
+  const client = await open();
+  try {
+    const table = await readTable(client, tableId);
+    const label = `${table.schema}.${table.name}`;
+    const result: IndexBuildResult = { completed: false, built: 0, reused: 0, deferred: [], mismatches: [] };
+    const items = await loadPendingItems(client, tableId);
+    const plan = planBuild(items, await relationKinds(client, items));
+    // Items an earlier run held back for cutover: their ATTACH steps wait with them.
+    const deferred = await heldBack(client, tableId);
+    const count = (o: StepOutcome, step: BuildStep) => {
+      if (o === "built") result.built++;
+      else if (o === "reused") result.reused++;
+      else if (!deferred.has(step.item.name)) {
+        deferred.add(step.item.name);
+        result.deferred.push(step.item.name);
+      }
+    };
+    const builds = await settleLeftovers(client, plan.builds, count, emit, label);
+    const finished = await runPool(client, open, builds, opts, async (c, step) =>
+      count(await runBuild(c, step, label), step),
+    );
+    if (!finished) return result;
+    for (const step of plan.finish) {
+      if (opts.signal?.aborted) return result;
+      count(await runFinish(client, step, label, deferred), step);
+    }
+    for (const name of result.deferred)
+      await warn(client, emit, label, "index:deferred", deferMessage(name, label));
+    await requireKeyIndex(client, table);
+    await client.query(`analyze ${qualified(table.schema, table.name)}`);
+    result.mismatches = await compareWithSource(client, source, table, tableId, emit);
+    await client.query(
+      "update pgferry.tables set phase = 'indexed', indexed_at = now() where id = $1 and phase not in ('streaming', 'paused')",
+      [tableId],
+    );
+    result.completed = true;
+    return result;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function openSession(target: ConnInfo, opts: IndexBuildOptions): Promise<pg.Client> {
+  const client = await connect(target, { stage: "index", lockTimeoutMs: opts.lockTimeoutMs ?? 60_000 });
+  try {
+    // pg_dump's statements are fully qualified and meant to run with an empty search_path.
+    await client.query("set search_path = ''");
+    await raiseMaintenanceWorkMem(client, opts.maintenanceWorkMem);
+    return client;
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw err;
+  }
+}
+
+async function heldBack(client: pg.ClientBase, tableId: number): Promise<Set<string>> {
+  const { rows } = await client.query<{ name: string }>(
+    `select name from pgferry.post_data
+      where table_id = $1 and stage = 'cutover' and not done and kind in ('primary_key', 'unique', 'index')`,
+    [tableId],
+  );
+  return new Set(rows.map((r) => r.name));
+}
+
+async function readTable(client: pg.ClientBase, tableId: number): Promise<TableRow> {
+  const { rows } = await client.query(
+    "select schema_name, table_name, key_columns from pgferry.tables where id = $1",
+    [tableId],
+  );
+  if (!rows[0]) {
+    throw new PgferryError("NOT_PREPARED", `Table id ${tableId} is not in pgferry.tables on the target.`, {
+      side: "target",
+    });
+  }
+  return { schema: rows[0].schema_name, name: rows[0].table_name, keyColumns: rows[0].key_columns };
+}
+
+/** Deals with indexes left by an earlier run before any build starts (a DROP would wait on the builds). */
+async function settleLeftovers(
+  client: pg.ClientBase,
+  builds: readonly BuildStep[],
+  count: (o: StepOutcome, step: BuildStep) => void,
+  emit: EventSink,
+  label: string,
+): Promise<BuildStep[]> {
+  const todo: BuildStep[] = [];
+  for (const step of builds) {
+    const leftover = await findLeftover(client, step);
+    if (leftover === "reuse") {
+      await reuseIndex(client, step);
+      count("reused", step);
+      continue;
+    }
+    if (leftover === "drop") {
+      await warn(
+        client,
+        emit,
+        label,
+        "index:leftover",
+        `Dropped a leftover index ${step.item.name} on ${label} to rebuild it.`,
+      );
+      await dropLeftover(client, step.item);
+    }
+    todo.push(step);
+  }
+  return todo;
+}
+
+/**
+ * Runs the builds in up to opts.jobs sessions (the first is `client`). Each session stops
+ * taking new builds once the signal fires or another one failed; returns false when stopped
+ * by the signal. The first failure is rethrown after every session has stopped.
+ */
+async function runPool(
+  client: pg.Client,
+  open: () => Promise<pg.Client>,
+  steps: readonly BuildStep[],
+  opts: IndexBuildOptions,
+  run: (client: pg.Client, step: BuildStep) => Promise<void>,
+): Promise<boolean> {
+  const queue = [...steps];
+  let failure: { err: unknown } | undefined;
+  const worker = async (c: pg.Client) => {
+    for (let step = queue.shift(); step; step = queue.shift()) {
+      if (failure || opts.signal?.aborted) return;
+      try {
+        await run(c, step);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  const extra = Math.max(0, Math.min((opts.jobs ?? 1) - 1, steps.length - 1));
+  const sessions: pg.Client[] = [];
+  try {
+    for (let i = 0; i < extra; i++) sessions.push(await open());
+    await Promise.all([worker(client), ...sessions.map(worker)]);
+  } finally {
+    await Promise.all(sessions.map((s) => s.end().catch(() => {})));
+  }
+  if (failure) throw failure.err;
+  return !opts.signal?.aborted;
+}
+
+/** The stream deletes and inserts by key: without a valid unique index on exactly the key it cannot run. */
+async function requireKeyIndex(client: pg.ClientBase, table: TableRow): Promise<void> {
+  if (table.keyColumns.length === 0) return;
+  const { rows } = await client.query(
+    `select 1 from pg_catalog.pg_index x
+      where x.indrelid = to_regclass($1) and x.indisunique and x.indisvalid
+        and x.indpred is null and x.indexprs is null and x.indnkeyatts = $3
+        and (select array_agg(a.attname::text order by a.attname) from pg_catalog.pg_attribute a
+              where a.attrelid = x.indrelid and a.attnum = any (x.indkey[0:x.indnkeyatts - 1]))
+            = (select array_agg(k order by k) from unnest($2::text[]) as k)`,
+    [qualified(table.schema, table.name), table.keyColumns, table.keyColumns.length],
+  );
+  if (rows.length === 0) {
+    throw new PgferryError(
+      "INDEX_BUILD_FAILED",
+      `${table.schema}.${table.name} has no valid unique index on its key (${table.keyColumns.join(", ")}) on the target after the index build.`,
+      {
+        side: "target",
+        hint: "Look at the events (`pgferry status`) for the index that was not built, fix its cause, then run start again.",
+      },
+    );
+  }
+}
+
+async function compareWithSource(
+  client: pg.ClientBase,
+  source: ConnInfo,
+  table: TableRow,
+  tableId: number,
+  emit: EventSink,
+): Promise<IndexMismatch[]> {
+  const onSource = await withClient(source, { stage: "index", statementTimeoutMs: 60_000 }, (s) =>
+    readIndexDefinitions(s, table.schema, table.name),
+  );
+  const onTarget = await readIndexDefinitions(client, table.schema, table.name);
+  const { rows } = await client.query<{ name: string }>(
+    `select relation_schema || '.' || name as name from pgferry.post_data
+      where table_id = $1 and stage = 'cutover' and not done and kind in ('primary_key', 'unique', 'index')`,
+    [tableId],
+  );
+  const mismatches = compareIndexDefinitions(onSource, onTarget, new Set(rows.map((r) => r.name)));
+  const label = `${table.schema}.${table.name}`;
+  for (const m of mismatches) {
+    const level = m.problem === "missing" ? "error" : "warn";
+    const message = mismatchMessage(m, label);
+    emit({ type: "log", level, message, table: label });
+    await recordEvent(client, level, `index:${m.problem}`, message, { ...m });
+  }
+  return mismatches;
+}
+
+function mismatchMessage(m: IndexMismatch, label: string): string {
+  switch (m.problem) {
+    case "missing":
+      return `Index ${m.name} of ${label} exists on the source but not on the target: ${m.source}`;
+    case "different":
+      return `Index ${m.name} of ${label} differs: source ${m.source}; target ${m.target}`;
+    case "extra":
+      return `Index ${m.name} of ${label} exists on the target but not on the source: ${m.target}`;
+    case "invalid":
+      return `Index ${m.name} of ${label} is invalid on the target: ${m.target}`;
+  }
+}
+
+function deferMessage(name: string, label: string): string {
+  return `Unique index ${name} of ${label} could not be built yet: the copy holds duplicates that replaying the changes resolves; it is built at cutover.`;
+}
+
+async function warn(client: pg.ClientBase, emit: EventSink, table: string, kind: string, message: string) {
+  emit({ type: "log", level: "warn", message, table });
+  await recordEvent(client, "warn", kind, message, { table });
 }

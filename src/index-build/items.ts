@@ -58,7 +58,10 @@ export async function loadPendingItems(client: pg.ClientBase, tableId: number): 
 }
 
 /** relkind on the target of every relation the items act on, by quoted name. */
-export async function relationKinds(client: pg.ClientBase, items: readonly BuildItem[]): Promise<Map<string, string>> {
+export async function relationKinds(
+  client: pg.ClientBase,
+  items: readonly BuildItem[],
+): Promise<Map<string, string>> {
   const names = [...new Set(items.filter(hasRelation).map(relationOf))];
   if (names.length === 0) return new Map();
   const { rows } = await client.query<{ name: string; relkind: string }>(

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { installCaptureSchema, installTableCapture, type CaptureTarget } from "../capture/index.js";
+import { type CaptureTarget, installCaptureSchema, installTableCapture } from "../capture/index.js";
 import { listTables } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
 import { serverMajor } from "../db/index.js";
@@ -15,25 +15,47 @@ export interface CaptureStepOptions {
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 
 /** The replicated tables as the capture needs them: ids from the target, leaves from the source now. */
 async function captureTargets(source: pg.Client, target: pg.Client): Promise<CaptureTarget[]> {
-  const { rows } = await target.query<{ id: number; schema_name: string; table_name: string; key_columns: string[] }>(
-    "select id, schema_name, table_name, key_columns from pgferry.tables order by id",
+  const { rows } = await target.query<{
+    id: number;
+    schema_name: string;
+    table_name: string;
+    key_columns: string[];
+  }>("select id, schema_name, table_name, key_columns from pgferry.tables order by id");
+  const onSource = new Map(
+    (await listTables(source, await serverMajor(source))).map((t) => [`${t.schema}.${t.name}`, t]),
   );
-  const onSource = new Map((await listTables(source, await serverMajor(source))).map((t) => [`${t.schema}.${t.name}`, t]));
   return rows.map((r) => {
     const t = onSource.get(`${r.schema_name}.${r.table_name}`);
     if (!t) {
-      throw new PgferryError("DDL_DETECTED", `Table ${r.schema_name}.${r.table_name} no longer exists on the source.`, {
-        side: "source",
-        hint: "It was dropped or renamed after `pgferry start` began: run `pgferry cleanup` and start over.",
-      });
+      throw new PgferryError(
+        "DDL_DETECTED",
+        `Table ${r.schema_name}.${r.table_name} no longer exists on the source.`,
+        {
+          side: "source",
+          hint: "It was dropped or renamed after `pgferry start` began: run `pgferry cleanup` and start over.",
+        },
+      );
     }
-    return { tableId: r.id, schema: r.schema_name, name: r.table_name, keyColumns: r.key_columns, leaves: t.leaves };
+    return {
+      tableId: r.id,
+      schema: r.schema_name,
+      name: r.table_name,
+      keyColumns: r.key_columns,
+      leaves: t.leaves,
+    };
   });
 }
 
@@ -42,7 +64,12 @@ async function captureTargets(source: pg.Client, target: pg.Client): Promise<Cap
  * short lock_timeout is put back in the queue (with a lock:wait event naming who holds it)
  * and the other tables go on; locked tables are retried in rounds with growing pauses.
  */
-async function installAll(ctx: MigrationContext, source: pg.Client, targets: CaptureTarget[], opts: CaptureStepOptions) {
+async function installAll(
+  ctx: MigrationContext,
+  source: pg.Client,
+  targets: CaptureTarget[],
+  opts: CaptureStepOptions,
+) {
   const firstBlocked = new Map<number, number>();
   let pending = targets;
   for (let round = 1; pending.length > 0; round++) {
@@ -84,7 +111,11 @@ export async function installCapture(
 ): Promise<string> {
   const targets = await captureTargets(source, target);
   await installCaptureSchema(source);
-  ctx.emit({ type: "log", level: "info", message: `Installing capture triggers on ${targets.length} table(s).` });
+  ctx.emit({
+    type: "log",
+    level: "info",
+    message: `Installing capture triggers on ${targets.length} table(s).`,
+  });
   await installAll(ctx, source, targets, opts);
   const { rows } = await source.query<{ s: string }>("select txid_current_snapshot()::text as s");
   const s0 = rows[0]!.s;

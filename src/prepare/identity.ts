@@ -17,7 +17,9 @@ export async function readSourceIdentity(client: pg.Client, info: ConnInfo): Pro
   );
   let systemIdentifier: string | null = null;
   try {
-    const r = await client.query<{ id: string }>("select system_identifier::text as id from pg_control_system()");
+    const r = await client.query<{ id: string }>(
+      "select system_identifier::text as id from pg_control_system()",
+    );
     systemIdentifier = r.rows[0]?.id ?? null;
   } catch {
     // Managed hosts may revoke it; host, port and database name then stand in.

@@ -39,6 +39,7 @@ async function preflight(ctx: MigrationContext, opts: PrepareOptions): Promise<v
     ...(opts.include ? { include: opts.include } : {}),
     ...(opts.exclude ? { exclude: opts.exclude } : {}),
   });
+  for (const w of report.warnings) ctx.emit({ type: "log", level: "warn", message: `${w.message} ${w.fix}` });
   if (report.blockers.length === 0) return;
   const list = report.blockers.map((b) => `\n  - ${b.message} Fix: ${b.fix}`).join("");
   throw new PgferryError("CHECK_FAILED", `The preflight found ${report.blockers.length} blocker(s):${list}`, {
@@ -84,6 +85,10 @@ export async function runPrepare(ctx: MigrationContext, opts: PrepareOptions = {
   const source = await connect(ctx.source, { stage: "prepare", statementTimeoutMs: 5 * 60_000 });
   try {
     const identity = await readSourceIdentity(source, ctx.source);
+    // Taken before anything is read: a second process started at the same moment waits here,
+    // then finds the migration prepared (and skips the preflight, whose empty-target rule
+    // the first process's tables would break) and joins the copy.
+    await lockPrepare(ctx, target);
     if (await hasMigration(target)) {
       const m = (await readMigration(target))!;
       assertSameSource(m.source_display, m.source_identity, identity);
@@ -96,28 +101,51 @@ export async function runPrepare(ctx: MigrationContext, opts: PrepareOptions = {
     ctx.emit({ type: "stage:start", stage: "prepare" });
     const started = Date.now();
     await ensureControlSchema(target);
-    const got = await target.query<{ ok: boolean }>(PREPARE_TRY_LOCK);
-    if (!got.rows[0]?.ok) {
-      ctx.emit({ type: "log", level: "info", message: "Another pgferry process is preparing this migration; waiting for it." });
-      await target.query(PREPARE_LOCK);
-    }
     if ((await ensureMigrationRow(target, ctx, identity, opts)) !== "preparing") return true;
     const { rows } = await target.query<{ n: number }>("select count(*)::int as n from pgferry.tables");
     if (rows[0]!.n === 0) {
       const n = await applySchema(ctx, source, target, opts);
-      ctx.emit({ type: "log", level: "info", message: `Schema applied on the target; ${n} table(s) to copy.` });
+      ctx.emit({
+        type: "log",
+        level: "info",
+        message: `Schema applied on the target; ${n} table(s) to copy.`,
+      });
     }
     ctx.signal.throwIfAborted();
     const s0 = await installCapture(ctx, source, target, {
       lockTimeoutMs: opts.lockTimeoutMs ?? 3000,
       maxLockWaitMs: opts.maxLockWaitMs ?? 30 * 60_000,
     });
-    ctx.emit({ type: "stage:done", stage: "prepare", message: `start position ${s0}`, seconds: (Date.now() - started) / 1000 });
+    ctx.emit({
+      type: "stage:done",
+      stage: "prepare",
+      message: `start position ${s0}`,
+      seconds: (Date.now() - started) / 1000,
+    });
     return true;
   } catch (err) {
     if (ctx.signal.aborted) return false;
     throw err;
   } finally {
+    // Ending the session releases the prepare lock.
     await Promise.all([target.end().catch(() => {}), source.end().catch(() => {})]);
+  }
+}
+
+async function lockPrepare(ctx: MigrationContext, target: pg.Client): Promise<void> {
+  const got = await target.query<{ ok: boolean }>(PREPARE_TRY_LOCK);
+  if (got.rows[0]?.ok) return;
+  ctx.emit({
+    type: "log",
+    level: "info",
+    message: "Another pgferry process is preparing this migration; waiting for it, then joining the copy.",
+  });
+  // A Ctrl-C while waiting closes the session, which cancels the wait.
+  const onAbort = () => void target.end().catch(() => {});
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    await target.query(PREPARE_LOCK);
+  } finally {
+    ctx.signal.removeEventListener("abort", onAbort);
   }
 }

@@ -17,11 +17,17 @@ export async function selectTables(
   opts: SchemaStepOptions,
 ): Promise<{ chosen: SourceTable[]; excluded: { schema: string; name: string }[] }> {
   const all = await listTables(source, await serverMajor(source));
-  const match = tableMatcher({ ...(opts.include ? { include: opts.include } : {}), ...(opts.exclude ? { exclude: opts.exclude } : {}) });
+  const match = tableMatcher({
+    ...(opts.include ? { include: opts.include } : {}),
+    ...(opts.exclude ? { exclude: opts.exclude } : {}),
+  });
   const chosen = all.filter((t) => match(t.schema, t.name));
   const excluded = all
     .filter((t) => !match(t.schema, t.name))
-    .flatMap((t) => [{ schema: t.schema, name: t.name }, ...t.leaves.map((l) => ({ schema: l.schema, name: l.name }))]);
+    .flatMap((t) => [
+      { schema: t.schema, name: t.name },
+      ...t.leaves.map((l) => ({ schema: l.schema, name: l.name })),
+    ]);
   if (chosen.length === 0 && (opts.include?.length || opts.exclude?.length)) {
     throw new PgferryError("BAD_OPTION", "No source table matches --tables / --exclude.", {
       side: "local",
@@ -46,7 +52,12 @@ function tableRows(tables: readonly SourceTable[]) {
     table_name: t.name,
     kind: t.kind,
     key_columns: t.key!.columns,
-    columns: t.columns.map((c) => ({ name: c.name, type: c.type, generated: c.generated, identity: c.identity })),
+    columns: t.columns.map((c) => ({
+      name: c.name,
+      type: c.type,
+      generated: c.generated,
+      identity: c.identity,
+    })),
     shape: tableShape(t.columns),
     rows_estimate: t.rowsEstimate,
     bytes_estimate: t.bytes,

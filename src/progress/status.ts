@@ -65,13 +65,20 @@ function tableStatus(r: Record<string, unknown>): TableStatus {
  * connection: status works from any shell, even when the source is unreachable).
  */
 export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
-  const has = await client.query<{ ok: boolean }>("select to_regclass('pgferry.migration') is not null as ok");
-  const m = has.rows[0]?.ok ? (
+  const has = await client.query<{ ok: boolean }>(
+    "select to_regclass('pgferry.migration') is not null as ok",
+  );
+  const m = has.rows[0]?.ok
+    ? (
         await client.query(
           "select *, extract(epoch from now() - heartbeat_at)::float8 as heartbeat_age from pgferry.migration",
         )
-      ).rows[0] : undefined;
-  if (!m) throw new PgferryError("NOT_PREPARED", "There is no pgferry migration on this target.", { side: "target" });
+      ).rows[0]
+    : undefined;
+  if (!m)
+    throw new PgferryError("NOT_PREPARED", "There is no pgferry migration on this target.", {
+      side: "target",
+    });
   const cols = await optionalColumns(client);
   const extra = cols.has("tables.pending_changes") ? "t.pending_changes" : "null::int8 as pending_changes";
   const tablesRes = await client.query(TABLES_SQL.replace("%EXTRA%", extra));

@@ -14,9 +14,15 @@ import type { SchemaDump } from "./types.js";
 export async function applyPreData(target: pg.ClientBase, dump: SchemaDump): Promise<void> {
   for (const ext of dump.extensions) await createExtension(target, ext);
   const { preamble, entries } = splitDump(dump.preData);
-  const changed = await runPreamble(target, preamble);
+  const changed = new Set(await runPreamble(target, preamble));
   for (const entry of entries) {
-    if (!entry.sql || splitStatements(entry.sql).length === 0) continue;
+    const statements = splitStatements(entry.sql);
+    if (statements.length === 0) continue;
+    // pg_dump also sets default_tablespace / default_table_access_method between entries.
+    for (const s of statements) {
+      const set = /^SET\s+(\w+)/i.exec(s);
+      if (set) changed.add(set[1]!.toLowerCase());
+    }
     try {
       await target.query(entry.sql);
     } catch (err) {
@@ -95,11 +101,15 @@ function extensionError(err: unknown, ext: { name: string; schema: string }): Pg
       },
     );
   }
-  return new PgferryError("SCHEMA_APPLY_FAILED", `Creating extension "${ext.name}" on the target failed: ${detail}`, {
-    side: "target",
-    cause: err,
-    hint: `Run \`${create};\` on the target as an administrator to see why, fix it, then run start again.`,
-  });
+  return new PgferryError(
+    "SCHEMA_APPLY_FAILED",
+    `Creating extension "${ext.name}" on the target failed: ${detail}`,
+    {
+      side: "target",
+      cause: err,
+      hint: `Run \`${create};\` on the target as an administrator to see why, fix it, then run start again.`,
+    },
+  );
 }
 
 function applyError(err: unknown, what: string, sql: string): PgferryError {

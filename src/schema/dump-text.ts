@@ -68,7 +68,9 @@ function trimDumpComments(lines: string[]): string[] {
 export function joinDump(dump: SplitDump): string {
   const parts = [dump.preamble];
   for (const e of dump.entries) {
-    parts.push(`--\n-- Name: ${e.tag}; Type: ${e.type}; Schema: ${e.schema || "-"}; Owner: -\n--\n\n${e.sql}`);
+    parts.push(
+      `--\n-- Name: ${e.tag}; Type: ${e.type}; Schema: ${e.schema || "-"}; Owner: -\n--\n\n${e.sql}`,
+    );
   }
   return `${parts.join("\n\n\n")}\n`;
 }

@@ -1,18 +1,19 @@
-import { type ConnInfo, withClient } from "../db/index.js";
-import { serverMajor } from "../db/index.js";
+import { type ConnInfo, qualified, serverMajor, withClient } from "../db/index.js";
 import { requirePgDump } from "./pg-dump-binary.js";
 import { classifyPostData } from "./post-data.js";
 import { preparePreData } from "./pre-data.js";
 import { exactTablePattern, runPgDump } from "./run-pg-dump.js";
 import { expandExcluded, readSourceFacts } from "./source-facts.js";
 import { type DumpOptions, type PostDataItem, relationKey, type SchemaDump } from "./types.js";
-import { qualified } from "../db/index.js";
 
 /** pgferry's own schema on the source (the change log); never part of the migrated schema. */
 const PGFERRY_SCHEMA = "pgferry";
 
 /** pg_dump arguments shared by both sections. */
-export function pgDumpArgs(opts: DumpOptions, excluded: readonly { schema: string; name: string }[]): string[] {
+export function pgDumpArgs(
+  opts: DumpOptions,
+  excluded: readonly { schema: string; name: string }[],
+): string[] {
   const args = [
     "--schema-only",
     "--format=plain",
@@ -37,10 +38,14 @@ export function pgDumpArgs(opts: DumpOptions, excluded: readonly { schema: strin
  * what the target gets before the copy and the post-data items built later.
  */
 export async function dumpSchema(source: ConnInfo, opts: DumpOptions): Promise<SchemaDump> {
-  const { major, facts } = await withClient(source, { stage: "prepare", statementTimeoutMs: 60_000 }, async (c) => ({
-    major: await serverMajor(c),
-    facts: await readSourceFacts(c),
-  }));
+  const { major, facts } = await withClient(
+    source,
+    { stage: "prepare", statementTimeoutMs: 60_000 },
+    async (c) => ({
+      major: await serverMajor(c),
+      facts: await readSourceFacts(c),
+    }),
+  );
   const bin = await requirePgDump(opts.pgDump, major);
   const excluded = expandExcluded(opts.excludeTables, facts);
   const args = pgDumpArgs(opts, excluded);

@@ -4,6 +4,7 @@ export { applyPreData } from "./apply.js";
 export { constraintAsIndex } from "./constraint-index.js";
 export { dumpSchema, pgDumpArgs } from "./dump.js";
 export { type DumpEntry, splitDump } from "./dump-text.js";
+export { locatePgDump, type PgDumpBinary, requirePgDump } from "./pg-dump-binary.js";
 export { type ClassifyContext, classifyPostData, PGFERRY_TRIGGER_PREFIX } from "./post-data.js";
 export { preparePreData } from "./pre-data.js";
 export { exactTablePattern } from "./run-pg-dump.js";

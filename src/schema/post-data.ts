@@ -66,9 +66,15 @@ export function classifyPostData(text: string, ctx: ClassifyContext): Classified
       if (parsed.skip) out.skipped.push({ type: entry.type, name: entry.tag, reason: parsed.skip });
       continue;
     }
-    const root = parsed.relation ? (ctx.partitionRoot.get(relationKey(parsed.relation)) ?? parsed.relation) : null;
+    const root = parsed.relation
+      ? (ctx.partitionRoot.get(relationKey(parsed.relation)) ?? parsed.relation)
+      : null;
     if (root && ctx.excluded.has(relationKey(root))) {
-      out.skipped.push({ type: entry.type, name: entry.tag, reason: `${relationKey(root)} is excluded from the migration` });
+      out.skipped.push({
+        type: entry.type,
+        name: entry.tag,
+        reason: `${relationKey(root)} is excluded from the migration`,
+      });
       continue;
     }
     out.items.push(toItem(entry, statement, parsed, ctx));

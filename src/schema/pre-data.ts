@@ -29,11 +29,18 @@ export function preparePreData(text: string): PreparedPreData {
       continue;
     }
     if (entry.type === "COMMENT" && /^COMMENT ON EXTENSION\b/i.test(entry.sql)) {
-      out.skipped.push({ type: entry.type, name: entry.tag, reason: "only the extension's owner may comment it" });
+      out.skipped.push({
+        type: entry.type,
+        name: entry.tag,
+        reason: "only the extension's owner may comment it",
+      });
       continue;
     }
     if (entry.type === "SCHEMA") {
-      kept.push({ ...entry, sql: entry.sql.replace(/^CREATE SCHEMA (?!IF NOT EXISTS )/i, "CREATE SCHEMA IF NOT EXISTS ") });
+      kept.push({
+        ...entry,
+        sql: entry.sql.replace(/^CREATE SCHEMA (?!IF NOT EXISTS )/i, "CREATE SCHEMA IF NOT EXISTS "),
+      });
       continue;
     }
     if (entry.type === "MATERIALIZED VIEW") {

@@ -25,7 +25,12 @@ export function pgDumpEnv(info: ConnInfo): NodeJS.ProcessEnv {
     const v = info.params[param];
     if (v !== undefined) env[name] = v;
   }
-  return { ...env, ...libpqEnv(info), PGAPPNAME: "pgferry:prepare", PGCONNECT_TIMEOUT: env["PGCONNECT_TIMEOUT"] ?? "15" };
+  return {
+    ...env,
+    ...libpqEnv(info),
+    PGAPPNAME: "pgferry:prepare",
+    PGCONNECT_TIMEOUT: env["PGCONNECT_TIMEOUT"] ?? "15",
+  };
 }
 
 /**
@@ -38,7 +43,12 @@ export function exactTablePattern(r: RelationName): string {
 }
 
 /** Runs pg_dump and returns its output; a failure carries pg_dump's own message, scrubbed. */
-export function runPgDump(bin: string, args: string[], info: ConnInfo, signal?: AbortSignal): Promise<string> {
+export function runPgDump(
+  bin: string,
+  args: string[],
+  info: ConnInfo,
+  signal?: AbortSignal,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, {
       env: pgDumpEnv(info),

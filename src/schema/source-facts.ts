@@ -40,7 +40,8 @@ export async function readSourceFacts(client: pg.ClientBase): Promise<SourceFact
     "select schemaname, matviewname, ispopulated from pg_catalog.pg_matviews",
   );
   const matviewPopulated = new Map<string, boolean>();
-  for (const m of mv.rows) matviewPopulated.set(relationKey({ schema: m.schemaname, name: m.matviewname }), m.ispopulated);
+  for (const m of mv.rows)
+    matviewPopulated.set(relationKey({ schema: m.schemaname, name: m.matviewname }), m.ispopulated);
   return { partitionRoot, partitions, matviewPopulated };
 }
 

@@ -30,7 +30,8 @@ function stepInside(text: string, i: number, s: Exclude<LexState, { in: "top" }>
     case "dollar":
       return c === "$" && text.startsWith(s.tag, i) ? [i + s.tag.length, TOP] : [i + 1, s];
     case "block":
-      if (c === "*" && text[i + 1] === "/") return [i + 2, s.depth === 1 ? TOP : { in: "block", depth: s.depth - 1 }];
+      if (c === "*" && text[i + 1] === "/")
+        return [i + 2, s.depth === 1 ? TOP : { in: "block", depth: s.depth - 1 }];
       if (c === "/" && text[i + 1] === "*") return [i + 2, { in: "block", depth: s.depth + 1 }];
       return [i + 1, s];
   }
@@ -42,8 +43,8 @@ function opener(text: string, i: number): [LexState, number] | undefined {
   if (c === "/" && text[i + 1] === "*") return [{ in: "block", depth: 1 }, 2];
   if (c === "'") {
     const prev = text[i - 1];
-    const escape = (prev === "E" || prev === "e") && !/[A-Za-z0-9_$]/.test(text[i - 2] ?? " ");
-    return [{ in: "string", escape }, 1];
+    const backslashes = (prev === "E" || prev === "e") && !/[A-Za-z0-9_$]/.test(text[i - 2] ?? " ");
+    return [{ in: "string", escape: backslashes }, 1];
   }
   if (c === '"') return [{ in: "ident" }, 1];
   if (c === "$" && !/[A-Za-z0-9_]/.test(text[i - 1] ?? " ")) {
@@ -182,7 +183,7 @@ export class TokenReader {
   accept(...words: string[]): boolean {
     for (let k = 0; k < words.length; k++) {
       const t = this.tokens[this.pos + k];
-      if (!t || t.type !== "word" || t.value !== words[k]) return false;
+      if (t?.type !== "word" || t.value !== words[k]) return false;
     }
     this.pos += words.length;
     return true;

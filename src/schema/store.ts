@@ -39,7 +39,10 @@ export async function storePostData(
 }
 
 function row(item: PostDataItem, tableIds: ReadonlyMap<string, number>) {
-  const key = item.table === null ? undefined : relationKey({ schema: item.tableSchema ?? item.schema, name: item.table });
+  const key =
+    item.table === null
+      ? undefined
+      : relationKey({ schema: item.tableSchema ?? item.schema, name: item.table });
   const tableId = key === undefined ? undefined : tableIds.get(key);
   return {
     tableId: tableId ?? null,

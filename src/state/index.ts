@@ -7,3 +7,4 @@ export {
   setPhase,
   type TablePhase,
 } from "./migration-row.js";
+export { assertSameSource } from "./source-identity.js";

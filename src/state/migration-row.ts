@@ -39,4 +39,4 @@ export async function setPhase(client: pg.ClientBase, phase: MigrationPhase): Pr
 }
 
 /** Table phases, in pipeline order. */
-export type TablePhase = "pending" | "copying" | "copied" | "indexing" | "streaming" | "paused";
+export type TablePhase = "pending" | "copying" | "copied" | "indexing" | "indexed" | "streaming" | "paused";

@@ -47,6 +47,8 @@ export interface WindowOutcome {
   keys: number;
   /** The window was cut: more is waiting. */
   more: boolean;
+  /** A cut window met a unique conflict and was re-applied whole. */
+  uncut?: boolean;
   phaseBefore?: string;
   reason?: string;
 }
@@ -90,7 +92,8 @@ export async function applyTableWindow(
     await s.read.rollback();
     if (err instanceof CutConflict) {
       // Rows newer than the cut met rows the target still holds older: apply uncut.
-      return applyTableWindow(s, tableId, { ...opts, maxChanges: Number.POSITIVE_INFINITY });
+      const whole = await applyTableWindow(s, tableId, { ...opts, maxChanges: Number.POSITIVE_INFINITY });
+      return { ...whole, uncut: true };
     }
     const reason = rejectionReason(err);
     if (reason === undefined) throw err;

@@ -1,22 +1,22 @@
-// Contract stub: replaced by the stream stage (issue 4).
 import type { MigrationContext } from "../context.js";
-import { PgferryError } from "../errors/index.js";
+import { runReverseStream } from "./reverse.js";
+import { ForwardStream } from "./run-stream.js";
+import { resolveOptions, type StreamOptions } from "./types.js";
 
-export interface StreamOptions {
-  /** Most log rows one window may carry. */
-  windowMaxChanges?: number;
-  /** Tables applied in parallel. */
-  applyJobs?: number;
-  heartbeatIntervalMs?: number;
-  sequenceSyncIntervalMs?: number;
-}
+export { catchUp } from "./catch-up.js";
+export { catchUpReverse, installReverseCapture, runReverseStream } from "./reverse.js";
+export { type SequenceSyncOptions, syncSequences } from "./sequences.js";
+export { type StreamOptions, STREAM_DEFAULTS } from "./types.js";
 
 /**
  * Replays captured changes into every table in phase 'indexed' or 'streaming' (moving them to
  * 'streaming'), window by window, with heartbeat, log cleanup and sequence following. Resolves
- * when ctx.signal is aborted (after finishing or abandoning the current window) or when the
- * migration leaves the streaming phases (cutover).
+ * when ctx.signal is aborted (after finishing the windows in flight) or when the migration
+ * leaves the streaming phases (cutover). `direction: "reverse"` runs the rollback window's
+ * stream instead (see runReverseStream).
  */
-export async function runStream(_ctx: MigrationContext, _opts: StreamOptions = {}): Promise<void> {
-  throw new PgferryError("INTERNAL", "streaming is not built yet");
+export async function runStream(ctx: MigrationContext, opts: StreamOptions = {}): Promise<void> {
+  const o = resolveOptions(opts);
+  if (o.direction === "reverse") return runReverseStream(ctx, opts);
+  await new ForwardStream(ctx, o).run();
 }

@@ -26,7 +26,7 @@ function keyOf(row: Record<string, string>, t: VerifyTable): KeyValues {
 
 /**
  * The inclusive upper bound of the range that starts after `lo` and holds `rows` rows, read on
- * the source through the key's index; null when fewer rows remain (the last range is open).
+ * the source through the key's index; null when no rows would remain after it (the last range is open).
  */
 export async function nextBoundary(
   source: pg.ClientBase,
@@ -35,12 +35,13 @@ export async function nextBoundary(
   rows: number,
 ): Promise<KeyValues | null> {
   const pred = rangePredicate(t, { lo, hi: null });
+  // Two rows: when the boundary row is the very last one, the range is the open last range.
   const { rows: out } = await source.query<Record<string, string>>(
     `select ${keyTextColumns(t)} from ${fromClause(t)} where ${pred.sql}
-      order by ${keyOrder(t)} offset ${Math.max(0, rows - 1)} limit 1`,
+      order by ${keyOrder(t)} offset ${Math.max(0, rows - 1)} limit 2`,
     pred.params,
   );
-  return out[0] ? keyOf(out[0], t) : null;
+  return out.length === 2 ? keyOf(out[0]!, t) : null;
 }
 
 /** The exclusive lower bound of the last `rows` rows by key, or null when the table is smaller. */

@@ -81,6 +81,7 @@ function settler(pair: Pair, phase: string | null, timeoutMs: number): CompareSi
       );
       const p = rows[0]?.p ?? null;
       if (first === undefined) first = p;
+      if (process.env["DBG"]) console.log("settle", t.name, p, snap.rows[0]!.s);
       if (p && covers(parseSnapshot(p), wanted)) return true;
       if (Date.now() > deadline) {
         if (p === first) stalled.add(t.id);

@@ -290,6 +290,22 @@ describe("pgferry check, pg_dump, budgets and resumed targets", () => {
     expect((report.source as { connections: { needed: number } }).connections.needed).toBe(1003);
   });
 
+  it("reports foreign tables as not copied, and --tables narrows the selection", async () => {
+    const [fdwSource, fdwTarget] = await Promise.all([sourceDb(pair.source), targetDb(pair.target)]);
+    await asSuperuser(
+      fdwSource,
+      `create extension file_fdw schema heroku_ext;
+       create server files foreign data wrapper file_fdw;
+       create foreign table public.host_file (line text) server files options (filename '/etc/hostname');
+       create table public.kept (id int primary key); create table public.other (id int primary key);`,
+    );
+    const report = await check(fdwSource, fdwTarget, { include: ["public.k*", "host_file"] });
+    expect(find(report.warnings, "FOREIGN_TABLES").message).toContain("public.host_file");
+    expect(report.tables.map((t) => t.name)).toEqual(["public.kept"]);
+    expect(find(report.info, "TABLES_EXCLUDED").message).toContain("public.other");
+    expect(find(report.blockers, "EXTENSION_NOT_CREATABLE").message).toContain("file_fdw");
+  });
+
   it("fails as a check (LOCK_TIMEOUT naming the source) when a table stays locked exclusively", async () => {
     const holder = new pg.Client({
       connectionString: source.url.replace(/\?.*$/, ""),
@@ -305,14 +321,28 @@ describe("pgferry check, pg_dump, budgets and resumed targets", () => {
   });
 
   it("accepts a target holding this migration's control schema when requireEmptyTarget is false", async () => {
-    const info = parseConnUrl(target.url, "target");
+    const src = parseConnUrl(source.url, "source");
+    const [row] = await asOwner<{ oid: string }>(
+      source,
+      "select oid::int8 as oid from pg_database where datname = current_database()",
+    );
+    const oid = Number(row!.oid);
+    const identity = (databaseOid: number) =>
+      JSON.stringify({
+        host: src.host,
+        port: src.port,
+        database: src.database,
+        systemIdentifier: null,
+        databaseOid,
+      });
     const client = new pg.Client({ connectionString: target.url.replace(/\?.*$/, "") });
     await client.connect();
     try {
       await ensureControlSchema(client);
       await client.query("create table public.t (id int primary key)");
-      await client.query("insert into pgferry.migration (source_display, source_identity) values ($1, 'x')", [
-        parseConnUrl(source.url, "source").display,
+      await client.query("insert into pgferry.migration (source_display, source_identity) values ($1, $2)", [
+        src.display,
+        identity(oid),
       ]);
     } finally {
       await client.end();
@@ -321,14 +351,20 @@ describe("pgferry check, pg_dump, budgets and resumed targets", () => {
     expect(resumed.blockers).toEqual([]);
     expect(find(resumed.info, "MIGRATION_IN_PROGRESS").side).toBe("target");
     const fresh = await check(source, target);
+    expect(codes(fresh.blockers)).toEqual(["TARGET_NOT_EMPTY"]);
     expect(find(fresh.blockers, "TARGET_NOT_EMPTY").fix).toContain("pgferry start` resumes it");
-    await asOwner(
-      target,
-      "update pgferry.migration set source_display = 'postgres://u:****@elsewhere:5432/db'",
-    );
+
+    // Same address, another database (a re-created one): not this migration.
+    await asOwner(target, "update pgferry.migration set source_identity = $1", [identity(oid + 1)]);
+    const recreated = await check(source, target, { requireEmptyTarget: false });
+    expect(codes(recreated.blockers)).toEqual(["TARGET_HAS_OTHER_MIGRATION"]);
+
+    // An identity that cannot be read: the address decides.
+    await asOwner(target, "update pgferry.migration set source_identity = '?', source_display = $1", [
+      "postgres://u:****@elsewhere:5432/db",
+    ]);
     const other = await check(source, target, { requireEmptyTarget: false });
     expect(find(other.blockers, "TARGET_HAS_OTHER_MIGRATION").message).toContain("elsewhere");
-    expect(info.display).not.toContain(target.password);
   });
 });
 

@@ -94,7 +94,7 @@ describe.each(testPairs())("copy stage, %s", (pair) => {
     const { src, tgt, source, target } = await setup(pair);
     const { ctx, events } = context(source, target);
     expect(await runCopy(ctx, { jobs: 3, indexJobs: 0, chunkRows: 1000 })).toBe(true);
-    await assertSameContents(src, tgt, { tables: undefined });
+    await assertSameContents(src, tgt);
 
     const all = await chunks(tgt);
     expect(all.every((c) => c.done && c.worker && c.done_at)).toBe(true);
@@ -124,6 +124,15 @@ describe.each(testPairs())("copy stage, %s", (pair) => {
     expect(copiedEvents).toHaveLength(tables.length);
     const [m] = await asOwner<{ phase: string }>(tgt, "select phase from pgferry.migration");
     expect(m!.phase).toBe("indexing");
+
+    // The comparison itself notices one duplicated row and one changed value.
+    await asOwner(
+      tgt,
+      "insert into app.ints (id, v) values (1, 'v1'); update app.texts set v = -v where v = 5",
+    );
+    await expect(assertSameContents(src, tgt)).rejects.toThrow(
+      /app\.ints: source 20000 rows, target 20001 rows[\s\S]*only in target: \(1,v1,2\)[\s\S]*app\.texts/,
+    );
   });
 
   it(`${pairLabel(pair)}: a stopped copy leaves only whole chunks, and resumes without re-copying them`, async () => {
@@ -133,7 +142,10 @@ describe.each(testPairs())("copy stage, %s", (pair) => {
     // Slow enough (about 0.3 MB/s) to stop it half-way.
     const run = runCopy(ctx, { jobs: 2, indexJobs: 0, chunkRows: 500, maxRateMBps: 0.3 });
     for (;;) {
-      const [r] = await asOwner<{ n: number }>(tgt, "select count(*)::int as n from pgferry.chunks where done");
+      const [r] = await asOwner<{ n: number }>(
+        tgt,
+        "select count(*)::int as n from pgferry.chunks where done",
+      );
       if (r!.n >= 8) break;
       await new Promise((res) => setTimeout(res, 50));
     }
@@ -161,5 +173,29 @@ describe.each(testPairs())("copy stage, %s", (pair) => {
       expect(same.done_at).toEqual(c.done_at);
       expect(same.worker).toBe(c.worker);
     }
+  });
+});
+
+describe("copy stage, lost connections", () => {
+  const pair = testPairs()[0]!;
+
+  it(`${pairLabel(pair)}: a worker whose source session is killed reconnects, and the chunk is copied once`, async () => {
+    const { src, tgt, source, target } = await setup(pair);
+    const { ctx, events } = context(source, target);
+    const run = runCopy(ctx, { jobs: 2, indexJobs: 0, chunkRows: 500, maxRateMBps: 0.5 });
+    for (;;) {
+      const [r] = await asOwner<{ n: number }>(tgt, "select count(*)::int as n from pgferry.chunks where done");
+      if (r!.n >= 4) break;
+      await new Promise((res) => setTimeout(res, 30));
+    }
+    // As an operator (or a failover) would: end every copy session on the source.
+    const killed = await asOwner<{ ok: boolean }>(
+      src,
+      "select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'pgferry:copy'",
+    );
+    expect(killed.length).toBeGreaterThan(0);
+    expect(await run).toBe(true);
+    expect(events.some((e) => e.type === "retry")).toBe(true);
+    await assertSameContents(src, tgt);
   });
 });

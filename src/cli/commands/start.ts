@@ -36,18 +36,39 @@ export function register(program: Command, ctx: CliContext): void {
       "prepare, copy and index every table, then stream changes until cutover or Ctrl-C; run again, it resumes",
     );
   addConnectionOptions(cmd)
-    .option("--jobs <n>", "copy workers in this process (default: from cores and the source's free connections)", positiveInt("--jobs"))
-    .option("--index-jobs <n>", "index builds at once in this process (default: half the cores, at most 4)", positiveInt("--index-jobs"))
+    .option(
+      "--jobs <n>",
+      "copy workers in this process (default: from cores and the source's free connections)",
+      positiveInt("--jobs"),
+    )
+    .option(
+      "--index-jobs <n>",
+      "index builds at once in this process (default: half the cores, at most 4)",
+      positiveInt("--index-jobs"),
+    )
     .option("--chunk-rows <n>", "rows per copy chunk (default 100000)", positiveInt("--chunk-rows"))
-    .option("--max-rate <MB/s>", "read at most this many MB (10^6 bytes) per second from the source, all workers together", nonNegativeNumber("--max-rate"))
-    .option("--tables <patterns>", "only these tables: comma-separated schema.table patterns with * (public.*,audit.events)")
+    .option(
+      "--max-rate <MB/s>",
+      "read at most this many MB (10^6 bytes) per second from the source, all workers together",
+      nonNegativeNumber("--max-rate"),
+    )
+    .option(
+      "--tables <patterns>",
+      "only these tables: comma-separated schema.table patterns with * (public.*,audit.events)",
+    )
     .option("--exclude <patterns>", "leave these tables out (same patterns)")
     .option("--skip-check", "do not run the preflight check at the first start")
     .option("--no-stream", "stop once every table is copied and indexed, without streaming changes")
     .option("--pg-dump <path>", "the pg_dump to use for the schema")
-    .option("--lock-timeout <seconds>", "how long one capture-trigger install may wait for its table lock (default 3)", nonNegativeNumber("--lock-timeout"))
+    .option(
+      "--lock-timeout <seconds>",
+      "how long one capture-trigger install may wait for its table lock (default 3)",
+      nonNegativeNumber("--lock-timeout"),
+    )
     .addOption(jsonOption())
-    .addOption(new Option("--progress-interval <ms>").hideHelp().argParser(positiveInt("--progress-interval")))
+    .addOption(
+      new Option("--progress-interval <ms>").hideHelp().argParser(positiveInt("--progress-interval")),
+    )
     .action(async (flags: StartFlags & { progressInterval?: number }) => {
       const source = resolveUrl(flags.source, "source");
       const target = resolveUrl(flags.target, "target");
@@ -74,7 +95,9 @@ export function register(program: Command, ctx: CliContext): void {
             ...(exclude ? { exclude } : {}),
             ...(flags.skipCheck ? { skipCheck: true } : {}),
             ...(flags.pgDump ? { pgDump: flags.pgDump } : {}),
-            ...(flags.lockTimeout !== undefined ? { lockTimeoutMs: Math.round(flags.lockTimeout * 1000) } : {}),
+            ...(flags.lockTimeout !== undefined
+              ? { lockTimeoutMs: Math.round(flags.lockTimeout * 1000) }
+              : {}),
             stream: flags.stream,
             progressIntervalMs: flags.progressInterval ?? progressInterval(mode),
           },
@@ -82,7 +105,10 @@ export function register(program: Command, ctx: CliContext): void {
         renderer.stop();
         const message = OUTCOME_TEXT[result.outcome];
         if (mode === "json") renderer.onEvent({ type: "log", level: "info", message });
-        else ctx.out.line(`${message} (phase ${result.phase}; ${result.jobs} copy jobs, ${result.indexJobs} index jobs)`);
+        else
+          ctx.out.line(
+            `${message} (phase ${result.phase}; ${result.jobs} copy jobs, ${result.indexJobs} index jobs)`,
+          );
         ctx.setExit(0);
       } finally {
         renderer.stop();

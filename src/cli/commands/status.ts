@@ -11,15 +11,17 @@ interface StatusFlags {
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  const cmd = program
-    .command("status")
-    .description("where the migration stands (reads the target only)");
+  const cmd = program.command("status").description("where the migration stands (reads the target only)");
   addConnectionOptions(cmd, ["target"])
     // Accepted so one set of flags works for every command; status never connects to the source.
     .addOption(new Option("--source <url>", "ignored: status reads the target only").hideHelp())
     .addOption(jsonOption())
     .option("--watch", "keep refreshing until Ctrl-C")
-    .option("--interval <seconds>", "refresh period with --watch (default 2 on a terminal, 5 otherwise)", positiveInt("--interval"))
+    .option(
+      "--interval <seconds>",
+      "refresh period with --watch (default 2 on a terminal, 5 otherwise)",
+      positiveInt("--interval"),
+    )
     .action(async (flags: StatusFlags) => {
       const target = resolveUrl(flags.target, "target");
       const { connect } = await import("../../db/index.js");
@@ -41,11 +43,18 @@ export function register(program: Command, ctx: CliContext): void {
         while (!ctx.signal.aborted) {
           const s = await readStatus(client);
           if (mode === "json") ctx.out.json(s);
-          else if (view) view.render(render.statusLines(s, { maxTables, fixed: true }));
+          else if (view) view.render(render.liveLines(s, maxTables));
           else ctx.out.line(`${render.summaryLine(s)} · ${render.tablesLine(s)}`);
           await new Promise<void>((resolve) => {
             const t = setTimeout(resolve, everyMs);
-            ctx.signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+            ctx.signal.addEventListener(
+              "abort",
+              () => {
+                clearTimeout(t);
+                resolve();
+              },
+              { once: true },
+            );
           });
         }
         view?.stop();

@@ -34,7 +34,7 @@ export function percent(done: number, total: number): string {
 }
 
 /** Cuts a line to the terminal width (a wrapped line would break the in-place redraw). */
-export function fit(line: string, width: number): string {
+export function fitWidth(line: string, width: number): string {
   const chars = [...line];
   return chars.length <= width ? line : `${chars.slice(0, Math.max(0, width - 1)).join("")}…`;
 }

@@ -67,6 +67,7 @@ export function makeRenderer(out: Output, mode: RenderMode, plainEveryMs = 5000)
   };
 }
 
+/** The table list is fixed once prepared, so min(rows available, tables) keeps the block's height steady. */
 export function liveLines(s: StatusReport, maxTables: number): string[] {
-  return statusLines(s, { maxTables, fixed: true });
+  return statusLines(s, { maxTables: Math.min(maxTables, s.tables.length), fixed: true });
 }

@@ -1,5 +1,5 @@
 import type { Output } from "../output.js";
-import { fit } from "./format.js";
+import { fitWidth } from "./format.js";
 
 const ESC = "\u001b[";
 export const CURSOR_UP = (n: number) => `${ESC}${n}A`;
@@ -15,6 +15,7 @@ export const SHOW_CURSOR = `${ESC}?25h`;
  */
 export class LiveView {
   private drawn = 0;
+  private hidden = false;
   private last: string[] = [];
 
   constructor(
@@ -35,14 +36,16 @@ export class LiveView {
 
   /** Leaves the last frame on screen and gives the cursor back. */
   stop(): void {
-    if (this.drawn > 0) this.out.write(SHOW_CURSOR);
+    if (this.hidden) this.out.write(SHOW_CURSOR);
+    this.hidden = false;
     this.drawn = 0;
   }
 
   private frame(lines: string[], before: string): string {
     const w = this.width();
-    const up = this.drawn > 0 ? CURSOR_UP(this.drawn) : HIDE_CURSOR;
-    const body = lines.map((l) => `${CLEAR_LINE}${fit(l, w)}\n`).join("");
+    const up = this.drawn > 0 ? CURSOR_UP(this.drawn) : this.hidden ? "" : HIDE_CURSOR;
+    this.hidden = true;
+    const body = lines.map((l) => `${CLEAR_LINE}${fitWidth(l, w)}\n`).join("");
     // When the new block is shorter, clear what is left of the old one below it.
     const extra = Math.max(0, this.drawn - lines.length - (before ? 1 : 0));
     const tail = extra > 0 ? `${`${CLEAR_LINE}\n`.repeat(extra)}${CURSOR_UP(extra)}` : "";

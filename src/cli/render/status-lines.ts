@@ -39,7 +39,7 @@ function rank(phase: string): number {
 
 export function tableLine(t: TableStatus, nameWidth: number): string {
   const name = t.name.length > nameWidth ? `${t.name.slice(0, nameWidth - 1)}…` : t.name.padEnd(nameWidth);
-  const rate = t.bytesPerSecond ? `  ${formatBytes(t.bytesPerSecond)}/s` : "";
+  const rate = t.phase === "copying" && t.bytesPerSecond ? `  ${formatBytes(t.bytesPerSecond)}/s` : "";
   const paused = t.pausedReason ? `  (${t.pausedReason})` : "";
   return (
     `  ${name}  ${t.phase.padEnd(9)} ${percent(t.rowsDone, t.rowsTotal).padStart(4)}  ` +

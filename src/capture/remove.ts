@@ -1,0 +1,124 @@
+import type pg from "pg";
+import { ident, literal, qualified, serverMajor } from "../db/index.js";
+import { PgferryError, type Side } from "../errors/index.js";
+import type { EventSink } from "../progress/events.js";
+import { lockHolders } from "./install.js";
+
+/**
+ * Removing what capture installed: the triggers on user relations (one relation per short,
+ * lock-bounded transaction) and schema pgferry. Used by cleanup, and by a cutover that takes
+ * back the rollback window's capture on the target.
+ */
+export interface DropOptions {
+  /** lock_timeout of each step: a DROP waits at most this long behind the application. */
+  lockTimeoutMs: number;
+  /** Tries per step before giving up (each after a growing pause). */
+  attempts: number;
+  emit: EventSink;
+  signal?: AbortSignal;
+}
+
+/** A relation carrying pgferry triggers, with their names. */
+export interface TriggeredRelation {
+  schema: string;
+  name: string;
+  triggers: string[];
+}
+
+// pgferry's triggers on user relations: named pgferry_ and calling a function of schema
+// pgferry (or named like the capture triggers, should that function be gone). Clones on
+// partitions go with their parent (tgparentid, 13+; marked internal before).
+const TRIGGERS_SQL = `
+select n.nspname as schema, c.relname as name, array_agg(t.tgname::text order by t.tgname) as triggers
+  from pg_trigger t
+  join pg_class c on c.oid = t.tgrelid
+  join pg_namespace n on n.oid = c.relnamespace
+  left join pg_proc p on p.oid = t.tgfoid
+  left join pg_namespace pn on pn.oid = p.pronamespace
+ where not t.tgisinternal and n.nspname <> 'pgferry' %PARENT%
+   and t.tgname like 'pgferry\\_%'
+   and (pn.nspname = 'pgferry' or t.tgname like 'pgferry\\_capture\\_%')
+ group by n.nspname, c.relname
+ order by 1, 2`;
+
+export async function pgferryTriggers(client: pg.ClientBase): Promise<TriggeredRelation[]> {
+  const major = await serverMajor(client as pg.Client);
+  const sql = TRIGGERS_SQL.replace("%PARENT%", major >= 13 ? "and t.tgparentid = 0" : "");
+  const { rows } = await client.query<TriggeredRelation>(sql);
+  return rows;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs one short transaction with a lock_timeout, retrying when the lock is not granted in
+ * time: a DROP queued behind a long transaction would stall every writer queued behind it.
+ */
+export async function lockBounded(
+  client: pg.ClientBase,
+  side: Side,
+  what: { schema: string; name: string },
+  opts: DropOptions,
+  body: () => Promise<void>,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    opts.signal?.throwIfAborted();
+    await client.query("begin");
+    try {
+      await client.query(`set local lock_timeout = ${literal(String(opts.lockTimeoutMs))}`);
+      await body();
+      await client.query("commit");
+      return;
+    } catch (err) {
+      await client.query("rollback").catch(() => {});
+      if ((err as { code?: string }).code !== "55P03") throw err;
+      const waiters = await lockHolders(client, what).catch(() => []);
+      const table = `${what.schema}.${what.name}`;
+      opts.emit({ type: "lock:wait", table, attempt, waiters });
+      if (attempt >= opts.attempts) {
+        const who = waiters.map((w) => `pid ${w.pid} (${w.applicationName || "no name"}, ${w.seconds}s)`);
+        throw new PgferryError(
+          "LOCK_TIMEOUT",
+          `Could not lock ${table} on the ${side} after ${opts.attempts} tries${who.length ? `; held by ${who.join(", ")}` : ""}.`,
+          { side, cause: err },
+        );
+      }
+      await sleep(Math.min(5000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2));
+    }
+  }
+}
+
+/** Drops pgferry's triggers, one relation per transaction. Returns the relations cleaned. */
+export async function dropTriggers(client: pg.ClientBase, side: Side, opts: DropOptions): Promise<TriggeredRelation[]> {
+  const relations = await pgferryTriggers(client);
+  for (const rel of relations) {
+    await lockBounded(client, side, rel, opts, async () => {
+      for (const trigger of rel.triggers) {
+        try {
+          await client.query("savepoint drop_one");
+          await client.query(`drop trigger if exists ${ident(trigger)} on ${qualified(rel.schema, rel.name)}`);
+          await client.query("release savepoint drop_one");
+        } catch (err) {
+          // The relation was dropped meanwhile: nothing left to clean there.
+          if ((err as { code?: string }).code !== "42P01") throw err;
+          await client.query("rollback to savepoint drop_one");
+        }
+      }
+    });
+    opts.emit({ type: "log", level: "info", message: `${side}: removed ${rel.triggers.join(", ")}`, table: `${rel.schema}.${rel.name}` });
+  }
+  return relations;
+}
+
+/** Drops schema pgferry and all in it; true when there was one. */
+export async function dropSchema(client: pg.ClientBase, side: Side, opts: DropOptions): Promise<boolean> {
+  const { rows } = await client.query<{ ok: boolean }>(
+    "select exists (select 1 from pg_namespace where nspname = 'pgferry') as ok",
+  );
+  if (!rows[0]?.ok) return false;
+  await lockBounded(client, side, { schema: "pgferry", name: "changes" }, opts, async () => {
+    await client.query("drop schema if exists pgferry cascade");
+  });
+  opts.emit({ type: "log", level: "info", message: `${side}: dropped schema pgferry` });
+  return true;
+}

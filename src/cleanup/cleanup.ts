@@ -1,0 +1,98 @@
+import type pg from "pg";
+import type { MigrationContext } from "../context.js";
+import { connect } from "../db/index.js";
+import { PgferryError } from "../errors/index.js";
+import { assertSameSource, recordEvent } from "../state/index.js";
+import { type DropOptions, dropSchema, dropTriggers } from "../capture/index.js";
+
+export interface CleanupOptions {
+  /** Clean a migration that is still copying, streaming or cutting over (abandons it). */
+  force?: boolean;
+  /** Leave the source alone (it is gone, or cleaned separately). */
+  skipSource?: boolean;
+  lockTimeoutMs?: number;
+  attempts?: number;
+}
+
+export interface SideCleanup {
+  /** Relations whose pgferry triggers were removed ("schema.name"). */
+  relations: string[];
+  schemaDropped: boolean;
+  skipped: boolean;
+}
+
+export interface CleanupReport {
+  /** The migration's phase before cleanup; null when the target had none. */
+  phaseBefore: string | null;
+  source: SideCleanup;
+  target: SideCleanup;
+}
+
+const UNFINISHED: Record<string, string> = {
+  preparing: "is still being prepared",
+  copying: "is still copying",
+  indexing: "is still building indexes",
+  streaming: "is still streaming (the application has not been switched)",
+  cutover: "is in the middle of a cutover",
+};
+
+async function readPhase(target: pg.ClientBase): Promise<{ phase: string; identity: string } | null> {
+  const { rows } = await target.query<{ ok: boolean }>("select to_regclass('pgferry.migration') is not null as ok");
+  if (!rows[0]?.ok) return null;
+  const m = await target.query<{ phase: string; source_identity: string }>(
+    "select phase, source_identity from pgferry.migration",
+  );
+  return m.rows[0] ? { phase: m.rows[0].phase, identity: m.rows[0].source_identity } : null;
+}
+
+async function cleanSide(client: pg.ClientBase, side: "source" | "target", opts: DropOptions): Promise<SideCleanup> {
+  const relations = await dropTriggers(client, side, opts);
+  const schemaDropped = await dropSchema(client, side, opts);
+  return { relations: relations.map((r) => `${r.schema}.${r.name}`), schemaDropped, skipped: false };
+}
+
+/**
+ * Removes every trigger, function, table and schema pgferry created, on both sides: first the
+ * triggers on user tables, one relation per short lock-bounded transaction, then schema
+ * pgferry. The source goes first and the target's control schema last, so a crash at any
+ * point leaves a state that running cleanup again finishes. A database without pgferry
+ * objects is not changed at all.
+ */
+export async function cleanup(ctx: MigrationContext, opts: CleanupOptions = {}): Promise<CleanupReport> {
+  const drop: DropOptions = {
+    lockTimeoutMs: opts.lockTimeoutMs ?? 2000,
+    attempts: opts.attempts ?? 10,
+    emit: ctx.emit,
+    signal: ctx.signal,
+  };
+  ctx.emit({ type: "stage:start", stage: "cleanup" });
+  const started = Date.now();
+  const target = await connect(ctx.target, { stage: "cleanup", statementTimeoutMs: 120_000 });
+  let source: pg.Client | undefined;
+  try {
+    if (!opts.skipSource) source = await connect(ctx.source, { stage: "cleanup", statementTimeoutMs: 120_000 });
+    const migration = await readPhase(target);
+    if (migration && source) await assertSameSource(source, ctx.source, migration.identity);
+    const why = migration ? UNFINISHED[migration.phase] : undefined;
+    if (why && !opts.force) {
+      throw new PgferryError("CLEANUP_REFUSED", `The migration ${why}; cleanup would abandon it.`, {
+        side: "target",
+        ...(migration?.phase === "cutover"
+          ? { hint: "Run `pgferry cutover` again to finish, or `pgferry rollback` to undo it; --force abandons it." }
+          : {}),
+      });
+    }
+    if (migration) {
+      // Every pgferry process (a stream still running) stops when it sees this phase.
+      await target.query("update pgferry.migration set phase = 'cleaned', updated_at = now()");
+      await recordEvent(target, "info", "cleanup", `cleanup started (phase was ${migration.phase})`);
+    }
+    const skipped: SideCleanup = { relations: [], schemaDropped: false, skipped: true };
+    const sourceReport = source ? await cleanSide(source, "source", drop) : skipped;
+    const targetReport = await cleanSide(target, "target", drop);
+    ctx.emit({ type: "stage:done", stage: "cleanup", seconds: (Date.now() - started) / 1000 });
+    return { phaseBefore: migration?.phase ?? null, source: sourceReport, target: targetReport };
+  } finally {
+    await Promise.all([target.end().catch(() => {}), source?.end().catch(() => {})]);
+  }
+}

@@ -1,0 +1,1 @@
+export { type CleanupOptions, type CleanupReport, cleanup, type SideCleanup } from "./cleanup.js";

@@ -1,0 +1,55 @@
+import type pg from "pg";
+import { PgferryError } from "../errors/index.js";
+import type { EventSink } from "../progress/events.js";
+import { recordEvent } from "../state/index.js";
+import { Backoff, errorMessage, sideOf, sleep } from "./sessions.js";
+
+/**
+ * Backoff for one loop (the coordinator or a worker) that talks to both sides: emits a 'retry'
+ * event per failure, and once the loop works again records one event row on the target
+ * (which may itself have been the side that was down).
+ */
+export class RetryLoop {
+  private readonly backoff = new Backoff();
+  private last: { side: "source" | "target"; message: string } | undefined;
+
+  constructor(
+    private readonly who: string,
+    private readonly emit: EventSink,
+    private readonly maxRetryMs: number,
+  ) {}
+
+  /** After a retryable failure: reports it and waits; throws when failing for too long. */
+  async failed(err: unknown, signal: AbortSignal): Promise<void> {
+    const side = sideOf(err) ?? "target";
+    const message = errorMessage(err);
+    const delayMs = this.backoff.next();
+    this.last = { side, message };
+    if (this.backoff.failingForMs() > this.maxRetryMs) {
+      throw new PgferryError(
+        "CONNECTION_LOST",
+        `The ${side} has been unreachable for ${Math.round(this.backoff.failingForMs() / 1000)} s: ${message}`,
+        { side, cause: err },
+      );
+    }
+    this.emit({ type: "retry", side, attempt: this.backoff.attempt, delayMs, message });
+    await sleep(delayMs, signal);
+  }
+
+  /** After a success: records the outage if there was one. */
+  async succeeded(target: pg.ClientBase): Promise<void> {
+    if (!this.last) return;
+    const { side, message } = this.last;
+    const attempts = this.backoff.attempt;
+    const seconds = Math.round(this.backoff.failingForMs() / 100) / 10;
+    this.last = undefined;
+    this.backoff.reset();
+    await recordEvent(
+      target,
+      "warn",
+      "stream-retry",
+      `${this.who}: the ${side} connection failed (${message}); recovered after ${attempts} retries in ${seconds} s`,
+      { side, attempts, seconds },
+    ).catch(() => {});
+  }
+}

@@ -1,0 +1,368 @@
+import { pipeline } from "node:stream/promises";
+import type pg from "pg";
+import { from as copyFrom, to as copyTo } from "pg-copy-streams";
+import { installCaptureSchema, installTableCapture } from "../capture/index.js";
+import type { MigrationContext } from "../context.js";
+import { connect, qualified } from "../db/index.js";
+import { PgferryError } from "../errors/index.js";
+import { readMigration, recordEvent } from "../state/index.js";
+import { cleanupLog } from "./monitor.js";
+import { syncSequencesOn } from "./sequences.js";
+import { isRetryable, onSide, Session, sleep, tagSide } from "./sessions.js";
+import { RetryLoop } from "./retry.js";
+import { applySql, copyInSql, copyOutSql, createStagingSql, stagingName, truncateSql, windowWhere } from "./sql.js";
+import { readStreamTables } from "./table-state.js";
+import { resolveOptions, type StreamOptions, type StreamTable } from "./types.js";
+
+/**
+ * The rollback window: after the switch the application writes to the target; pgferry
+ * captures there (same triggers, same table ids) and applies to the old source, so switching
+ * back loses nothing. Positions live on the apply side (the old source), in
+ * pgferry.reverse_tables. Apply sessions set pgferry.apply=on: the source's fence lets them
+ * through and its capture triggers do not log their writes back.
+ *
+ * Each round applies every table in ONE source transaction at one target snapshot, upserts
+ * parents before children and deletes children before parents (the source has its foreign
+ * keys), so the source is always a consistent past state of the target.
+ */
+
+const REVERSE_TABLES_SQL = `
+create table if not exists pgferry.reverse_tables (
+  id int primary key,
+  schema_name text not null,
+  table_name text not null,
+  position text not null,
+  changes_applied bigint not null default 0,
+  applied_at timestamptz
+)`;
+
+/** Migration phases during which the reverse stream runs. */
+const REVERSE_PHASES = ["cutover", "switched"];
+
+const LEAVES_SQL = `
+with recursive leaves (oid) as (
+  select to_regclass($1)::oid
+  union all select i.inhrelid from leaves l join pg_inherits i on i.inhparent = l.oid)
+select n.nspname as schema, c.relname as name, c.oid::int8 as oid
+  from leaves l join pg_class c on c.oid = l.oid join pg_namespace n on n.oid = c.relnamespace
+ where c.relkind = 'r'`;
+
+/**
+ * Installs capture on the TARGET (capture schema and triggers on every replicated table, with
+ * the same table ids) and records its start position on the source, in
+ * pgferry.reverse_tables (created there). Call it after the final catch-up and before the
+ * application switches. Idempotent: positions already recorded are kept. Returns the position.
+ */
+export async function installReverseCapture(ctx: MigrationContext): Promise<string> {
+  const tgt = await connect(ctx.target, { stage: "cutover", lockTimeoutMs: 5000 });
+  try {
+    const src = await connect(ctx.source, { stage: "cutover", statementTimeoutMs: 60_000 });
+    try {
+      const tables = await readStreamTables(tgt);
+      await installCaptureSchema(tgt);
+      for (const t of tables) {
+        const leaves =
+          t.kind === "partitioned"
+            ? (await tgt.query(LEAVES_SQL, [qualified(t.schema, t.name)])).rows.map((r) => ({
+                schema: r.schema as string,
+                name: r.name as string,
+                oid: Number(r.oid),
+              }))
+            : [];
+        await installTableCapture(tgt, { tableId: t.id, schema: t.schema, name: t.name, keyColumns: t.keyColumns, leaves }, {
+          signal: ctx.signal,
+          onWait: (waiters, attempt) => ctx.emit({ type: "lock:wait", table: `${t.schema}.${t.name}`, attempt, waiters }),
+        });
+      }
+      const { rows } = await tgt.query<{ s: string }>("select txid_current_snapshot()::text as s");
+      const start = rows[0]!.s;
+      await src.query(REVERSE_TABLES_SQL);
+      await src.query(
+        `insert into pgferry.reverse_tables (id, schema_name, table_name, position)
+         select x.id, x.s, x.n, $4 from unnest($1::int[], $2::text[], $3::text[]) as x(id, s, n)
+         on conflict (id) do nothing`,
+        [tables.map((t) => t.id), tables.map((t) => t.schema), tables.map((t) => t.name), start],
+      );
+      await tgt.query(
+        "update pgferry.migration set reverse_position = coalesce(reverse_position, $1), rollback_window = true, updated_at = now()",
+        [start],
+      );
+      await recordEvent(tgt, "info", "reverse-capture", "Capture installed on the target for the rollback window.", {
+        position: start,
+      });
+      return start;
+    } finally {
+      await src.end().catch(() => {});
+    }
+  } finally {
+    await tgt.end().catch(() => {});
+  }
+}
+
+class ReverseEngine {
+  readonly capture: Session;
+  readonly apply: Session;
+  readonly control: Session;
+  private order: Map<number, number> | undefined;
+
+  constructor(readonly ctx: MigrationContext) {
+    this.capture = new Session(ctx.target, { stage: "rollback", statementTimeoutMs: 30 * 60_000 });
+    this.apply = new Session(ctx.source, {
+      stage: "rollback",
+      statementTimeoutMs: 30 * 60_000,
+      lockTimeoutMs: 10_000,
+      settings: { "pgferry.apply": "on" },
+    });
+    this.control = new Session(ctx.target, { stage: "rollback" });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.capture.discard(), this.apply.discard(), this.control.discard()]);
+  }
+
+  /** Applies everything the target committed up to now; returns the log rows and tables applied. */
+  async round(): Promise<{ changes: number; windows: number; position: string }> {
+    const control = await onSide("target", () => this.control.get());
+    const tables = await onSide("target", () => readStreamTables(control));
+    const cap = await onSide("target", () => this.capture.get());
+    const app = await onSide("source", () => this.apply.get());
+    try {
+      await onSide("target", () => cap.query("begin isolation level repeatable read read only"));
+      const r = await onSide("target", () => cap.query<{ q: string }>("select txid_current_snapshot()::text as q"));
+      const q = r.rows[0]!.q;
+      await onSide("source", () => app.query("begin"));
+      const pos = await onSide("source", () =>
+        app.query<{ id: number; position: string }>("select id, position from pgferry.reverse_tables for update"),
+      );
+      const positions = new Map(pos.rows.map((p) => [p.id, p.position]));
+      const work = tables
+        .filter((t) => positions.has(t.id))
+        .map((t) => ({ ...t, position: positions.get(t.id)! }));
+      const heads = await this.heads(cap, work);
+      const busy = work.filter((t) => heads.get(t.id)!.n > 0 || heads.get(t.id)!.truncs.length > 0);
+      await this.applyBusy(cap, app, busy, heads);
+      const ids = work.map((t) => t.id);
+      await onSide("source", () =>
+        app.query(
+          `update pgferry.reverse_tables r set position = $2, changes_applied = r.changes_applied + x.n, applied_at = now()
+             from unnest($1::int[], $3::int8[]) as x(id, n) where r.id = x.id`,
+          [ids, q, ids.map((id) => heads.get(id)!.n)],
+        ),
+      );
+      await onSide("source", () => app.query("commit"));
+      await onSide("target", () => cap.query("commit"));
+      await onSide("target", () =>
+        control.query("update pgferry.migration set reverse_position = $1, updated_at = now()", [q]),
+      );
+      const changes = busy.reduce((a, t) => a + heads.get(t.id)!.n, 0);
+      return { changes, windows: busy.length, position: q };
+    } catch (err) {
+      await this.apply.rollback();
+      await this.capture.rollback();
+      throw err;
+    }
+  }
+
+  private async heads(
+    cap: pg.Client,
+    work: StreamTable[],
+  ): Promise<Map<number, { n: number; truncs: string[] }>> {
+    const { rows } = await onSide("target", () =>
+      cap.query<{ id: number; n: string; truncs: string[] }>(
+        `select x.id,
+                (select count(*) from pgferry.changes c where c.tbl = x.id
+                    and c.txid >= txid_snapshot_xmin(x.p::txid_snapshot)
+                    and not txid_visible_in_snapshot(c.txid, x.p::txid_snapshot))::text as n,
+                array(select distinct coalesce(c.key::text, '') from pgferry.changes c where c.tbl = x.id and c.op = 'T'
+                    and c.txid >= txid_snapshot_xmin(x.p::txid_snapshot)
+                    and not txid_visible_in_snapshot(c.txid, x.p::txid_snapshot)) as truncs
+           from unnest($1::int[], $2::text[]) as x(id, p)`,
+        [work.map((t) => t.id), work.map((t) => t.position)],
+      ),
+    );
+    return new Map(rows.map((r) => [r.id, { n: Number(r.n), truncs: r.truncs }]));
+  }
+
+  private async applyBusy(
+    cap: pg.Client,
+    app: pg.Client,
+    busy: StreamTable[],
+    heads: Map<number, { n: number; truncs: string[] }>,
+  ): Promise<void> {
+    if (busy.length === 0) return;
+    // TRUNCATEs first, all in one statement: tables truncated together satisfy their foreign keys.
+    const truncs = busy.flatMap((t) =>
+      heads.get(t.id)!.truncs.map((k) => truncateSql(t, k === "" ? null : JSON.parse(k)).replace(/^truncate /, "")),
+    );
+    if (truncs.length > 0) await onSide("source", () => app.query(`truncate ${[...new Set(truncs)].join(", ")}`));
+    for (const t of busy) await this.stage(cap, app, t);
+    const order = await this.fkOrder(app);
+    const sorted = [...busy].sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
+    for (const t of sorted) await onSide("source", () => app.query(applySql(t, "upsert")[0]!));
+    for (const t of sorted.reverse()) await onSide("source", () => app.query(applySql(t, "upsert")[1]!));
+  }
+
+  private async stage(cap: pg.Client, app: pg.Client, t: StreamTable): Promise<void> {
+    const name = stagingName(t);
+    if (!this.apply.staged.has(name)) await onSide("source", () => app.query(createStagingSql(t)));
+    this.apply.staged.add(name);
+    const out = cap.query(copyTo(copyOutSql(t, windowWhere(t.id, t.position))));
+    const into = app.query(copyFrom(copyInSql(t)));
+    out.on("error", (e) => tagSide(e, "target"));
+    into.on("error", (e) => tagSide(e, "source"));
+    try {
+      await pipeline(out, into);
+    } catch (err) {
+      await this.capture.discard();
+      throw err;
+    }
+  }
+
+  /** Table id → rank: referenced tables (parents) before the tables that reference them. */
+  private async fkOrder(app: pg.Client): Promise<Map<number, number>> {
+    if (this.order) return this.order;
+    const { rows } = await onSide("source", () =>
+      app.query<{ child: number; parent: number }>(
+        `select rc.id as child, rp.id as parent
+           from pg_constraint k
+           join pg_class cc on cc.oid = k.conrelid join pg_namespace cn on cn.oid = cc.relnamespace
+           join pg_class pc on pc.oid = k.confrelid join pg_namespace pn on pn.oid = pc.relnamespace
+           join pgferry.reverse_tables rc on rc.schema_name = cn.nspname and rc.table_name = cc.relname
+           join pgferry.reverse_tables rp on rp.schema_name = pn.nspname and rp.table_name = pc.relname
+          where k.contype = 'f' and rc.id <> rp.id`,
+      ),
+    );
+    const ids = (await app.query<{ id: number }>("select id from pgferry.reverse_tables order by id")).rows.map(
+      (r) => r.id,
+    );
+    this.order = topoRank(ids, rows);
+    return this.order;
+  }
+}
+
+/** Kahn's algorithm; tables in a cycle keep their id order after everything else. */
+export function topoRank(ids: number[], edges: { child: number; parent: number }[]): Map<number, number> {
+  const parents = new Map<number, Set<number>>(ids.map((id) => [id, new Set()]));
+  for (const e of edges) parents.get(e.child)?.add(e.parent);
+  const rank = new Map<number, number>();
+  let next = 0;
+  for (let progress = true; progress; ) {
+    progress = false;
+    for (const id of ids) {
+      if (rank.has(id)) continue;
+      if ([...parents.get(id)!].every((p) => rank.has(p) || !parents.has(p))) {
+        rank.set(id, next++);
+        progress = true;
+      }
+    }
+  }
+  for (const id of ids) if (!rank.has(id)) rank.set(id, next++);
+  return rank;
+}
+
+/**
+ * Runs the reverse stream until ctx.signal aborts or the migration leaves the rollback window
+ * (phase other than 'cutover' / 'switched'). Sequences follow back, and the target's log is
+ * cleaned behind the applied positions.
+ */
+export async function runReverseStream(ctx: MigrationContext, opts: StreamOptions = {}): Promise<void> {
+  const o = resolveOptions(opts);
+  const engine = new ReverseEngine(ctx);
+  const retry = new RetryLoop("reverse stream", ctx.emit, o.maxRetryMs);
+  const last = { cleanup: 0, sequences: 0 };
+  const totals = { changes: 0, windows: 0 };
+  const started = Date.now();
+  ctx.emit({ type: "stage:start", stage: "rollback", message: "streaming the target's writes back to the source" });
+  try {
+    while (!ctx.signal.aborted) {
+      try {
+        const control = await onSide("target", () => engine.control.get());
+        const m = await onSide("target", () => readMigration(control));
+        if (!m || !REVERSE_PHASES.includes(m.phase)) break;
+        const r = await engine.round();
+        totals.changes += r.changes;
+        totals.windows += r.windows;
+        await maintain(engine, o, last);
+        await retry.succeeded(control);
+      } catch (err) {
+        if (!isRetryable(err)) throw streamFailedReverse(err);
+        await engine.close();
+        await retry.failed(err, ctx.signal);
+        continue;
+      }
+      await sleep(o.windowIntervalMs, ctx.signal);
+    }
+  } finally {
+    await engine.close();
+  }
+  ctx.emit({
+    type: "stage:done",
+    stage: "rollback",
+    message: `${totals.changes} change(s) streamed back in ${totals.windows} window(s)`,
+    seconds: (Date.now() - started) / 1000,
+  });
+}
+
+async function maintain(
+  engine: ReverseEngine,
+  o: ReturnType<typeof resolveOptions>,
+  last: { cleanup: number; sequences: number },
+): Promise<void> {
+  const now = Date.now();
+  if (now - last.sequences >= o.sequenceSyncIntervalMs) {
+    last.sequences = now;
+    const control = await onSide("target", () => engine.control.get());
+    const app = await onSide("source", () => engine.apply.get());
+    await syncSequencesOn({ from: control, to: app, control, reverse: true, gap: 0 });
+  }
+  if (now - last.cleanup >= o.cleanupIntervalMs) {
+    last.cleanup = now;
+    const app = await onSide("source", () => engine.apply.get());
+    const { rows } = await onSide("source", () =>
+      app.query<{ id: number; position: string }>("select id, position from pgferry.reverse_tables"),
+    );
+    const control = await onSide("target", () => engine.control.get());
+    await onSide("target", () => cleanupLog(control, rows, o.cleanupBatch, 1000));
+  }
+}
+
+/**
+ * Applies everything the target committed up to now to the source, once (at rollback, after
+ * the target was fenced and drained: the source then equals the target). Sequences too.
+ */
+export async function catchUpReverse(
+  ctx: MigrationContext,
+  opts: StreamOptions = {},
+): Promise<{ changes: number; windows: number }> {
+  const o = resolveOptions(opts);
+  const engine = new ReverseEngine(ctx);
+  const retry = new RetryLoop("reverse catch-up", ctx.emit, o.maxRetryMs);
+  try {
+    for (;;) {
+      ctx.signal.throwIfAborted();
+      try {
+        const r = await engine.round();
+        const control = await engine.control.get();
+        const app = await engine.apply.get();
+        await syncSequencesOn({ from: control, to: app, control, reverse: true, gap: 0 });
+        await retry.succeeded(control);
+        return { changes: r.changes, windows: r.windows };
+      } catch (err) {
+        if (!isRetryable(err)) throw streamFailedReverse(err);
+        await engine.close();
+        await retry.failed(err, ctx.signal);
+      }
+    }
+  } finally {
+    await engine.close();
+  }
+}
+
+function streamFailedReverse(err: unknown): PgferryError {
+  if (err instanceof PgferryError) return err;
+  return new PgferryError(
+    "STREAM_FAILED",
+    `Streaming back to the source failed: ${(err as Error)?.message ?? String(err)}`,
+    { cause: err, hint: "Fix the cause shown, then run the rollback (or cutover's reverse stream) again; it resumes from the positions on the source." },
+  );
+}

@@ -1,0 +1,320 @@
+import type pg from "pg";
+import type { MigrationContext } from "../context.js";
+import { serverMajor } from "../db/index.js";
+import { PgferryError } from "../errors/index.js";
+import { ensureControlSchema, readMigration, recordEvent } from "../state/index.js";
+import type { WindowOutcome } from "./apply-window.js";
+import { recheckPaused, shapeOf } from "./ddl.js";
+import { startHeartbeat } from "./heartbeat.js";
+import { appliedTotal, cleanupLog, countPending, storeStreamStatus } from "./monitor.js";
+import { RetryLoop } from "./retry.js";
+import { syncSequencesOn } from "./sequences.js";
+import { isRetryable, onSide, Session, sleep } from "./sessions.js";
+import { columnsJsonSql, relation } from "./sql.js";
+import { readStreamTables, tableName } from "./table-state.js";
+import {
+  FORWARD_MIGRATION_PHASES,
+  type ResolvedStreamOptions,
+  type StoredColumn,
+  type StreamTable,
+} from "./types.js";
+import { streamFailed, TableQueue, WorkerPool } from "./worker-pool.js";
+
+const PAUSED_RECHECK_MS = 10_000;
+/** Idle tables' positions (and so their lag) move forward at most this often. */
+const IDLE_ADVANCE_MS = 1000;
+
+/** Which tables have log rows after their position, and the snapshot that says so. */
+const BUSY_SQL = `
+select txid_current_snapshot()::text as q, (select max(beat_at)::text from pgferry.heartbeat) as beat,
+       array(select x.id from unnest($1::int[], $2::text[]) as x(id, p)
+              where exists (select 1 from pgferry.changes c
+                             where c.tbl = x.id and c.txid >= txid_snapshot_xmin(x.p::txid_snapshot)
+                               and not txid_visible_in_snapshot(c.txid, x.p::txid_snapshot))) as busy`;
+
+/**
+ * Tables with nothing after their position move to the coordinator's snapshot in one
+ * statement (an empty window each); rows a worker or another process holds are skipped.
+ */
+const ADVANCE_IDLE_SQL = `
+with cand as (
+  select t.id, t.phase as was
+    from pgferry.tables t join unnest($1::int[], $2::text[]) as x(id, p) on t.id = x.id and t.position = x.p
+   where t.phase in ('indexed', 'streaming')
+   for update of t skip locked)
+update pgferry.tables t
+   set position = $3, phase = 'streaming', beat_at = coalesce($4::timestamptz, t.beat_at), pending_changes = 0,
+       last_window_at = now(), streaming_since = coalesce(t.streaming_since, now())
+  from cand where t.id = cand.id
+returning t.id, cand.was, t.schema_name, t.table_name`;
+
+/**
+ * The forward stream: a coordinator cuts windows every windowIntervalMs and queues the tables
+ * that have changes; workers apply them. Between rounds: pending counts, lag and rate, log
+ * cleanup, sequence following, and the re-check of paused tables.
+ */
+export class ForwardStream {
+  private readonly read: Session;
+  private readonly write: Session;
+  private majors = { source: 0, target: 0 };
+  private tables: StreamTable[] = [];
+  private last = { status: 0, cleanup: 0, sequences: 0, paused: 0, idle: 0 };
+  private applied: { total: number; at: number } | undefined;
+
+  constructor(
+    private readonly ctx: MigrationContext,
+    private readonly o: ResolvedStreamOptions,
+  ) {
+    this.read = new Session(ctx.source, { stage: "stream", statementTimeoutMs: 120_000, lockTimeoutMs: 5000 });
+    this.write = new Session(ctx.target, { stage: "stream", statementTimeoutMs: 120_000 });
+  }
+
+  async run(): Promise<void> {
+    const { ctx, o } = this;
+    const started = Date.now();
+    try {
+      if (!(await this.start())) return;
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    ctx.emit({ type: "stage:start", stage: "stream" });
+    const queue = new TableQueue();
+    const pool = new WorkerPool(ctx, queue, {
+      jobs: o.applyJobs,
+      window: { lock: "skip", maxChanges: o.windowMaxChanges },
+      maxRetryMs: o.maxRetryMs,
+      readMajor: this.majors.source,
+    }, (out) => this.report(out));
+    const heartbeat = startHeartbeat(ctx.source, o.heartbeatIntervalMs, ctx.emit);
+    const retry = new RetryLoop("stream", ctx.emit, o.maxRetryMs);
+    let failure: unknown;
+    try {
+      while (!ctx.signal.aborted && pool.error === undefined) {
+        try {
+          if (!(await this.round(queue))) break;
+          await this.periodic(queue);
+          await retry.succeeded(await this.write.get());
+        } catch (err) {
+          if (!isRetryable(err)) throw err;
+          await this.read.discard();
+          await this.write.discard();
+          await retry.failed(err, ctx.signal);
+          continue;
+        }
+        await sleep(o.windowIntervalMs, ctx.signal);
+      }
+    } catch (err) {
+      failure = err;
+    } finally {
+      await pool.finish();
+      await heartbeat.stop();
+    }
+    failure ??= pool.error;
+    await this.stop(failure, pool.totals, started);
+    if (failure !== undefined) throw streamFailed(failure);
+  }
+
+  /** Control schema up to date, migration present, paused tables re-checked once. */
+  private async start(): Promise<boolean> {
+    const tgt = await this.write.get();
+    await ensureControlSchema(tgt);
+    const m = await readMigration(tgt);
+    if (!m) throw new PgferryError("NOT_PREPARED", "There is no migration on this target.", { side: "target" });
+    if (!(FORWARD_MIGRATION_PHASES as readonly string[]).includes(m.phase)) return false;
+    const src = await onSide("source", () => this.read.get());
+    this.majors = { source: await serverMajor(src), target: await serverMajor(tgt) };
+    await this.recheckPaused(true);
+    await this.recordOids();
+    await recordEvent(tgt, "info", "stream-start", "Streaming changes.");
+    return true;
+  }
+
+  private async stop(failure: unknown, totals: { changes: number; windows: number }, started: number) {
+    const message = `${totals.changes} change(s) applied in ${totals.windows} window(s)`;
+    try {
+      const tgt = await this.write.get();
+      if (failure === undefined) await recordEvent(tgt, "info", "stream-stop", `Streaming stopped: ${message}.`);
+      else await recordEvent(tgt, "error", "stream-failed", `Streaming failed: ${(failure as Error).message}`);
+    } catch {
+      // The target may be what failed; the event is best effort.
+    }
+    await this.close();
+    if (failure === undefined) {
+      this.ctx.emit({ type: "stage:done", stage: "stream", message, seconds: (Date.now() - started) / 1000 });
+    }
+  }
+
+  private async close(): Promise<void> {
+    await Promise.all([this.read.discard(), this.write.discard()]);
+  }
+
+  private report(out: WindowOutcome): void {
+    const t = out.table;
+    if (!t) return;
+    if (out.status === "applied" && out.phaseBefore === "indexed") {
+      this.ctx.emit({ type: "table:phase", table: tableName(t), phase: "streaming" });
+    }
+    if (out.uncut) {
+      this.ctx.emit({
+        type: "log",
+        level: "info",
+        message: "a cut window met a unique conflict and was applied whole instead",
+        table: tableName(t),
+      });
+    }
+    if (out.status === "paused") {
+      this.ctx.emit({ type: "table:phase", table: tableName(t), phase: "paused" });
+      this.ctx.emit({ type: "log", level: "warn", message: out.reason ?? "paused", table: tableName(t) });
+    }
+  }
+
+  /** One window cut: returns false when the migration has left the streaming phases. */
+  private async round(queue: TableQueue): Promise<boolean> {
+    const tgt = await onSide("target", () => this.write.get());
+    const m = await onSide("target", () => readMigration(tgt));
+    if (!m || !(FORWARD_MIGRATION_PHASES as readonly string[]).includes(m.phase)) return false;
+    this.tables = await onSide("target", () => readStreamTables(tgt));
+    const active = this.tables.filter((t) => (t.phase === "indexed" || t.phase === "streaming") && t.position);
+    if (active.length === 0) return true;
+    const src = await onSide("source", () => this.read.get());
+    const { rows } = await onSide("source", () =>
+      src.query<{ q: string; beat: string | null; busy: number[] }>(BUSY_SQL, [
+        active.map((t) => t.id),
+        active.map((t) => t.position),
+      ]),
+    );
+    const { q, beat, busy } = rows[0]!;
+    for (const id of busy) queue.push(id);
+    const busySet = new Set(busy);
+    const idle = active.filter((t) => !busySet.has(t.id) && !queue.has(t.id));
+    const fresh = idle.some((t) => t.phase === "indexed");
+    if (idle.length > 0 && (fresh || Date.now() - this.last.idle >= IDLE_ADVANCE_MS)) {
+      this.last.idle = Date.now();
+      const moved = await onSide("target", () =>
+        tgt.query(ADVANCE_IDLE_SQL, [idle.map((t) => t.id), idle.map((t) => t.position), q, beat]),
+      );
+      for (const r of moved.rows) {
+        if (r.was === "indexed") {
+          this.ctx.emit({ type: "table:phase", table: `${r.schema_name}.${r.table_name}`, phase: "streaming" });
+        }
+      }
+    }
+    await this.promoteMigration(tgt, m.phase);
+    return true;
+  }
+
+  /** Once every table streams (or is paused), the migration's phase says so. */
+  private async promoteMigration(tgt: pg.ClientBase, phase: string): Promise<void> {
+    if (phase !== "copying" && phase !== "indexing") return;
+    if (this.tables.some((t) => t.phase !== "streaming" && t.phase !== "paused")) return;
+    await onSide("target", () =>
+      tgt.query(
+        `update pgferry.migration set phase = 'streaming', updated_at = now() where phase in ('copying', 'indexing')`,
+      ),
+    );
+  }
+
+  private async periodic(queue: TableQueue): Promise<void> {
+    const now = Date.now();
+    const o = this.o;
+    if (now - this.last.status >= o.statusIntervalMs) {
+      this.last.status = now;
+      await this.measure();
+      await this.recordOids();
+      await this.checkShapes(queue);
+    }
+    if (now - this.last.cleanup >= o.cleanupIntervalMs) {
+      this.last.cleanup = now;
+      const withPosition = this.tables.filter((t) => t.position);
+      const src = await onSide("source", () => this.read.get());
+      await onSide("source", () => cleanupLog(src, withPosition, o.cleanupBatch, 1000));
+    }
+    if (now - this.last.sequences >= o.sequenceSyncIntervalMs) {
+      this.last.sequences = now;
+      const src = await onSide("source", () => this.read.get());
+      const tgt = await onSide("target", () => this.write.get());
+      await syncSequencesOn({ from: src, to: tgt, control: tgt, reverse: false, gap: 0 });
+    }
+    if (now - this.last.paused >= PAUSED_RECHECK_MS) {
+      this.last.paused = now;
+      await this.recheckPaused(false);
+    }
+  }
+
+  /** Source oids, so a table renamed later is still found (and named in the pause reason). */
+  private async recordOids(): Promise<void> {
+    const tgt = await onSide("target", () => this.write.get());
+    const missing = (this.tables.length ? this.tables : await readStreamTables(tgt)).filter(
+      (t) => t.sourceOid === null,
+    );
+    if (missing.length === 0) return;
+    const src = await onSide("source", () => this.read.get());
+    const { rows } = await onSide("source", () =>
+      src.query<{ id: number; oid: string | null }>(
+        "select x.id, to_regclass(x.rel)::oid::int8::text as oid from unnest($1::int[], $2::text[]) as x(id, rel)",
+        [missing.map((t) => t.id), missing.map((t) => relation(t))],
+      ),
+    );
+    const found = rows.filter((r) => r.oid !== null);
+    if (found.length === 0) return;
+    await onSide("target", () =>
+      tgt.query(
+        `update pgferry.tables t set source_oid = x.oid from unnest($1::int[], $2::int8[]) as x(id, oid)
+          where t.id = x.id and t.source_oid is null
+            and t.id in (select id from pgferry.tables where id = any ($1::int[]) for update skip locked)`,
+        [found.map((r) => r.id), found.map((r) => r.oid)],
+      ),
+    );
+    for (const t of missing) {
+      const r = found.find((f) => f.id === t.id);
+      if (r) t.sourceOid = Number(r.oid);
+    }
+  }
+
+  /**
+   * DDL on a table that sees no writes (a retype rewrites rows without logging them) must
+   * pause it too: a table whose columns changed is queued, and its worker pauses it.
+   */
+  private async checkShapes(queue: TableQueue): Promise<void> {
+    const active = this.tables.filter((t) => t.phase === "indexed" || t.phase === "streaming");
+    if (active.length === 0) return;
+    const src = await onSide("source", () => this.read.get());
+    const { rows } = await onSide("source", () =>
+      src.query<{ id: number; columns: StoredColumn[] }>(
+        `select x.id, ${columnsJsonSql("to_regclass(x.rel)", this.majors.source)} as columns
+           from unnest($1::int[], $2::text[]) as x(id, rel)`,
+        [active.map((t) => t.id), active.map((t) => relation(t))],
+      ),
+    );
+    const byId = new Map(active.map((t) => [t.id, t]));
+    for (const r of rows) if (shapeOf(r.columns) !== byId.get(r.id)?.shape) queue.push(r.id);
+  }
+
+  private async measure(): Promise<void> {
+    const counted = this.tables.filter(
+      (t) => t.position && ["indexed", "streaming", "paused"].includes(t.phase),
+    );
+    const src = await onSide("source", () => this.read.get());
+    const pending = await onSide("source", () => countPending(src, counted));
+    const tgt = await onSide("target", () => this.write.get());
+    const total = await onSide("target", () => appliedTotal(tgt));
+    const now = Date.now();
+    const rate = this.applied ? ((total - this.applied.total) * 1000) / Math.max(1, now - this.applied.at) : null;
+    this.applied = { total, at: now };
+    await onSide("target", () => storeStreamStatus(tgt, pending, rate));
+  }
+
+  private async recheckPaused(retryUnchanged: boolean): Promise<void> {
+    const tgt = await onSide("target", () => this.write.get());
+    const paused = (await readStreamTables(tgt)).filter((t) => t.phase === "paused");
+    if (paused.length === 0) return;
+    const src = await onSide("source", () => this.read.get());
+    for (const t of paused) {
+      if (await recheckPaused(src, tgt, this.majors, t, retryUnchanged)) {
+        this.ctx.emit({ type: "table:phase", table: tableName(t), phase: "streaming" });
+        this.ctx.emit({ type: "log", level: "info", message: "the target matches the source again; streaming resumed", table: tableName(t) });
+      }
+    }
+  }
+}

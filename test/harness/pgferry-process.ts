@@ -1,0 +1,71 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "bin", "pgferry.js");
+
+/** The real CLI as a child process (node bin/pgferry.js …), its output collected line by line. */
+export interface PgferryProcess {
+  readonly child: ChildProcess;
+  readonly stdout: string[];
+  readonly stderr: string[];
+  /** Resolves when the process ends, with its exit code (null when killed) and signal. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Kills with SIGKILL (no cleanup at all, like a crash) and waits until it is gone. */
+  kill9(): Promise<void>;
+}
+
+export function spawnPgferry(args: string[], env: Record<string, string> = {}): PgferryProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, NO_COLOR: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const collect = (into: string[]) => {
+    let rest = "";
+    return (data: Buffer) => {
+      const parts = (rest + data.toString("utf8")).split("\n");
+      rest = parts.pop() ?? "";
+      into.push(...parts);
+    };
+  };
+  child.stdout!.on("data", collect(stdout));
+  child.stderr!.on("data", collect(stderr));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("close", (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    stdout,
+    stderr,
+    exited,
+    async kill9() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+/** Polls `probe` until it returns a value other than undefined/false; fails after timeoutMs. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  opts: { timeoutMs?: number; intervalMs?: number; while?: PgferryProcess } = {},
+): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  let exited = false;
+  void opts.while?.exited.then(() => {
+    exited = true;
+  });
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (exited) {
+      const p = opts.while!;
+      throw new Error(`pgferry exited while waiting for ${what}:\n${[...p.stdout, ...p.stderr].join("\n")}`);
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 25));
+  }
+}

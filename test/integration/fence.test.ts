@@ -1,0 +1,166 @@
+import pg from "pg";
+import { describe, expect, it } from "vitest";
+import { installCaptureSchema, installTableCapture } from "../../src/capture/index.js";
+import { drainWriters, fenceState, lowerFence, raiseFence } from "../../src/cutover/fence.js";
+import { connect, parseConnUrl } from "../../src/db/index.js";
+import type { LocalDatabase } from "../../src/local-server/index.js";
+import { testPairs } from "../harness/pairs.js";
+import { asOwner, sourceDb } from "../harness/servers.js";
+
+const SCHEMA = `
+create table public.items (id int primary key, note text);
+create table public.parts (id int, region text, primary key (region, id)) partition by list (region);
+create table public.parts_eu partition of public.parts for values in ('eu');
+insert into public.items values (1, 'one');`;
+
+async function capturedSource(major: number): Promise<LocalDatabase> {
+  const db = await sourceDb(major);
+  await asOwner(db, SCHEMA);
+  const c = await connect(parseConnUrl(db.url, "source"), { stage: "prepare" });
+  try {
+    await installCaptureSchema(c);
+    await installTableCapture(c, { tableId: 1, schema: "public", name: "items", keyColumns: ["id"], leaves: [] });
+    const [leaf] = (await asOwner<{ oid: string }>(db, "select 'public.parts_eu'::regclass::oid::int8 as oid")) as [
+      { oid: string },
+    ];
+    await installTableCapture(c, {
+      tableId: 2,
+      schema: "public",
+      name: "parts",
+      keyColumns: ["region", "id"],
+      leaves: [{ schema: "public", name: "parts_eu", oid: Number(leaf.oid) }],
+    });
+  } finally {
+    await c.end();
+  }
+  return db;
+}
+
+/** An application session (not pgferry): a plain client, as the app would have. */
+async function appSession(db: LocalDatabase): Promise<pg.Client> {
+  const c = new pg.Client({
+    connectionString: db.url.replace(/\?.*$/, ""),
+    ssl: { rejectUnauthorized: false },
+    application_name: "app",
+  });
+  await c.connect();
+  return c;
+}
+
+function sqlState(p: Promise<unknown>): Promise<string | undefined> {
+  return p.then(
+    () => undefined,
+    (e: { code?: string }) => e.code,
+  );
+}
+
+const sources = [...new Set(testPairs().map((p) => p.source))];
+
+describe.each(sources)("the write fence, PostgreSQL %i source", (major) => {
+  it("refuses every write at once with SQLSTATE 25006, keeps reads, and lowers cleanly", async () => {
+    const db = await capturedSource(major);
+    const app = await appSession(db);
+    const pgferry = await connect(parseConnUrl(db.url, "source"), { stage: "cutover" });
+    try {
+      // The app session has run the capture function before: its cached plpgsql must see the change.
+      await app.query("insert into public.items values (2, 'two')");
+      expect(await fenceState(pgferry)).toBe("down");
+      await raiseFence(pgferry, "source");
+      expect(await fenceState(pgferry)).toBe("up");
+      const err = await app.query("insert into public.items values (3, 'three')").catch((e) => e);
+      expect(err).toMatchObject({ code: "25006", message: expect.stringContaining("writes are paused") });
+      expect(err.hint).toContain("retry against the new database");
+      for (const sql of [
+        "update public.items set note = 'x'",
+        "delete from public.items where id = 1",
+        "truncate public.items",
+        "insert into public.parts values (1, 'eu')",
+        "insert into public.parts_eu values (2, 'eu')",
+      ]) {
+        expect(await sqlState(app.query(sql)), sql).toBe("25006");
+      }
+      // A fresh session is fenced too; reads work everywhere.
+      const late = await appSession(db);
+      expect(await sqlState(late.query("insert into public.items values (4, 'four')"))).toBe("25006");
+      expect((await late.query("select count(*)::int as n from public.items")).rows).toEqual([{ n: 2 }]);
+      await late.end();
+
+      await lowerFence(pgferry);
+      expect(await fenceState(pgferry)).toBe("down");
+      await app.query("insert into public.items values (5, 'five')");
+      const rows = await asOwner(db, "select id, note from public.items order by id");
+      expect(rows).toEqual([
+        { id: 1, note: "one" },
+        { id: 2, note: "two" },
+        { id: 5, note: "five" },
+      ]);
+    } finally {
+      await app.end();
+      await pgferry.end();
+    }
+  });
+
+  it("drains: waits for transactions that wrote (or hold a write lock) before the fence", async () => {
+    const db = await capturedSource(major);
+    const wrote = await appSession(db);
+    const locked = await appSession(db);
+    const pgferry = await connect(parseConnUrl(db.url, "source"), { stage: "cutover" });
+    try {
+      await wrote.query("begin");
+      await wrote.query("insert into public.items values (10, 'in flight')");
+      // Holds the table's write lock without a txid yet: an insert of no rows.
+      await locked.query("begin");
+      await locked.query("insert into public.items select 11, 'none' where false");
+      const fence = await raiseFence(pgferry, "source");
+      let drained = false;
+      const drain = drainWriters(pgferry, fence, "source", { timeoutMs: 20_000 }).then((ms) => {
+        drained = true;
+        return ms;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(drained).toBe(false);
+      await wrote.query("commit");
+      await new Promise((r) => setTimeout(r, 300));
+      expect(drained).toBe(false);
+      // Whether this late write is refused or goes through, the drain waits for its transaction.
+      const late = await sqlState(locked.query("insert into public.items values (12, 'late')"));
+      expect([undefined, "25006"]).toContain(late);
+      await locked.query(late ? "rollback" : "commit");
+      await drain;
+      expect(drained).toBe(true);
+      // Every committed write is in the log, to be applied by the final catch-up.
+      const committed = await asOwner<{ id: number }>(db, "select id from public.items where id >= 10 order by id");
+      const logged = await asOwner<{ id: number }>(
+        db,
+        "select (key->>'id')::int as id from pgferry.changes where tbl = 1 and op = 'I' order by 1",
+      );
+      expect(logged).toEqual(committed);
+      expect(committed[0]).toEqual({ id: 10 });
+    } finally {
+      await wrote.end();
+      await locked.end();
+      await pgferry.end();
+    }
+  });
+
+  it("gives up after the drain timeout, naming the session it waited for", async () => {
+    const db = await capturedSource(major);
+    const app = await appSession(db);
+    const pgferry = await connect(parseConnUrl(db.url, "source"), { stage: "cutover" });
+    try {
+      await app.query("begin");
+      await app.query("update public.items set note = 'held' where id = 1");
+      const { rows } = await app.query<{ pid: number }>("select pg_backend_pid() as pid");
+      const fence = await raiseFence(pgferry, "source");
+      const err = await drainWriters(pgferry, fence, "source", { timeoutMs: 300 }).catch((e) => e);
+      expect(err).toMatchObject({ code: "FENCE_TIMEOUT", side: "source" });
+      expect(err.message).toContain(`pid ${rows[0]!.pid} (app, idle in transaction`);
+      await lowerFence(pgferry);
+      await app.query("commit");
+      await app.query("insert into public.items values (20, 'after')");
+    } finally {
+      await app.end();
+      await pgferry.end();
+    }
+  });
+});

@@ -1,0 +1,178 @@
+import { describe, expect, it } from "vitest";
+import type { Output } from "../../src/cli/output.js";
+import {
+  eventLine,
+  formatBytes,
+  formatCount,
+  formatDuration,
+  makeRenderer,
+  statusLines,
+} from "../../src/cli/render/index.js";
+import { CLEAR_LINE, CURSOR_UP, LiveView } from "../../src/cli/render/live-view.js";
+import type { PgferryEvent } from "../../src/progress/events.js";
+import type { StatusReport, TableStatus } from "../../src/progress/status-model.js";
+
+function fakeOutput(isTTY = false): Output & { text: () => string; lines: () => string[] } {
+  const chunks: string[] = [];
+  return {
+    isTTY,
+    color: false,
+    line: (t = "") => void chunks.push(`${t}\n`),
+    error: (t) => void chunks.push(`ERR ${t}\n`),
+    json: (v) => void chunks.push(`${JSON.stringify(v)}\n`),
+    write: (t) => void chunks.push(t),
+    text: () => chunks.join(""),
+    lines: () => chunks.join("").split("\n").filter(Boolean),
+  };
+}
+
+function table(name: string, phase: string, rowsDone: number, rowsTotal: number): TableStatus {
+  return {
+    name,
+    phase,
+    rowsDone,
+    rowsTotal,
+    bytesDone: rowsDone * 100,
+    bytesTotal: rowsTotal * 100,
+    pendingChanges: null,
+    changesApplied: 0,
+  };
+}
+
+function status(tables: TableStatus[], phase = "copying"): StatusReport {
+  const rowsDone = tables.reduce((a, t) => a + t.rowsDone, 0);
+  const rowsTotal = tables.reduce((a, t) => a + t.rowsTotal, 0);
+  return {
+    phase,
+    source: "postgres://u:****@h/db",
+    lagSeconds: null,
+    pendingChanges: null,
+    copy: {
+      rowsDone,
+      rowsTotal,
+      bytesDone: rowsDone * 100,
+      bytesTotal: rowsTotal * 100,
+      bytesPerSecond: 2_500_000,
+      etaSeconds: 130,
+      chunksDone: 3,
+      chunksTotal: 9,
+    },
+    stream: { changesApplied: 0, changesPerSecond: 0 },
+    tables,
+    errors: [],
+  };
+}
+
+describe("formats", () => {
+  it("prints sizes, counts and durations compactly", () => {
+    expect(formatBytes(0)).toBe("0 B");
+    expect(formatBytes(999)).toBe("999 B");
+    expect(formatBytes(2_500_000)).toBe("2.5 MB");
+    expect(formatBytes(123_000_000_000)).toBe("123 GB");
+    expect(formatCount(950)).toBe("950");
+    expect(formatCount(12_345)).toBe("12k");
+    expect(formatCount(2_345_678)).toBe("2.3M");
+    expect(formatDuration(42)).toBe("42s");
+    expect(formatDuration(130)).toBe("2m10s");
+    expect(formatDuration(3 * 3600 + 5 * 60)).toBe("3h05m");
+  });
+});
+
+describe("statusLines", () => {
+  it("shows phase, progress, rate and ETA, then one line per table", () => {
+    const lines = statusLines(
+      status([table("public.accounts", "copying", 500, 1000), table("public.logs", "pending", 0, 10)]),
+    );
+    expect(lines[0]).toBe(
+      "phase copying · 49% of rows · 500/1.0k rows · 50 kB copied · 2.5 MB/s · chunks 3/9 · ETA 2m10s",
+    );
+    expect(lines[1]).toBe("tables (2): 1 pending, 1 copying");
+    expect(lines[2]).toMatch(/^ {2}public\.accounts +copying +50% +500\/1\.0k rows +50 kB$/);
+    expect(lines).toHaveLength(4);
+  });
+
+  it("keeps a fixed number of lines for the live view, busiest tables first", () => {
+    const many = Array.from({ length: 30 }, (_, i) =>
+      table(`s.t${i}`, i === 17 ? "copying" : "indexed", 1, 1),
+    );
+    const few = [table("s.a", "pending", 0, 5)];
+    const a = statusLines(status(many), { maxTables: 5, fixed: true });
+    const b = statusLines(status(few), { maxTables: 5, fixed: true });
+    expect(a).toHaveLength(b.length);
+    expect(a[2]).toContain("s.t17");
+  });
+
+  it("lists recorded errors", () => {
+    const s = { ...status([]), errors: [{ at: "2026-01-01T00:00:00.000Z", message: "COPY_FAILED: boom" }] };
+    expect(statusLines(s).at(-1)).toBe("error 2026-01-01T00:00:00.000Z: COPY_FAILED: boom");
+  });
+});
+
+describe("LiveView", () => {
+  it("redraws in place: back up over the last frame, clear and rewrite each line", () => {
+    const out = fakeOutput(true);
+    const view = new LiveView(out, () => 20);
+    view.render(["one", "two", "a line much longer than twenty"]);
+    const first = out.text();
+    view.render(["uno", "dos", "tres"]);
+    const second = out.text().slice(first.length);
+    expect(second.startsWith(`\r${CURSOR_UP(3)}`)).toBe(true);
+    expect(second.split(CLEAR_LINE)).toHaveLength(4);
+    expect(first).toContain("a line much longer …");
+    view.message("lock wait");
+    const third = out.text().slice(first.length + second.length);
+    expect(third).toBe(
+      `\r${CURSOR_UP(3)}${CLEAR_LINE}lock wait\n${CLEAR_LINE}uno\n${CLEAR_LINE}dos\n${CLEAR_LINE}tres\n`,
+    );
+  });
+});
+
+describe("renderers", () => {
+  const events: PgferryEvent[] = [
+    { type: "stage:start", stage: "copy" },
+    {
+      type: "lock:wait",
+      table: "public.orders",
+      attempt: 2,
+      waiters: [
+        {
+          table: "public.orders",
+          pid: 4242,
+          applicationName: "rails",
+          state: "idle in transaction",
+          seconds: 75,
+          query: "",
+        },
+      ],
+    },
+    { type: "progress", status: status([table("public.orders", "copying", 5, 10)]) },
+    { type: "table:phase", table: "public.orders", phase: "copied" },
+  ];
+
+  it("--json writes one JSON object per event", () => {
+    const out = fakeOutput();
+    const r = makeRenderer(out, "json");
+    for (const e of events) r.onEvent(e);
+    const parsed = out.lines().map((l) => JSON.parse(l));
+    expect(parsed.map((p) => p.type)).toEqual(["stage:start", "lock:wait", "progress", "table:phase"]);
+    expect(parsed[2].status.copy.rowsDone).toBe(5);
+  });
+
+  it("plain output prints events as lines and progress at a steady pace", () => {
+    const out = fakeOutput();
+    const r = makeRenderer(out, "plain", 60_000);
+    for (const e of events) r.onEvent(e);
+    r.onEvent(events[2]!);
+    const lines = out.lines();
+    expect(lines).toHaveLength(4);
+    expect(lines[1]).toBe(
+      "waiting for a lock on public.orders (round 2): held by pid 4242 (rails, idle in transaction, 1m15s); other tables go on",
+    );
+    expect(lines[2]).toMatch(/^phase copying · 50% of rows/);
+    expect(lines[3]).toBe("public.orders: copied");
+  });
+
+  it("names the table and the blocking process in a lock wait", () => {
+    expect(eventLine(events[1]!)).toContain("pid 4242 (rails");
+  });
+});
