@@ -46,3 +46,37 @@ describe.each(testPairs())("types round-trip, %s", (pair) => {
     expect(g).toEqual({ g: "V7", id: "7" });
   });
 });
+
+describe("table filters", () => {
+  const pair = testPairs()[0]!;
+
+  it(`${pairLabel(pair)}: --tables and --exclude decide what is created, copied and captured`, async () => {
+    const src = await sourceDb(pair.source);
+    const tgt = await targetDb(pair.target);
+    await asOwner(
+      src,
+      `create schema audit;
+       create table public.a (id int primary key); insert into public.a select generate_series(1, 30);
+       create table public.b (id int primary key); insert into public.b select generate_series(1, 5);
+       create table audit.events (id int primary key, what text); insert into audit.events values (1, 'login');
+       create table audit.noise (id int primary key);`,
+    );
+    const result = await runMigration(
+      {
+        source: parseConnUrl(src.url, "source"),
+        target: parseConnUrl(tgt.url, "target"),
+        emit: () => {},
+        signal: new AbortController().signal,
+      },
+      { jobs: 1, indexJobs: 1, stream: false, include: ["public.*", "audit.events"], exclude: ["public.b"] },
+    );
+    expect(result.outcome).toBe("indexed");
+    expect(await listUserTables(tgt)).toEqual(["audit.events", "public.a"]);
+    await assertSameContents(src, tgt, { tables: ["audit.events", "public.a"] });
+    const captured = await asOwner<{ rel: string }>(
+      src,
+      "select distinct tgrelid::regclass::text as rel from pg_trigger where tgname like 'pgferry\\_%' order by 1",
+    );
+    expect(captured.map((c) => c.rel)).toEqual(["audit.events", "a", "pgferry.heartbeat"]);
+  });
+});

@@ -1,0 +1,175 @@
+import type pg from "pg";
+import { type DropOptions, lockBounded } from "../capture/index.js";
+import { ident, qualified } from "../db/index.js";
+
+/** A pgferry.post_data row of stage 'cutover'. */
+interface CutoverItem {
+  id: number;
+  kind: string;
+  name: string;
+  statement: string;
+  dumpType: string | null;
+  relation: { schema: string; name: string } | null;
+  done: boolean;
+  validateAfterSwitch: boolean;
+}
+
+async function loadItems(target: pg.ClientBase): Promise<CutoverItem[]> {
+  const { rows } = await target.query(
+    `select id, kind, name, statement, dump_type, relation_schema, relation_name, done, validate_after_switch
+       from pgferry.post_data where stage = 'cutover' order by id`,
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    kind: r.kind,
+    name: r.name,
+    statement: r.statement,
+    dumpType: r.dump_type,
+    relation: r.relation_schema && r.relation_name ? { schema: r.relation_schema, name: r.relation_name } : null,
+    done: r.done,
+    validateAfterSwitch: r.validate_after_switch,
+  }));
+}
+
+const MARK_DONE =
+  "update pgferry.post_data set done = true, done_at = now(), validate_after_switch = $2 where id = $1";
+
+/** The foreign key added NOT VALID (checked for new rows only; validated after the switch). */
+function notValid(statement: string): string | null {
+  if (/\bnot\s+valid\b/i.test(statement)) return null;
+  const trimmed = statement.trimEnd().replace(/;$/, "");
+  return `${trimmed} NOT VALID;`;
+}
+
+function lockTarget(item: CutoverItem): { schema: string; name: string } {
+  return item.relation ?? { schema: "pgferry", name: "post_data" };
+}
+
+/**
+ * Runs one item and marks it done in the same transaction, so a retry skips what was built.
+ * A foreign key goes in NOT VALID (instant: existing rows are not scanned inside the fence
+ * window) except on a partitioned table, where PostgreSQL does not allow that.
+ */
+async function buildItem(target: pg.ClientBase, item: CutoverItem, opts: DropOptions): Promise<void> {
+  await lockBounded(target, "target", lockTarget(item), opts, async () => {
+    const fast = item.kind === "foreign_key" ? notValid(item.statement) : null;
+    if (fast) {
+      await target.query("savepoint fk");
+      try {
+        await target.query(fast);
+        await target.query(MARK_DONE, [item.id, true]);
+        return;
+      } catch (err) {
+        // 42809: NOT VALID foreign keys on partitioned tables are refused; add it validated.
+        if ((err as { code?: string }).code !== "42809") throw err;
+        await target.query("rollback to savepoint fk");
+      }
+    }
+    await target.query(item.statement);
+    await target.query(MARK_DONE, [item.id, false]);
+  });
+}
+
+/**
+ * Builds the cutover-stage post-data (foreign keys, user triggers, rules, policies, checks,
+ * comments, indexes of materialized views) in dump order; materialized views are refreshed
+ * separately. Returns how many were built now.
+ */
+export async function buildCutoverObjects(target: pg.ClientBase, opts: DropOptions): Promise<number> {
+  let built = 0;
+  for (const item of await loadItems(target)) {
+    if (item.done || item.kind === "matview_refresh") continue;
+    opts.signal?.throwIfAborted();
+    await buildItem(target, item, opts);
+    built++;
+  }
+  return built;
+}
+
+/** How to take an item back when the cutover is undone, or null when it may stay. */
+function dropSql(item: CutoverItem): string | null {
+  if (!item.relation) return null;
+  const rel = qualified(item.relation.schema, item.relation.name);
+  const name = ident(item.name);
+  if (item.kind === "foreign_key" || item.dumpType === "CHECK CONSTRAINT") {
+    return `alter table ${rel} drop constraint if exists ${name}`;
+  }
+  if (item.kind === "trigger") return `drop trigger if exists ${name} on ${rel}`;
+  if (item.dumpType === "RULE") return `drop rule if exists ${name} on ${rel}`;
+  if (item.dumpType === "POLICY") return `drop policy if exists ${name} on ${rel}`;
+  if (item.dumpType === "ROW SECURITY") return `alter table ${rel} no force row level security, disable row level security`;
+  return null;
+}
+
+/**
+ * Undoes the objects that would get in the way of streaming again (foreign keys and checks
+ * reject rows replayed out of order, triggers and rules fire on replayed writes), newest
+ * first; comments and indexes of materialized views stay (they are built only once).
+ * Refreshed materialized views are marked to be refreshed again.
+ */
+export async function undoCutoverObjects(target: pg.ClientBase, opts: DropOptions): Promise<void> {
+  const items = (await loadItems(target)).filter((i) => i.done).reverse();
+  for (const item of items) {
+    if (item.kind === "matview_refresh") {
+      await target.query("update pgferry.post_data set done = false, done_at = null where id = $1", [item.id]);
+      continue;
+    }
+    const sql = dropSql(item);
+    if (!sql) continue;
+    await lockBounded(target, "target", lockTarget(item), opts, async () => {
+      await target.query(sql);
+      await target.query(
+        "update pgferry.post_data set done = false, done_at = null, validate_after_switch = false where id = $1",
+        [item.id],
+      );
+    });
+  }
+}
+
+/** REFRESH MATERIALIZED VIEW for each populated matview, each marked done with its refresh. */
+export async function refreshMatviews(target: pg.ClientBase, opts: DropOptions): Promise<number> {
+  let refreshed = 0;
+  for (const item of await loadItems(target)) {
+    if (item.done || item.kind !== "matview_refresh") continue;
+    opts.signal?.throwIfAborted();
+    await lockBounded(target, "target", lockTarget(item), opts, async () => {
+      await target.query(item.statement);
+      await target.query(MARK_DONE, [item.id, false]);
+    });
+    refreshed++;
+  }
+  return refreshed;
+}
+
+/**
+ * Validates the foreign keys added NOT VALID, after the switch: VALIDATE takes only a SHARE
+ * UPDATE EXCLUSIVE lock, so the application keeps writing meanwhile. Returns the ones that
+ * could not be validated (they stay NOT VALID and still check every new row).
+ */
+export async function validateForeignKeys(
+  target: pg.ClientBase,
+  opts: DropOptions,
+): Promise<{ validated: string[]; failed: { name: string; error: string }[] }> {
+  const out = { validated: [] as string[], failed: [] as { name: string; error: string }[] };
+  for (const item of await loadItems(target)) {
+    if (!item.validateAfterSwitch || !item.relation) continue;
+    const { rows } = await target.query<{ pending: boolean }>(
+      "select validated_at is null as pending from pgferry.post_data where id = $1",
+      [item.id],
+    );
+    if (!rows[0]?.pending) continue;
+    const label = `${item.relation.schema}.${item.relation.name}.${item.name}`;
+    try {
+      await lockBounded(target, "target", item.relation, opts, async () => {
+        await target.query(
+          `alter table ${qualified(item.relation!.schema, item.relation!.name)} validate constraint ${ident(item.name)}`,
+        );
+        await target.query("update pgferry.post_data set validated_at = now() where id = $1", [item.id]);
+      });
+      out.validated.push(label);
+    } catch (err) {
+      out.failed.push({ name: label, error: (err as Error)?.message ?? String(err) });
+    }
+  }
+  return out;
+}

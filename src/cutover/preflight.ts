@@ -1,0 +1,90 @@
+import type pg from "pg";
+import { PgferryError } from "../errors/index.js";
+
+export interface MigrationState {
+  phase: string;
+  sourceIdentity: string;
+  rollbackWindow: boolean;
+  fenceRaisedAt: Date | null;
+  /** now() − the heartbeat the target has applied, seconds; null before the first one. */
+  lagSeconds: number | null;
+}
+
+export async function readState(target: pg.ClientBase): Promise<MigrationState> {
+  const { rows: has } = await target.query<{ ok: boolean }>(
+    "select to_regclass('pgferry.migration') is not null as ok",
+  );
+  const { rows } = has[0]?.ok
+    ? await target.query(
+        `select phase, source_identity, rollback_window, fence_raised_at,
+                extract(epoch from now() - heartbeat_at)::float8 as lag
+           from pgferry.migration`,
+      )
+    : { rows: [] };
+  const r = rows[0];
+  if (!r || r.phase === "cleaned") {
+    throw new PgferryError("NOT_PREPARED", "There is no migration on this target.", { side: "target" });
+  }
+  return {
+    phase: r.phase,
+    sourceIdentity: r.source_identity,
+    rollbackWindow: r.rollback_window,
+    fenceRaisedAt: r.fence_raised_at,
+    lagSeconds: r.lag === null ? null : Number(r.lag),
+  };
+}
+
+/**
+ * What must hold before the fence goes up: the migration streams (or a cutover was
+ * interrupted, which this run finishes), every table streams, and the lag is under the bound.
+ * Nothing has been changed when this throws.
+ */
+export async function assertReadyForCutover(
+  target: pg.ClientBase,
+  state: MigrationState,
+  maxLagSeconds: number,
+): Promise<{ resuming: boolean }> {
+  if (state.phase === "switched") {
+    throw new PgferryError("ALREADY_SWITCHED", "This migration was already cut over: the target is the live database.", {
+      side: "target",
+    });
+  }
+  if (state.phase === "rolled-back") {
+    throw new PgferryError("ALREADY_SWITCHED", "This migration was cut over and then rolled back.", {
+      side: "target",
+      hint: "The source is live again; to migrate again, run `pgferry cleanup` and start over with an empty target.",
+    });
+  }
+  const { rows } = await target.query<{ name: string; phase: string; reason: string | null }>(
+    `select schema_name || '.' || table_name as name, phase, paused_reason as reason
+       from pgferry.tables where phase <> 'streaming' order by 1`,
+  );
+  if (!["streaming", "cutover"].includes(state.phase) || rows.length > 0) {
+    const list = rows
+      .slice(0, 5)
+      .map((r) => `${r.name} (${r.phase}${r.reason ? `: ${r.reason}` : ""})`)
+      .join(", ");
+    throw new PgferryError(
+      "NOT_STREAMING",
+      `Not every table is streaming yet (migration phase ${state.phase})${list ? `: ${list}${rows.length > 5 ? `, and ${rows.length - 5} more` : ""}` : ""}.`,
+      { side: "target" },
+    );
+  }
+  if (state.phase === "cutover") return { resuming: true };
+  if (state.lagSeconds === null) {
+    throw new PgferryError("NOT_STREAMING", "No heartbeat has reached the target yet: the stream is not running.", {
+      side: "target",
+    });
+  }
+  if (state.lagSeconds > maxLagSeconds) {
+    throw new PgferryError(
+      "LAG_TOO_HIGH",
+      `The target is ${state.lagSeconds.toFixed(1)}s behind the source, over the bound of ${maxLagSeconds}s.`,
+      {
+        side: "target",
+        hint: "Keep `pgferry start` running (is it?) and retry when `pgferry status` shows the lag under the bound, or raise --max-lag.",
+      },
+    );
+  }
+  return { resuming: false };
+}
