@@ -10,6 +10,7 @@ export interface BenchOptions {
   rawPerTable: boolean;
   sections: Set<Section>;
   pgbenchSeconds: number;
+  triggerSeconds: number;
   pgbenchScale: number;
   triggerRounds: number;
   lagRates: number[];
@@ -19,7 +20,7 @@ export interface BenchOptions {
 export const DEFAULT_SIZE_MB = 1024;
 
 const USAGE = `usage: npm run bench -- [--quick] [--size-mb N] [--jobs N] [--only raw,dump,pgferry,triggers,replay,lag]
-                          [--raw-per-table] [--pgbench-seconds N] [--lag-rates 200,500] [--lag-seconds N]`;
+                          [--raw-per-table] [--pgbench-seconds N] [--trigger-rounds N] [--trigger-seconds N] [--lag-rates 200,500] [--lag-seconds N]`;
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
   const { values } = parseArgs({
@@ -33,6 +34,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       "pgbench-seconds": { type: "string" },
       "pgbench-scale": { type: "string", default: "10" },
       "trigger-rounds": { type: "string" },
+      "trigger-seconds": { type: "string" },
       "lag-rates": { type: "string", default: "200,500" },
       "lag-seconds": { type: "string" },
       help: { type: "boolean", default: false },
@@ -63,7 +65,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     sections,
     pgbenchSeconds: int("pgbench-seconds", values["pgbench-seconds"], quick ? 8 : 20),
     pgbenchScale: int("pgbench-scale", values["pgbench-scale"], 10),
-    triggerRounds: int("trigger-rounds", values["trigger-rounds"], quick ? 1 : 2),
+    triggerRounds: int("trigger-rounds", values["trigger-rounds"], quick ? 2 : 6),
+    triggerSeconds: int("trigger-seconds", values["trigger-seconds"], quick ? 5 : 10),
     lagRates: values["lag-rates"]!.split(",").map((r) => int("lag-rates", r, 0)),
     lagSeconds: int("lag-seconds", values["lag-seconds"], quick ? 10 : 30),
   };

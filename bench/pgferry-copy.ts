@@ -67,8 +67,15 @@ export async function runPgferryCopy(
 ): Promise<PgferryCopyResult> {
   const target = await freshTarget(servers, "bench_pgferry");
   const watch = await watchClient(servers.target, target.database);
-  // --no-stream: start ends by itself once every table is indexed.
-  const proc = PgferryProcess.start(source, target, ["--jobs", String(jobs), "--no-stream", ...extraArgs]);
+  // --no-stream: start ends by itself once every table is indexed. --index-jobs as pg_restore -j.
+  const proc = PgferryProcess.start(source, target, [
+    "--jobs",
+    String(jobs),
+    "--index-jobs",
+    String(jobs),
+    "--no-stream",
+    ...extraArgs,
+  ]);
   try {
     await proc.waitFor("every table indexed", () => allIndexed(watch), 30 * 60_000);
     // Let it finish by itself (its exit status is part of the result); Ctrl-C only if it lingers.

@@ -75,7 +75,12 @@ async function main(): Promise<void> {
     const pgbench = { clients: 4, threads: 2, seconds: opts.pgbenchSeconds };
     if (s.has("triggers"))
       results.triggers = await attempt("trigger overhead", () =>
-        runTriggerOverhead(servers, opts.pgbenchScale, pgbench, opts.triggerRounds),
+        runTriggerOverhead(
+          servers,
+          opts.pgbenchScale,
+          { ...pgbench, seconds: opts.triggerSeconds },
+          opts.triggerRounds,
+        ),
       );
     if (s.has("replay") || s.has("lag"))
       results.stream = await attempt("replay and lag", () =>

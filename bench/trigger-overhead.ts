@@ -15,8 +15,10 @@ export interface TriggerOverheadResult {
   tpsWith: number;
   latencyWithout: number;
   latencyWith: number;
-  /** 1 - tps(with) / tps(without). */
+  /** 1 - tps(with) / tps(without), over the mean TPS of each side. */
   overhead: number;
+  /** 1 - the median of the per-round ratios tps(with) / tps(without): less sensitive to the machine's other load. */
+  medianOverhead: number;
   /** Log rows written per transaction while the triggers were on. */
   logRowsPerTransaction: number;
 }
@@ -63,6 +65,12 @@ async function logCount(c: pg.ClientBase): Promise<number> {
   return Number(rows[0]!.n);
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 
 /** (4a) pgbench TPC-B-like TPS and latency with and without capture triggers, runs interleaved. */
@@ -80,15 +88,20 @@ export async function runTriggerOverhead(
   let logRows = 0;
   try {
     await installCaptureSchema(c);
+    // ABBA order: a slow drift of the machine's other load hits both sides alike.
     for (let r = 0; r < rounds; r++) {
-      await dropTriggers(c);
-      await resetTables(db);
-      without.push(await runPgbench(db, opts));
-      await installTriggers(c);
-      await resetTables(db);
-      const before = await logCount(c);
-      withTriggers.push(await runPgbench(db, opts));
-      logRows += (await logCount(c)) - before;
+      const order = r % 2 === 0 ? [false, true] : [true, false];
+      for (const triggers of order) {
+        if (triggers) await installTriggers(c);
+        else await dropTriggers(c);
+        await resetTables(db);
+        const before = await logCount(c);
+        const res = await runPgbench(db, opts);
+        if (triggers) {
+          withTriggers.push(res);
+          logRows += (await logCount(c)) - before;
+        } else without.push(res);
+      }
     }
   } finally {
     await c.end();
@@ -105,6 +118,7 @@ export async function runTriggerOverhead(
     latencyWithout: mean(without.map((r) => r.latencyMs)),
     latencyWith: mean(withTriggers.map((r) => r.latencyMs)),
     overhead: 1 - tpsWith / tpsWithout,
+    medianOverhead: 1 - median(withTriggers.map((w, i) => w.tps / without[i]!.tps)),
     logRowsPerTransaction: logRows / withTriggers.reduce((s, r) => s + r.transactions, 0),
   };
 }

@@ -4,7 +4,7 @@ import path from "node:path";
 /**
  * The demo app's configuration: its DATABASE_URL lives in a file, as it would in a platform's
  * config vars, and the app re-reads it often. pgferry's --switch-command replaces the file
- * atomically (cp + mv), which is all a switch needs: the app reconnects on its next write.
+ * atomically, which is all a switch needs: the app reconnects on its next attempt.
  */
 export class DatabaseUrlFile {
   private value: string;
@@ -57,8 +57,12 @@ export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The switch command the demo hands to `pgferry cutover --switch-command`. */
-export function switchCommand(targetUrlFile: string, appUrlFile: string): string {
-  const tmp = `${appUrlFile}.new`;
-  return `cp ${shellQuote(targetUrlFile)} ${shellQuote(tmp)} && mv ${shellQuote(tmp)} ${shellQuote(appUrlFile)}`;
+/**
+ * The switch command the demo hands to `pgferry cutover --switch-command`: pgferry passes the
+ * target's URL in PGFERRY_TARGET_URL (never on a command line), and the command writes it to
+ * the app's config file the way `heroku config:set DATABASE_URL=…` would, atomically.
+ */
+export function switchCommand(appUrlFile: string): string {
+  const tmp = shellQuote(`${appUrlFile}.new`);
+  return `(umask 077 && printf '%s\\n' "$PGFERRY_TARGET_URL" > ${tmp}) && mv ${tmp} ${shellQuote(appUrlFile)}`;
 }

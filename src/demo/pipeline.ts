@@ -1,21 +1,24 @@
-import path from "node:path";
 import { runCheck } from "../check/index.js";
+import { cleanup } from "../cleanup/index.js";
 import type { MigrationContext } from "../context.js";
+import { cutover } from "../cutover/index.js";
 import { PgferryError } from "../errors/index.js";
 import { runMigration, type StartResult } from "../migration.js";
 import type { StatusReport } from "../progress/status-model.js";
 import { verify } from "../verify/index.js";
-import { switchCommand, writeSecret } from "./app-config.js";
+import { switchCommand } from "./app-config.js";
 import type { Recorder } from "./recorder.js";
 import type { DemoSummary } from "./summary.js";
 
 export interface PipelineOptions {
-  /** The demo's directory: the app's URL file and the target URL for the switch live there. */
-  dir: string;
+  /** The app's config file, which the switch command rewrites. */
   appUrlFile: string;
-  targetUrl: string;
+  /** How long to stream (the app writing) before verify and cutover. */
   streamSeconds: number;
-  signal: AbortSignal;
+  /** How long the app writes to the target before cleanup. */
+  afterSwitchSeconds: number;
+  /** --max-lag of the cutover. */
+  maxLagSeconds: number;
 }
 
 /** Every table streams and the target is close behind: the moment a user would cut over. */
@@ -31,8 +34,9 @@ function caughtUp(s: StatusReport): boolean {
 
 /**
  * check → start (prepare, copy, index, stream) → verify → cutover → cleanup, through the
- * library calls the commands make. Stops after the last stage that can run, and says why
- * in summary.notRun. Returns true when the app was switched to the target.
+ * library calls the commands make; `start` runs on in the background, as it would in its own
+ * shell, while verify and cutover run. Returns true when the app was switched to the target;
+ * false when stopped (by Ctrl-C, or because `start` ended early: summary.notRun says why).
  */
 export async function runPipeline(
   ctx: MigrationContext,
@@ -40,9 +44,44 @@ export async function runPipeline(
   summary: DemoSummary,
   opts: PipelineOptions,
 ): Promise<boolean> {
+  await check(ctx, rec);
+  // start gets its own stop signal, so a failure later in the demo can stop it as Ctrl-C would.
+  const startStop = new AbortController();
+  const stopStart = () => startStop.abort(new Error("stopped"));
+  ctx.signal.addEventListener("abort", stopStart, { once: true });
+  rec.note("pgferry start: prepare, then copy and index in parallel, then stream");
+  const run = runMigration({ ...ctx, signal: startStop.signal }, { progressIntervalMs: 500 });
+  try {
+    const first = await Promise.race([
+      run.then((r) => ({ ended: r })),
+      rec.until(caughtUp).then((s) => ({ status: s })),
+    ]);
+    if ("ended" in first) return stoppedEarly(first.ended, rec, summary, ctx.signal);
+    recordCopy(rec, summary, first.status);
+    if (!(await streamAndVerify(ctx, rec, summary, opts))) return false;
+    await switchOver(ctx, rec, summary, opts);
+    // start's stream sees the migration leave the streaming phases and ends by itself.
+    await run;
+  } finally {
+    stopStart();
+    await run.catch(() => {});
+  }
+  await pause(opts.afterSwitchSeconds, ctx.signal);
+  const cleaned = await rec.step(
+    "cleanup",
+    "pgferry cleanup: the capture triggers and schema pgferry, on both sides",
+    () => cleanup(ctx),
+    (r) =>
+      `pgferry cleanup: triggers removed from ${r.source.relations.length} source relation(s), schema pgferry dropped on both sides`,
+  );
+  summary.cleaned = cleaned.source.schemaDropped && cleaned.target.schemaDropped;
+  return true;
+}
+
+async function check(ctx: MigrationContext, rec: Recorder): Promise<void> {
   const report = await rec.step(
     "check",
-    "pgferry check: versions, privileges, keys, sizes, pg_dump",
+    "pgferry check: versions, privileges, keys, sizes, pg_dump, connections",
     () => runCheck({ source: ctx.source, target: ctx.target, emit: rec.sink }),
     (r) => `pgferry check: ready (${r.blockers.length} blockers, ${r.warnings.length} warnings)`,
   );
@@ -50,23 +89,19 @@ export async function runPipeline(
     const list = report.blockers.map((b) => `\n  - ${b.message} Fix: ${b.fix}`).join("");
     throw new PgferryError("CHECK_FAILED", `pgferry check found blockers:${list}`);
   }
+}
 
-  rec.note("pgferry start: prepare, then copy and index in parallel, then stream");
-  // start gets its own stop signal: the demo ends it as Ctrl-C would when it cannot cut over.
-  const startStop = new AbortController();
-  const stopStart = () => startStop.abort(new Error("demo: stop streaming"));
-  ctx.signal.addEventListener("abort", stopStart, { once: true });
-  const run = runMigration({ ...ctx, signal: startStop.signal }, { progressIntervalMs: 500 });
-  const ended = run.then((r) => ({ ended: r }));
-  const first = await Promise.race([ended, rec.until(caughtUp).then((s) => ({ status: s }))]);
-  if ("ended" in first) return stoppedEarly(first.ended, rec, summary, ctx.signal);
-  recordCopy(rec, summary, first.status);
-
+/** Lets the app write while pgferry streams, then verifies. False when stopped meanwhile. */
+async function streamAndVerify(
+  ctx: MigrationContext,
+  rec: Recorder,
+  summary: DemoSummary,
+  opts: PipelineOptions,
+): Promise<boolean> {
   rec.measureLag(true);
-  rec.note(`Streaming: the app keeps writing; every change is replayed on the target`);
-  await sleepUnlessAborted(opts.streamSeconds * 1000, ctx.signal);
+  rec.note("Streaming: the app keeps writing, and pgferry replays its changes on the target");
+  await pause(opts.streamSeconds, ctx.signal);
   if (ctx.signal.aborted) return false;
-
   const verdict = await rec.step(
     "verify",
     "pgferry verify: every table, range by range, while the app writes",
@@ -74,7 +109,7 @@ export async function runPipeline(
     (r) =>
       r.identical
         ? `pgferry verify: identical (${r.tables.length} tables)`
-        : `pgferry verify: differences in ${r.tables.filter((t) => !t.identical).length} table(s)`,
+        : `pgferry verify: differences in ${r.tables.filter((t) => !t.identical).map((t) => t.name).join(", ")}`,
   );
   summary.verify = {
     identical: verdict.identical,
@@ -82,21 +117,31 @@ export async function runPipeline(
     rows: verdict.tables.reduce((a, t) => a + t.sourceRows, 0),
   };
   rec.measureLag(false);
+  const lags = [...rec.lags].sort((a, b) => a - b);
   summary.stream = {
-    lagMaxSeconds: rec.lagMax,
-    lagLastSeconds: rec.lagLast,
+    lagMaxSeconds: lags.at(-1) ?? null,
+    lagMedianSeconds: lags.length > 0 ? lags[Math.floor(lags.length / 2)]! : null,
     changesApplied: rec.last?.stream.changesApplied ?? 0,
   };
   if (!verdict.identical) throw new PgferryError("VERIFY_FAILED", "pgferry verify found differences.");
+  return !ctx.signal.aborted;
+}
 
-  const targetFile = path.join(opts.dir, "target-database-url");
-  writeSecret(targetFile, opts.targetUrl);
-  const command = switchCommand(targetFile, opts.appUrlFile);
-  summary.notRun.push({ stage: "cutover", reason: `not built yet (the switch command would be: ${command})` });
-  summary.notRun.push({ stage: "cleanup", reason: "runs after the cutover" });
-  stopStart();
-  await run;
-  return false;
+async function switchOver(
+  ctx: MigrationContext,
+  rec: Recorder,
+  summary: DemoSummary,
+  opts: PipelineOptions,
+): Promise<void> {
+  const command = switchCommand(opts.appUrlFile);
+  rec.note(`The switch command puts the target's URL in the app's config file: ${command}`, { command });
+  const done = await rec.step(
+    "cutover",
+    `pgferry cutover --max-lag ${opts.maxLagSeconds} --switch-command …`,
+    () => cutover(ctx, { switchCommand: command, maxLagSeconds: opts.maxLagSeconds }),
+    (r) => `pgferry cutover: switched; writes were refused for ${r.unavailableMs.toLocaleString("en-US")} ms`,
+  );
+  summary.cutover = { unavailableMs: done.unavailableMs, appUnavailableMs: null, refusedWrites: 0 };
 }
 
 /** start ended before every table streamed: stopped, or a stage it needs is missing. */
@@ -110,7 +155,7 @@ function stoppedEarly(r: StartResult, rec: Recorder, summary: DemoSummary, signa
 }
 
 function recordCopy(rec: Recorder, summary: DemoSummary, s: StatusReport): void {
-  const seconds = rec.stageSeconds.get("copy") ?? rec.stageSeconds.get("demo:start") ?? 0;
+  const seconds = rec.stageSeconds.get("copy") ?? 0;
   summary.copy = {
     rows: s.copy.rowsDone,
     bytes: s.copy.bytesDone,
@@ -120,14 +165,14 @@ function recordCopy(rec: Recorder, summary: DemoSummary, s: StatusReport): void 
   };
 }
 
-function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+function pause(seconds: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(t);
       signal.removeEventListener("abort", done);
       resolve();
     };
-    const t = setTimeout(done, ms);
+    const t = setTimeout(done, seconds * 1000);
     signal.addEventListener("abort", done, { once: true });
   });
 }

@@ -9,8 +9,8 @@ type Waiter = { test: (s: StatusReport) => boolean; resolve: (s: StatusReport) =
  */
 export class Recorder {
   last: StatusReport | null = null;
-  lagMax: number | null = null;
-  lagLast: number | null = null;
+  /** Lag samples (seconds) taken while every table streamed. */
+  readonly lags: number[] = [];
   readonly stageSeconds = new Map<string, number>();
   private readonly stageStarted = new Map<string, number>();
   private waiters: Waiter[] = [];
@@ -29,7 +29,7 @@ export class Recorder {
     this.out(event);
   };
 
-  /** Lag counts toward the summary only from here on (once every table streams). */
+  /** Lag counts toward the summary only while on (once every table streams). */
   measureLag(on: boolean): void {
     this.measuringLag = on;
   }
@@ -42,10 +42,7 @@ export class Recorder {
 
   private onStatus(s: StatusReport): void {
     this.last = s;
-    if (this.measuringLag && s.lagSeconds !== null) {
-      this.lagLast = s.lagSeconds;
-      this.lagMax = Math.max(this.lagMax ?? 0, s.lagSeconds);
-    }
+    if (this.measuringLag && s.lagSeconds !== null) this.lags.push(s.lagSeconds);
     const ready = this.waiters.filter((w) => w.test(s));
     this.waiters = this.waiters.filter((w) => !ready.includes(w));
     for (const w of ready) w.resolve(s);

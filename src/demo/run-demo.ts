@@ -53,11 +53,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     "servers",
     `Starting PostgreSQL ${opts.sourceMajor} (source, Heroku-like) and ${opts.targetMajor} (target, RDS-like)`,
     () => startDemoServers(opts.sourceMajor, opts.targetMajor),
-    (s) =>
-      `PostgreSQL ${opts.sourceMajor} source on port ${s.source.server.port} (owner role ${s.source.role}, not superuser, SSL required); PostgreSQL ${opts.targetMajor} target on port ${s.target.server.port}`,
+    (s) => `Both servers are up, in ${s.dir}`,
   );
   const source = parseConnUrl(servers.source.url, "source");
   const target = parseConnUrl(servers.target.url, "target");
+  rec.note(`source  ${source.display}  (owner role, not superuser, SSL only)`, { source: source.display });
+  rec.note(`target  ${target.display}`, { target: target.display });
   const ledger = new Ledger();
   const config = new DatabaseUrlFile(path.join(servers.dir, "app-database-url"), servers.source.url);
   const app = new ShopApp(config, size, ledger);
@@ -75,14 +76,20 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     rec.note(`The shop app is live: ${size.writers} connections writing to the source, every acknowledged write recorded`);
     const ctx: MigrationContext = { source, target, emit: rec.sink, signal: opts.signal };
     const switched = await runPipeline(ctx, rec, summary, {
-      dir: servers.dir,
       appUrlFile: config.file,
-      targetUrl: servers.target.url,
       streamSeconds: opts.streamSeconds ?? 3,
-      signal: opts.signal,
+      afterSwitchSeconds: opts.afterSwitchSeconds ?? 2,
+      maxLagSeconds: 10,
     });
     await app.stop();
-    if (switched) summary.lost = await countLost(rec, ledger, target);
+    if (switched) {
+      summary.lost = await countLost(rec, ledger, target);
+      summary.cutover = {
+        unavailableMs: summary.cutover?.unavailableMs ?? null,
+        appUnavailableMs: app.stats.unavailableMs,
+        refusedWrites: app.stats.refused,
+      };
+    }
     ok = true;
   } catch (err) {
     if (!opts.signal.aborted) throw err;

@@ -9,7 +9,7 @@ export interface DemoSummary {
   totalSeconds: number;
   sample: { rows: number; tables: number };
   copy: { rows: number; bytes: number; seconds: number; bytesPerSecond: number; rowsPerSecond: number } | null;
-  stream: { lagMaxSeconds: number | null; lagLastSeconds: number | null; changesApplied: number } | null;
+  stream: { lagMedianSeconds: number | null; lagMaxSeconds: number | null; changesApplied: number } | null;
   verify: { identical: boolean; tables: number; rows: number } | null;
   cutover: { unavailableMs: number | null; appUnavailableMs: number | null; refusedWrites: number } | null;
   writes: {
@@ -70,7 +70,8 @@ export function formatSummary(s: DemoSummary, paint: Paint): string[] {
     );
   }
   if (s.stream) {
-    const lag = s.stream.lagMaxSeconds === null ? "n/a" : `at most ${s.stream.lagMaxSeconds.toFixed(1)} s`;
+    const { lagMedianSeconds: mid, lagMaxSeconds: max } = s.stream;
+    const lag = mid === null || max === null ? "n/a" : `${mid.toFixed(1)} s typical, ${max.toFixed(1)} s at most`;
     lines.push(row("Lag while streaming", `${lag}; ${formatCount(s.stream.changesApplied)} changes replayed`));
   }
   if (s.verify) {

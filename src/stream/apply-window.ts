@@ -4,7 +4,7 @@ import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import { ident, literal } from "../db/quote.js";
 import { ddlPauseReason, describeShapeChange, locateOnSource, renamePauseReason, shapeOf } from "./ddl.js";
 import { onSide, type Session, sideOf, sqlState, tagSide } from "./sessions.js";
-import { formatSnapshot, cutSnapshot, parseSnapshot } from "./snapshot.js";
+import { cutSnapshot, formatSnapshot, parseSnapshot } from "./snapshot.js";
 import {
   applySql,
   columnsJsonSql,
@@ -169,27 +169,26 @@ async function applyLocked(
     n = Number(r.rows[0].n);
     truncs = r.rows[0].truncs;
   }
-  let keys = 0;
-  if (n > 0 || truncs.length > 0) {
-    try {
-      keys = await stageWindow(s, src, tgt, t, truncs, windowWhere(t.id, t.position, to));
-      for (const sql of applySql(t, mode)) await onSide("target", () => tgt.query(sql));
-    } catch (err) {
-      const code = sqlState(err);
-      if (to !== undefined && (code === "23505" || code === "23P01")) throw new CutConflict();
-      throw err;
-    }
-  }
   const done = to === undefined;
-  await onSide("target", () =>
-    tgt.query(
-      `update pgferry.tables set position = ${literal(to ?? first.q)}, phase = 'streaming',
-              changes_applied = changes_applied + ${n}, last_window_at = now(),
-              streaming_since = coalesce(streaming_since, now()), source_oid = ${Number(first.oid)},
-              ${done ? `pending_changes = 0, beat_at = coalesce(${first.beat === null ? "null" : `${literal(first.beat)}::timestamptz`}, beat_at)` : `pending_changes = greatest(coalesce(pending_changes, 0) - ${n}, 0)`}
-        where id = ${t.id}; commit`,
-    ),
-  );
+  const position = `update pgferry.tables set position = ${literal(to ?? first.q)}, phase = 'streaming',
+      changes_applied = changes_applied + ${n}, last_window_at = now(),
+      streaming_since = coalesce(streaming_since, now()), source_oid = ${Number(first.oid)},
+      ${done ? `pending_changes = 0, beat_at = coalesce(${first.beat === null ? "null" : `${literal(first.beat)}::timestamptz`}, beat_at)` : `pending_changes = greatest(coalesce(pending_changes, 0) - ${n}, 0)`}
+    where id = ${t.id}`;
+  let keys = 0;
+  const finish: string[] = [];
+  if (n > 0 || truncs.length > 0) {
+    keys = await stageWindow(s, src, tgt, t, truncs, windowWhere(t.id, t.position, to));
+    finish.push(...applySql(t, mode));
+  }
+  // The rows, the position and the commit in one round trip.
+  try {
+    await onSide("target", () => tgt.query([...finish, position, "commit"].join(";\n")));
+  } catch (err) {
+    const code = sqlState(err);
+    if (to !== undefined && (code === "23505" || code === "23P01")) throw new CutConflict();
+    throw err;
+  }
   await onSide("source", () => src.query("commit"));
   await trimStaging(s.write, tgt);
   return { status: "applied", changes: n, keys, more: !done };
@@ -234,7 +233,11 @@ async function readWindowHead(
   }
 }
 
-async function finishWithoutApply(tgt: pg.Client, t: StreamTable, out: WindowOutcome): Promise<WindowOutcome> {
+async function finishWithoutApply(
+  tgt: pg.Client,
+  t: StreamTable,
+  out: WindowOutcome,
+): Promise<WindowOutcome> {
   if (out.status === "paused") {
     await pauseTable(tgt, t, out.reason!, {});
     await tgt.query("commit");

@@ -58,7 +58,9 @@ export async function locateOnSource(
   t: StreamTable,
 ): Promise<Located | null> {
   const byOid = t.sourceOid !== null;
-  const where = byOid ? `c.oid = ${Math.trunc(t.sourceOid!)}` : `c.oid = to_regclass(${literal(qualified(t.schema, t.name))})`;
+  const where = byOid
+    ? `c.oid = ${Math.trunc(t.sourceOid!)}`
+    : `c.oid = to_regclass(${literal(qualified(t.schema, t.name))})`;
   const { rows } = await source.query(
     `select n.nspname as schema, c.relname as name, ${columnsJsonSql("c.oid", major)} as columns
        from pg_class c join pg_namespace n on n.oid = c.relnamespace where ${where}`,

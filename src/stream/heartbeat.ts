@@ -35,7 +35,11 @@ export function startHeartbeat(info: ConnInfo, intervalMs: number, emit: EventSi
         await session.discard();
         if (!isRetryable(err) && !warned) {
           warned = true;
-          emit({ type: "log", level: "warn", message: `The heartbeat cannot be written: ${errorMessage(err)}` });
+          emit({
+            type: "log",
+            level: "warn",
+            message: `The heartbeat cannot be written: ${errorMessage(err)}`,
+          });
         }
         await sleep(backoff.next(), stop.signal);
       }

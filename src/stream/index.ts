@@ -6,7 +6,7 @@ import { resolveOptions, type StreamOptions } from "./types.js";
 export { catchUp } from "./catch-up.js";
 export { catchUpReverse, installReverseCapture, runReverseStream } from "./reverse.js";
 export { type SequenceSyncOptions, syncSequences } from "./sequences.js";
-export { type StreamOptions, STREAM_DEFAULTS } from "./types.js";
+export { STREAM_DEFAULTS, type StreamOptions } from "./types.js";
 
 /**
  * Replays captured changes into every table in phase 'indexed' or 'streaming' (moving them to

@@ -9,7 +9,10 @@ export interface Positioned {
  * Log rows not yet applied, per table: committed rows not visible in its position. Counted on
  * the capture side; stored on the apply side so status reads one database.
  */
-export async function countPending(read: pg.ClientBase, tables: readonly Positioned[]): Promise<Map<number, number>> {
+export async function countPending(
+  read: pg.ClientBase,
+  tables: readonly Positioned[],
+): Promise<Map<number, number>> {
   if (tables.length === 0) return new Map();
   const { rows } = await read.query<{ id: number; n: string }>(
     `select x.id, (select count(*) from pgferry.changes c
@@ -39,10 +42,15 @@ export async function storeStreamStatus(
     [ids, ids.map((id) => pending.get(id) ?? 0)],
   );
   await write.query(
-    `with beat as (select min(beat_at) as at from pgferry.tables where phase in ('streaming', 'paused'))
+    // A streaming table that has not reached any beat yet (just started, or still working
+    // through cut windows of a backlog) makes the lag unknown rather than understated.
+    `with beat as (
+       select count(*) as n, case when bool_or(beat_at is null) then null else min(beat_at) end as at
+         from pgferry.tables where phase in ('streaming', 'paused'))
      update pgferry.migration set
-            heartbeat_at = coalesce((select at from beat), heartbeat_at),
-            lag_seconds = extract(epoch from now() - coalesce((select at from beat), heartbeat_at)),
+            heartbeat_at = case when (select n from beat) > 0 then (select at from beat) else heartbeat_at end,
+            lag_seconds = extract(epoch from now() -
+              case when (select n from beat) > 0 then (select at from beat) else heartbeat_at end),
             pending_changes = $1, pending_at = now(),
             stream_rate = coalesce($2, stream_rate), stream_updated_at = now()`,
     [[...pending.values()].reduce((a, b) => a + b, 0), rate],

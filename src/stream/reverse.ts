@@ -7,10 +7,18 @@ import { connect, qualified } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { readMigration, recordEvent } from "../state/index.js";
 import { cleanupLog } from "./monitor.js";
+import { RetryLoop } from "./retry.js";
 import { syncSequencesOn } from "./sequences.js";
 import { isRetryable, onSide, Session, sleep, tagSide } from "./sessions.js";
-import { RetryLoop } from "./retry.js";
-import { applySql, copyInSql, copyOutSql, createStagingSql, stagingName, truncateSql, windowWhere } from "./sql.js";
+import {
+  applySql,
+  copyInSql,
+  copyOutSql,
+  createStagingSql,
+  stagingName,
+  truncateSql,
+  windowWhere,
+} from "./sql.js";
 import { readStreamTables } from "./table-state.js";
 import { resolveOptions, type StreamOptions, type StreamTable } from "./types.js";
 
@@ -69,10 +77,15 @@ export async function installReverseCapture(ctx: MigrationContext): Promise<stri
                 oid: Number(r.oid),
               }))
             : [];
-        await installTableCapture(tgt, { tableId: t.id, schema: t.schema, name: t.name, keyColumns: t.keyColumns, leaves }, {
-          signal: ctx.signal,
-          onWait: (waiters, attempt) => ctx.emit({ type: "lock:wait", table: `${t.schema}.${t.name}`, attempt, waiters }),
-        });
+        await installTableCapture(
+          tgt,
+          { tableId: t.id, schema: t.schema, name: t.name, keyColumns: t.keyColumns, leaves },
+          {
+            signal: ctx.signal,
+            onWait: (waiters, attempt) =>
+              ctx.emit({ type: "lock:wait", table: `${t.schema}.${t.name}`, attempt, waiters }),
+          },
+        );
       }
       const { rows } = await tgt.query<{ s: string }>("select txid_current_snapshot()::text as s");
       const start = rows[0]!.s;
@@ -87,9 +100,15 @@ export async function installReverseCapture(ctx: MigrationContext): Promise<stri
         "update pgferry.migration set reverse_position = coalesce(reverse_position, $1), rollback_window = true, updated_at = now()",
         [start],
       );
-      await recordEvent(tgt, "info", "reverse-capture", "Capture installed on the target for the rollback window.", {
-        position: start,
-      });
+      await recordEvent(
+        tgt,
+        "info",
+        "reverse-capture",
+        "Capture installed on the target for the rollback window.",
+        {
+          position: start,
+        },
+      );
       return start;
     } finally {
       await src.end().catch(() => {});
@@ -128,11 +147,15 @@ class ReverseEngine {
     const app = await onSide("source", () => this.apply.get());
     try {
       await onSide("target", () => cap.query("begin isolation level repeatable read read only"));
-      const r = await onSide("target", () => cap.query<{ q: string }>("select txid_current_snapshot()::text as q"));
+      const r = await onSide("target", () =>
+        cap.query<{ q: string }>("select txid_current_snapshot()::text as q"),
+      );
       const q = r.rows[0]!.q;
       await onSide("source", () => app.query("begin"));
       const pos = await onSide("source", () =>
-        app.query<{ id: number; position: string }>("select id, position from pgferry.reverse_tables for update"),
+        app.query<{ id: number; position: string }>(
+          "select id, position from pgferry.reverse_tables for update",
+        ),
       );
       const positions = new Map(pos.rows.map((p) => [p.id, p.position]));
       const work = tables
@@ -192,9 +215,12 @@ class ReverseEngine {
     if (busy.length === 0) return;
     // TRUNCATEs first, all in one statement: tables truncated together satisfy their foreign keys.
     const truncs = busy.flatMap((t) =>
-      heads.get(t.id)!.truncs.map((k) => truncateSql(t, k === "" ? null : JSON.parse(k)).replace(/^truncate /, "")),
+      heads
+        .get(t.id)!
+        .truncs.map((k) => truncateSql(t, k === "" ? null : JSON.parse(k)).replace(/^truncate /, "")),
     );
-    if (truncs.length > 0) await onSide("source", () => app.query(`truncate ${[...new Set(truncs)].join(", ")}`));
+    if (truncs.length > 0)
+      await onSide("source", () => app.query(`truncate ${[...new Set(truncs)].join(", ")}`));
     for (const t of busy) await this.stage(cap, app, t);
     const order = await this.fkOrder(app);
     const sorted = [...busy].sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
@@ -232,9 +258,9 @@ class ReverseEngine {
           where k.contype = 'f' and rc.id <> rp.id`,
       ),
     );
-    const ids = (await app.query<{ id: number }>("select id from pgferry.reverse_tables order by id")).rows.map(
-      (r) => r.id,
-    );
+    const ids = (
+      await app.query<{ id: number }>("select id from pgferry.reverse_tables order by id")
+    ).rows.map((r) => r.id);
     this.order = topoRank(ids, rows);
     return this.order;
   }
@@ -272,13 +298,22 @@ export async function runReverseStream(ctx: MigrationContext, opts: StreamOption
   const last = { cleanup: 0, sequences: 0 };
   const totals = { changes: 0, windows: 0 };
   const started = Date.now();
-  ctx.emit({ type: "stage:start", stage: "rollback", message: "streaming the target's writes back to the source" });
+  ctx.emit({
+    type: "stage:start",
+    stage: "rollback",
+    message: "streaming the target's writes back to the source",
+  });
   try {
     while (!ctx.signal.aborted) {
       try {
         const control = await onSide("target", () => engine.control.get());
         const m = await onSide("target", () => readMigration(control));
         if (!m || !REVERSE_PHASES.includes(m.phase)) break;
+        if (!m.rollback_window) {
+          // Cutover has not installed the target's capture yet.
+          await sleep(o.windowIntervalMs, ctx.signal);
+          continue;
+        }
         const r = await engine.round();
         totals.changes += r.changes;
         totals.windows += r.windows;
@@ -363,6 +398,9 @@ function streamFailedReverse(err: unknown): PgferryError {
   return new PgferryError(
     "STREAM_FAILED",
     `Streaming back to the source failed: ${(err as Error)?.message ?? String(err)}`,
-    { cause: err, hint: "Fix the cause shown, then run the rollback (or cutover's reverse stream) again; it resumes from the positions on the source." },
+    {
+      cause: err,
+      hint: "Fix the cause shown, then run the rollback (or cutover's reverse stream) again; it resumes from the positions on the source.",
+    },
   );
 }

@@ -65,7 +65,11 @@ export class ForwardStream {
     private readonly ctx: MigrationContext,
     private readonly o: ResolvedStreamOptions,
   ) {
-    this.read = new Session(ctx.source, { stage: "stream", statementTimeoutMs: 120_000, lockTimeoutMs: 5000 });
+    this.read = new Session(ctx.source, {
+      stage: "stream",
+      statementTimeoutMs: 120_000,
+      lockTimeoutMs: 5000,
+    });
     this.write = new Session(ctx.target, { stage: "stream", statementTimeoutMs: 120_000 });
   }
 
@@ -80,12 +84,17 @@ export class ForwardStream {
     }
     ctx.emit({ type: "stage:start", stage: "stream" });
     const queue = new TableQueue();
-    const pool = new WorkerPool(ctx, queue, {
-      jobs: o.applyJobs,
-      window: { lock: "skip", maxChanges: o.windowMaxChanges },
-      maxRetryMs: o.maxRetryMs,
-      readMajor: this.majors.source,
-    }, (out) => this.report(out));
+    const pool = new WorkerPool(
+      ctx,
+      queue,
+      {
+        jobs: o.applyJobs,
+        window: { lock: "skip", maxChanges: o.windowMaxChanges },
+        maxRetryMs: o.maxRetryMs,
+        readMajor: this.majors.source,
+      },
+      (out) => this.report(out),
+    );
     const heartbeat = startHeartbeat(ctx.source, o.heartbeatIntervalMs, ctx.emit);
     const retry = new RetryLoop("stream", ctx.emit, o.maxRetryMs);
     let failure: unknown;
@@ -120,7 +129,8 @@ export class ForwardStream {
     const tgt = await this.write.get();
     await ensureControlSchema(tgt);
     const m = await readMigration(tgt);
-    if (!m) throw new PgferryError("NOT_PREPARED", "There is no migration on this target.", { side: "target" });
+    if (!m)
+      throw new PgferryError("NOT_PREPARED", "There is no migration on this target.", { side: "target" });
     if (!(FORWARD_MIGRATION_PHASES as readonly string[]).includes(m.phase)) return false;
     const src = await onSide("source", () => this.read.get());
     this.majors = { source: await serverMajor(src), target: await serverMajor(tgt) };
@@ -134,8 +144,10 @@ export class ForwardStream {
     const message = `${totals.changes} change(s) applied in ${totals.windows} window(s)`;
     try {
       const tgt = await this.write.get();
-      if (failure === undefined) await recordEvent(tgt, "info", "stream-stop", `Streaming stopped: ${message}.`);
-      else await recordEvent(tgt, "error", "stream-failed", `Streaming failed: ${(failure as Error).message}`);
+      if (failure === undefined)
+        await recordEvent(tgt, "info", "stream-stop", `Streaming stopped: ${message}.`);
+      else
+        await recordEvent(tgt, "error", "stream-failed", `Streaming failed: ${(failure as Error).message}`);
     } catch {
       // The target may be what failed; the event is best effort.
     }
@@ -175,14 +187,18 @@ export class ForwardStream {
     const m = await onSide("target", () => readMigration(tgt));
     if (!m || !(FORWARD_MIGRATION_PHASES as readonly string[]).includes(m.phase)) return false;
     this.tables = await onSide("target", () => readStreamTables(tgt));
-    const active = this.tables.filter((t) => (t.phase === "indexed" || t.phase === "streaming") && t.position);
+    const active = this.tables.filter(
+      (t) => (t.phase === "indexed" || t.phase === "streaming") && t.position,
+    );
     if (active.length === 0) return true;
     const src = await onSide("source", () => this.read.get());
     const { rows } = await onSide("source", () =>
-      src.query<{ q: string; beat: string | null; busy: number[] }>(BUSY_SQL, [
-        active.map((t) => t.id),
-        active.map((t) => t.position),
-      ]),
+      // Named: prepared once per session, as it runs several times a second.
+      src.query<{ q: string; beat: string | null; busy: number[] }>({
+        name: "pgferry_stream_busy",
+        text: BUSY_SQL,
+        values: [active.map((t) => t.id), active.map((t) => t.position)],
+      }),
     );
     const { q, beat, busy } = rows[0]!;
     for (const id of busy) queue.push(id);
@@ -192,11 +208,19 @@ export class ForwardStream {
     if (idle.length > 0 && (fresh || Date.now() - this.last.idle >= IDLE_ADVANCE_MS)) {
       this.last.idle = Date.now();
       const moved = await onSide("target", () =>
-        tgt.query(ADVANCE_IDLE_SQL, [idle.map((t) => t.id), idle.map((t) => t.position), q, beat]),
+        tgt.query({
+          name: "pgferry_stream_advance",
+          text: ADVANCE_IDLE_SQL,
+          values: [idle.map((t) => t.id), idle.map((t) => t.position), q, beat],
+        }),
       );
       for (const r of moved.rows) {
         if (r.was === "indexed") {
-          this.ctx.emit({ type: "table:phase", table: `${r.schema_name}.${r.table_name}`, phase: "streaming" });
+          this.ctx.emit({
+            type: "table:phase",
+            table: `${r.schema_name}.${r.table_name}`,
+            phase: "streaming",
+          });
         }
       }
     }
@@ -300,7 +324,9 @@ export class ForwardStream {
     const tgt = await onSide("target", () => this.write.get());
     const total = await onSide("target", () => appliedTotal(tgt));
     const now = Date.now();
-    const rate = this.applied ? ((total - this.applied.total) * 1000) / Math.max(1, now - this.applied.at) : null;
+    const rate = this.applied
+      ? ((total - this.applied.total) * 1000) / Math.max(1, now - this.applied.at)
+      : null;
     this.applied = { total, at: now };
     await onSide("target", () => storeStreamStatus(tgt, pending, rate));
   }
@@ -313,7 +339,12 @@ export class ForwardStream {
     for (const t of paused) {
       if (await recheckPaused(src, tgt, this.majors, t, retryUnchanged)) {
         this.ctx.emit({ type: "table:phase", table: tableName(t), phase: "streaming" });
-        this.ctx.emit({ type: "log", level: "info", message: "the target matches the source again; streaming resumed", table: tableName(t) });
+        this.ctx.emit({
+          type: "log",
+          level: "info",
+          message: "the target matches the source again; streaming resumed",
+          table: tableName(t),
+        });
       }
     }
   }

@@ -62,10 +62,12 @@ function nextValue(s: Pick<SeqState, "last" | "called" | "inc">): bigint {
  */
 export async function syncSequences(ctx: MigrationContext, opts: SequenceSyncOptions = {}): Promise<number> {
   const control = await connect(ctx.target, { stage: "stream" });
-  const source = await connect(ctx.source, { stage: "stream", statementTimeoutMs: 60_000 }).catch(async (e) => {
-    await control.end().catch(() => {});
-    throw e;
-  });
+  const source = await connect(ctx.source, { stage: "stream", statementTimeoutMs: 60_000 }).catch(
+    async (e) => {
+      await control.end().catch(() => {});
+      throw e;
+    },
+  );
   try {
     const reverse = opts.direction === "reverse";
     const [from, to] = reverse ? ([control, source] as const) : ([source, control] as const);
@@ -124,7 +126,12 @@ async function applyStates(
        select * , now() from unnest($1::text[], $2::text[], $3::int8[], $4::bool[])
        on conflict (schema_name, sequence_name) do update
          set last_value = excluded.last_value, is_called = excluded.is_called, synced_at = excluded.synced_at`,
-      [all.map((w) => w.schema), all.map((w) => w.name), all.map((w) => w.last.toString()), all.map((w) => w.called)],
+      [
+        all.map((w) => w.schema),
+        all.map((w) => w.name),
+        all.map((w) => w.last.toString()),
+        all.map((w) => w.called),
+      ],
     );
   }
   return moves.length;

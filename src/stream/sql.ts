@@ -118,7 +118,10 @@ export function applySql(t: StreamTable, mode: ApplyMode): string[] {
     .filter((c) => !keySet.has(c.name) && c.identity !== "a")
     .map((c) => `${ident(c.name)} = excluded.${ident(c.name)}`);
   const conflict = `on conflict (${t.keyColumns.map(ident).join(", ")}) do ${sets.length ? `update set ${sets.join(", ")}` : "nothing"}`;
-  return [`${insert} ${conflict}`, `delete from ${target} t using ${stage} s where not s.pgferry_present and ${keyMatch(t)}`];
+  return [
+    `${insert} ${conflict}`,
+    `delete from ${target} t using ${stage} s where not s.pgferry_present and ${keyMatch(t)}`,
+  ];
 }
 
 /** TRUNCATE for one log 'T' row: the whole table (key null) or the leaf partition it names. */

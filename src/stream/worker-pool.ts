@@ -1,6 +1,11 @@
 import type { MigrationContext } from "../context.js";
 import { PgferryError } from "../errors/index.js";
-import { type ApplySessions, applyTableWindow, type WindowOptions, type WindowOutcome } from "./apply-window.js";
+import {
+  type ApplySessions,
+  applyTableWindow,
+  type WindowOptions,
+  type WindowOutcome,
+} from "./apply-window.js";
 import { RetryLoop } from "./retry.js";
 import { isRetryable, Session } from "./sessions.js";
 import { tableName } from "./table-state.js";

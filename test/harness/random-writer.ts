@@ -177,7 +177,9 @@ async function clientLoop(
       else {
         stats.failed++;
         const message = (err as Error).message;
-        const lost = /terminat|connection|ECONNRE|not queryable|shutting down|57P0/i.test(`${message} ${code}`);
+        const lost = /terminat|connection|ECONNRE|not queryable|shutting down|57P0/i.test(
+          `${message} ${code}`,
+        );
         if (!lost && stats.errors.length < 10) stats.errors.push(`${code} ${message}`);
         await client?.end().catch(() => {});
         client = undefined;
@@ -217,10 +219,6 @@ async function oneTransaction(
   }
   await client.query("commit");
   return true;
-}
-
-function pick<T>(rand: () => number, list: readonly T[]): T {
-  return list[Math.floor(rand() * list.length)]!;
 }
 
 function text(rand: () => number): string {

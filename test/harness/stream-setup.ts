@@ -64,7 +64,8 @@ export async function setupStream(
     const s0 = rows[0]!.s;
     await tgt.query("update pgferry.migration set start_position = $1", [s0]);
     await tgt.query("update pgferry.tables set position = $1", [s0]);
-    const copyTable = (name: string) => copyOne(source, target, tables.find((t) => `${t.schema}.${t.name}` === name)!);
+    const copyTable = (name: string) =>
+      copyOne(source, target, tables.find((t) => `${t.schema}.${t.name}` === name)!);
     return {
       s0,
       tables,
@@ -86,7 +87,9 @@ async function copyOne(source: LocalDatabase, target: LocalDatabase, t: SourceTa
     const cols = identList(copyColumns(t.columns).map((c) => c.name));
     const rel = qualified(t.schema, t.name);
     await tgt.query("begin");
-    const out = src.query(copyTo(`copy (select ${cols} from ${t.kind === "partitioned" ? "" : "only "}${rel}) to stdout`));
+    const out = src.query(
+      copyTo(`copy (select ${cols} from ${t.kind === "partitioned" ? "" : "only "}${rel}) to stdout`),
+    );
     const into = tgt.query(copyFrom(`copy ${rel} (${cols}) from stdin`));
     await pipeline(out, into);
     await tgt.query(

@@ -42,10 +42,14 @@ export async function waitCaughtUp(
       const t = await tgt.query<{ name: string; phase: string; position: string }>(
         "select schema_name || '.' || table_name as name, phase, position from pgferry.tables",
       );
-      const behind = t.rows.filter((r) => !phases.includes(r.phase) || !snapshotCovers(parseSnapshot(r.position), q));
+      const behind = t.rows.filter(
+        (r) => !phases.includes(r.phase) || !snapshotCovers(parseSnapshot(r.position), q),
+      );
       if (behind.length === 0) return;
       if (Date.now() > deadline) {
-        throw new Error(`not caught up: ${behind.map((r) => `${r.name} (${r.phase} at ${r.position})`).join(", ")}`);
+        throw new Error(
+          `not caught up: ${behind.map((r) => `${r.name} (${r.phase} at ${r.position})`).join(", ")}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -184,7 +184,10 @@ describe("copy stage, lost connections", () => {
     const { ctx, events } = context(source, target);
     const run = runCopy(ctx, { jobs: 2, indexJobs: 0, chunkRows: 500, maxRateMBps: 0.5 });
     for (;;) {
-      const [r] = await asOwner<{ n: number }>(tgt, "select count(*)::int as n from pgferry.chunks where done");
+      const [r] = await asOwner<{ n: number }>(
+        tgt,
+        "select count(*)::int as n from pgferry.chunks where done",
+      );
       if (r!.n >= 4) break;
       await new Promise((res) => setTimeout(res, 30));
     }

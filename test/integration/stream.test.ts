@@ -1,12 +1,12 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FENCE_UP_SQL } from "../../src/capture/index.js";
 import {
   herokuLikeDatabase,
   type LocalDatabase,
   LocalServer,
   rdsLikeDatabase,
 } from "../../src/local-server/index.js";
-import { FENCE_UP_SQL } from "../../src/capture/index.js";
 import { catchUp, installReverseCapture, runStream, syncSequences } from "../../src/stream/index.js";
 import { parseSnapshot, snapshotCovers } from "../../src/stream/snapshot.js";
 import { assertSameContents } from "../harness/compare.js";
@@ -28,7 +28,10 @@ async function prepared(pair: { source: number; target: number }) {
 
 /** A plain application session (not a pgferry one). */
 async function appClient(db: LocalDatabase): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: db.url.replace(/\?.*$/, ""), ssl: { rejectUnauthorized: false } });
+  const c = new pg.Client({
+    connectionString: db.url.replace(/\?.*$/, ""),
+    ssl: { rejectUnauthorized: false },
+  });
   await c.connect();
   return c;
 }
@@ -58,7 +61,10 @@ describe.each(testPairs())("stream %#", (pair) => {
         "insert into rw.ident (n, note) values (1, 'new')",
       ],
       // TRUNCATE then new rows in the same transaction; a leaf partition truncated alone.
-      ["truncate rw.uuid_key", "insert into rw.uuid_key (id, n) values ('00000000-0000-4000-8000-000000000001', 5)"],
+      [
+        "truncate rw.uuid_key",
+        "insert into rw.uuid_key (id, n) values ('00000000-0000-4000-8000-000000000001', 5)",
+      ],
       ["truncate rw.parted_a", "insert into rw.parted (region, id, n) values (2, 777, 7)"],
       // Unique values swapped in one statement (deferrable constraint).
       [
@@ -158,7 +164,11 @@ describe.each(testPairs())("stream %#", (pair) => {
     await t1.query("update rw.uniq set email = $1 where id = $2", [b!.email, a!.id]);
     await t1.query("commit");
     await Promise.all([t1.end(), t2.end()]);
-    for (let i = 0; i < 30; i++) await asOwner(source, `update rw.big_key set n = n + 1 where id in (select id from rw.big_key order by id limit ${i + 1})`);
+    for (let i = 0; i < 30; i++)
+      await asOwner(
+        source,
+        `update rw.big_key set n = n + 1 where id in (select id from rw.big_key order by id limit ${i + 1})`,
+      );
     const stop = new AbortController();
     const ctx = streamContext(source, target, stop.signal);
     const running = runStream(ctx, { windowMaxChanges: 1, windowIntervalMs: 50 });
@@ -169,7 +179,13 @@ describe.each(testPairs())("stream %#", (pair) => {
     const done = ctx.events.find((e) => e.type === "stage:done");
     const windows = Number(/in (\d+) window/.exec(done?.message ?? "")?.[1]);
     expect(windows).toBeGreaterThan(30);
-    expect(ctx.events).toContainEqual(expect.objectContaining({ type: "log", table: "rw.uniq", message: expect.stringContaining("applied whole") }));
+    expect(ctx.events).toContainEqual(
+      expect.objectContaining({
+        type: "log",
+        table: "rw.uniq",
+        message: expect.stringContaining("applied whole"),
+      }),
+    );
   });
 
   it(`pauses a table on DDL, goes on with the others, resumes once the target matches (${pairLabel(pair)})`, async () => {
@@ -215,7 +231,10 @@ describe.each(testPairs())("stream %#", (pair) => {
     await assertSameContents(source, target);
     stop.abort();
     await running;
-    const names = await asOwner<{ name: string }>(target, "select table_name as name from pgferry.tables where table_name in ('ck2', 'composite_key')");
+    const names = await asOwner<{ name: string }>(
+      target,
+      "select table_name as name from pgferry.tables where table_name in ('ck2', 'composite_key')",
+    );
     expect(names).toEqual([{ name: "ck2" }]);
   });
 
@@ -228,10 +247,16 @@ describe.each(testPairs())("stream %#", (pair) => {
       await createWriterTables(db);
       await asOwner(db, fkTables);
     }
-    await asOwner(source, "alter table rw.child add foreign key (parent_id) references rw.parent (id) on delete cascade");
+    await asOwner(
+      source,
+      "alter table rw.child add foreign key (parent_id) references rw.parent (id) on delete cascade",
+    );
     await seedWriterTables(source, 40);
     await asOwner(source, "insert into rw.parent select g, 'p' || g from generate_series(1, 20) g");
-    await asOwner(source, "insert into rw.child select g, 1 + g % 20, 'c' || g from generate_series(1, 60) g");
+    await asOwner(
+      source,
+      "insert into rw.child select g, 1 + g % 20, 'c' || g from generate_series(1, 60) g",
+    );
     const setup = await setupStream(source, target, ["rw"]);
     await setup.copyAll();
     const ctx = streamContext(source, target);
@@ -239,7 +264,10 @@ describe.each(testPairs())("stream %#", (pair) => {
     await asOwner(source, FENCE_UP_SQL);
     await catchUp(ctx);
     await syncSequences(ctx);
-    await asOwner(target, "alter table rw.child add foreign key (parent_id) references rw.parent (id) on delete cascade");
+    await asOwner(
+      target,
+      "alter table rw.child add foreign key (parent_id) references rw.parent (id) on delete cascade",
+    );
     await asOwner(target, "update pgferry.migration set phase = 'switched'");
     const start = await installReverseCapture(ctx);
     expect(start).toMatch(/^\d+:\d+:/);
@@ -248,7 +276,11 @@ describe.each(testPairs())("stream %#", (pair) => {
     const logBefore = await sourceLog();
     const stop = new AbortController();
     const rctx = streamContext(source, target, stop.signal);
-    const running = runStream(rctx, { direction: "reverse", windowIntervalMs: 100, sequenceSyncIntervalMs: 200 });
+    const running = runStream(rctx, {
+      direction: "reverse",
+      windowIntervalMs: 100,
+      sequenceSyncIntervalMs: 200,
+    });
     // The application now writes to the target: new parents with children, a cascade, key moves.
     const writer = startRandomWriter(target, { clients: 2, seed: 99, truncateRate: 0.01 });
     await onSource(
@@ -261,7 +293,9 @@ describe.each(testPairs())("stream %#", (pair) => {
     await new Promise((r) => setTimeout(r, 2000));
     await writer.stop();
     // The writes of the window are applied through the fence; the source's log stays as it was.
-    const [{ q }] = (await asOwner<{ q: string }>(target, "select txid_current_snapshot()::text as q")) as [{ q: string }];
+    const [{ q }] = (await asOwner<{ q: string }>(target, "select txid_current_snapshot()::text as q")) as [
+      { q: string },
+    ];
     await waitFor("the source to catch up", async () => {
       const rows = await asOwner<{ position: string }>(source, "select position from pgferry.reverse_tables");
       return rows.every((r) => snapshotCovers(parseSnapshot(r.position), parseSnapshot(q)));
@@ -270,7 +304,9 @@ describe.each(testPairs())("stream %#", (pair) => {
     await running;
     await assertSameContents(source, target);
     expect(await sourceLog()).toBe(logBefore);
-    await expect(asOwner(source, "insert into rw.parent values (5000, 'x')")).rejects.toMatchObject({ code: "25006" });
+    await expect(asOwner(source, "insert into rw.parent values (5000, 'x')")).rejects.toMatchObject({
+      code: "25006",
+    });
     // Final catch-up (rollback): nothing left, sequences follow back.
     await asOwner(target, "insert into rw.ident (n) values (1)");
     const last = await catchUp(streamContext(source, target), { direction: "reverse" });
@@ -317,7 +353,10 @@ describe("stream across server restarts", () => {
     stop.abort();
     await running;
     expect(ctx.events.some((e) => e.type === "retry")).toBe(true);
-    const ev = await asOwner<{ kind: string }>(target, "select kind from pgferry.events where kind = 'stream-retry'");
+    const ev = await asOwner<{ kind: string }>(
+      target,
+      "select kind from pgferry.events where kind = 'stream-retry'",
+    );
     expect(ev.length).toBeGreaterThan(0);
   });
 });

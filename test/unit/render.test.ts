@@ -84,10 +84,10 @@ describe("statusLines", () => {
       status([table("public.accounts", "copying", 500, 1000), table("public.logs", "pending", 0, 10)]),
     );
     expect(lines[0]).toBe(
-      "phase copying · 49% of rows · 500/1.0k rows · 50 kB copied · 2.5 MB/s · chunks 3/9 · ETA 2m10s",
+      "phase copying · 49% of rows · 500/1.0k rows · 50 kB/~101 kB copied · 2.5 MB/s · chunks 3/9 · ETA 2m10s",
     );
     expect(lines[1]).toBe("tables (2): 1 pending, 1 copying");
-    expect(lines[2]).toMatch(/^ {2}public\.accounts +copying +50% +500\/1\.0k rows +50 kB$/);
+    expect(lines[2]).toMatch(/^ {2}public\.accounts +copying +50% +500\/1\.0k rows +50 kB\/~100 kB$/);
     expect(lines).toHaveLength(4);
   });
 

@@ -33,7 +33,13 @@ export function register(program: Command, ctx: CliContext): void {
       const { chooseMode, makeRenderer } = await import("../render/index.js");
       const mode = chooseMode(ctx.out, flags.json);
       const renderer = makeRenderer(ctx.out, mode);
-      const emit = (e: PgferryEvent) => renderer.onEvent(mode === "json" ? e : decorate(e, ctx.out));
+      const quiet = quietFilter();
+      const emit = (e: PgferryEvent) => {
+        if (mode === "json") return renderer.onEvent(e);
+        if (!quiet(e)) renderer.onEvent(decorate(e, ctx.out));
+      };
+      const restoreCursor = () => renderer.stop();
+      process.once("exit", restoreCursor);
       let result: Awaited<ReturnType<typeof runDemo>>;
       try {
         result = await runDemo({
@@ -46,6 +52,7 @@ export function register(program: Command, ctx: CliContext): void {
         });
       } finally {
         renderer.stop();
+        process.off("exit", restoreCursor);
       }
       const { summary, kept, interrupted } = result;
       if (mode === "json") ctx.out.json({ type: "demo", message: "summary", data: { summary, kept } });
@@ -68,6 +75,20 @@ export function register(program: Command, ctx: CliContext): void {
         throw new PgferryError("DEMO_FAILED", why, { side: "local" });
       }
     });
+}
+
+/**
+ * What the human views leave out (--json keeps everything): the start of each cutover step
+ * (its end comes a few ms later, with the time), and cleanup's line per relation (the demo's
+ * partitioned table alone has 17; the step's own line counts them).
+ */
+function quietFilter(): (e: PgferryEvent) => boolean {
+  let step: unknown;
+  return (e) => {
+    if (e.type === "demo" && e.data?.["state"] === "start") step = e.data["step"];
+    if (e.type === "cutover:step" && e.state === "start") return true;
+    return step === "cleanup" && e.type === "log" && e.level === "info" && e.table !== undefined;
+  };
 }
 
 /** Demo steps get a mark: ▸ while running, ✓ when done with their duration. */

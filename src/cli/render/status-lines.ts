@@ -3,6 +3,11 @@ import { formatBytes, formatCount, formatDuration, percent } from "./format.js";
 
 const PHASE_ORDER = ["pending", "copying", "copied", "indexing", "indexed", "streaming", "paused"];
 
+/** Bytes done, and the total while it is still an estimate (COPY text vs. on-disk size: "~"). */
+function bytesOf(done: number, total: number): string {
+  return total > done ? `${formatBytes(done)}/~${formatBytes(total)}` : formatBytes(done);
+}
+
 /** The overall line: phase, rows and bytes done of total, rate, ETA. */
 export function summaryLine(s: StatusReport): string {
   const c = s.copy;
@@ -11,7 +16,7 @@ export function summaryLine(s: StatusReport): string {
     parts.push(
       `${percent(c.rowsDone, c.rowsTotal)} of rows`,
       `${formatCount(c.rowsDone)}/${formatCount(c.rowsTotal)} rows`,
-      `${formatBytes(c.bytesDone)} copied`,
+      `${bytesOf(c.bytesDone, c.bytesTotal)} copied`,
       `${formatBytes(c.bytesPerSecond)}/s`,
       `chunks ${c.chunksDone}/${c.chunksTotal}`,
     );
@@ -43,7 +48,7 @@ export function tableLine(t: TableStatus, nameWidth: number): string {
   const paused = t.pausedReason ? `  (${t.pausedReason})` : "";
   return (
     `  ${name}  ${t.phase.padEnd(9)} ${percent(t.rowsDone, t.rowsTotal).padStart(4)}  ` +
-    `${formatCount(t.rowsDone)}/${formatCount(t.rowsTotal)} rows  ${formatBytes(t.bytesDone)}${rate}${paused}`
+    `${formatCount(t.rowsDone)}/${formatCount(t.rowsTotal)} rows  ${bytesOf(t.bytesDone, t.bytesTotal)}${rate}${paused}`
   );
 }
 

@@ -1,0 +1,69 @@
+import type pg from "pg";
+import { isTransient } from "../db/index.js";
+import { isPgferryError, PgferryError, redact } from "../errors/index.js";
+import type { VerifyReport } from "../verify/index.js";
+import type { StepsFailed } from "./steps.js";
+
+/**
+ * Cutover and rollback exclude each other (and themselves) through a session advisory lock
+ * on the target: held as long as the command's control session lives, released if it dies.
+ */
+export async function lockMigration(control: pg.ClientBase): Promise<void> {
+  const { rows } = await control.query<{ ok: boolean }>(
+    "select pg_try_advisory_lock(hashtext('pgferry:cutover')) as ok",
+  );
+  if (!rows[0]?.ok) {
+    throw new PgferryError("CUTOVER_RUNNING", "Another pgferry cutover or rollback is running on this migration.", {
+      side: "target",
+    });
+  }
+}
+
+export function describeVerifyFailure(report: VerifyReport): string {
+  const bad = report.tables.filter((t) => !t.identical);
+  const parts = bad.slice(0, 5).map((t) => {
+    const first = t.differences
+      .slice(0, 3)
+      .map((d) => ("key" in d ? `${d.kind} ${JSON.stringify(d.key)}` : d.kind))
+      .join(", ");
+    return `${t.name} (source ${t.sourceRows} rows, target ${t.targetRows}${first ? `; ${first}` : ""})`;
+  });
+  return `The final check found differences in ${bad.length} table(s): ${parts.join("; ")}.`;
+}
+
+function asPgferryError(err: unknown, step: string): PgferryError {
+  if (isPgferryError(err)) return err;
+  const e = err as { code?: string; message?: string };
+  const message = redact(e?.message ?? String(err));
+  if (e?.code === "55P03") return new PgferryError("LOCK_TIMEOUT", message, { side: "target", cause: err });
+  if (isTransient(err)) return new PgferryError("CONNECTION_LOST", message, { cause: err });
+  if (step === "constraints-and-triggers" || step === "materialized-views") {
+    return new PgferryError("SCHEMA_APPLY_FAILED", message, { side: "target", cause: err });
+  }
+  if (e?.code === "42501") return new PgferryError("PERMISSION_DENIED", message, { cause: err });
+  return new PgferryError("INTERNAL", message, { cause: err });
+}
+
+/**
+ * The error a failed cutover or rollback reports: the step's own error, saying where it
+ * stopped and how it was left. When an undo failed, the message says what is left to do.
+ */
+export function failureToError(f: StepsFailed, operation: "cutover" | "rollback"): PgferryError {
+  const e = asPgferryError(f.error, f.failedStep);
+  const live = operation === "cutover" ? "source" : "target";
+  let state: string;
+  if (f.undoFailures.length === 0) {
+    state =
+      operation === "cutover"
+        ? `The source is writable and the migration streams again (run \`pgferry start\` again if it stopped).`
+        : `The target is writable again and still the live database.`;
+  } else {
+    const steps = f.undoFailures.map((u) => `${u.step} (${redact((u.error as Error)?.message ?? String(u.error))})`);
+    state = `Could not undo: ${steps.join("; ")}. The ${live} may still refuse writes: run \`pgferry rollback\` to lower the fence.`;
+  }
+  return new PgferryError(e.code, `${operation} stopped at step ${f.failedStep}: ${e.message} ${state}`, {
+    ...(e.side ? { side: e.side } : {}),
+    hint: e.hint,
+    cause: f.error,
+  });
+}

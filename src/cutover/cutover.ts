@@ -1,0 +1,277 @@
+import type pg from "pg";
+import type { DropOptions } from "../capture/index.js";
+import type { MigrationContext } from "../context.js";
+import { connect } from "../db/index.js";
+import { PgferryError } from "../errors/index.js";
+import { assertSameSource, ensureControlSchema, recordEvent } from "../state/index.js";
+import { catchUp, installReverseCapture, syncSequences } from "../stream/index.js";
+import { quickVerify } from "../verify/index.js";
+import { describeVerifyFailure, failureToError, lockMigration } from "./common.js";
+import { drainWriters, type Fence, fenceState, lowerFence, raiseFence } from "./fence.js";
+import { syncLargeObjects } from "./large-objects.js";
+import {
+  buildCutoverObjects,
+  refreshMatviews,
+  undoCutoverObjects,
+  validateForeignKeys,
+} from "./post-data.js";
+import { assertReadyForCutover, type MigrationState, readState } from "./preflight.js";
+import { removeReverseCapture } from "./reverse-capture.js";
+import { runSteps, type Step, type StepLog, StepJournal, StepsFailed } from "./steps.js";
+import { runSwitchCommand } from "./switch-command.js";
+
+export interface CutoverOptions {
+  /** Refuse to start when the target is further behind than this (seconds). Default 10. */
+  maxLagSeconds?: number;
+  /** Run through the shell once the target is ready, with PGFERRY_TARGET_URL in its environment. */
+  switchCommand?: string;
+  /** Capture on the target after the switch and stream back, so `pgferry rollback` loses nothing. */
+  rollbackWindow?: boolean;
+  /** Added to every sequence copied to the target. Default 0. */
+  sequenceGap?: number;
+  /** Longest wait for transactions that wrote before the fence (ms). Default 30 s. */
+  drainTimeoutMs?: number;
+  /** Longest run of the switch command (ms). Default 120 s. */
+  switchTimeoutMs?: number;
+  /** lock_timeout of each DDL step on the target (ms). Default 5 s. */
+  lockTimeoutMs?: number;
+}
+
+export interface CutoverResult {
+  fenceRaisedAt: Date;
+  switchedAt: Date;
+  /** Writes were refused from the fence to the end of the switch: this long. */
+  unavailableMs: number;
+  steps: StepLog[];
+  /** Changes applied after the fence went up (the last windows). */
+  finalChanges: number;
+  sequencesMoved: number;
+  objectsBuilt: number;
+  matviewsRefreshed: number;
+  largeObjectsCopied: number;
+  rollbackWindow: boolean;
+  switchCommandRan: boolean;
+  foreignKeys: { validated: string[]; failed: { name: string; error: string }[] };
+}
+
+const DEFAULTS = {
+  maxLagSeconds: 10,
+  sequenceGap: 0,
+  drainTimeoutMs: 30_000,
+  switchTimeoutMs: 120_000,
+  lockTimeoutMs: 5000,
+};
+
+interface Run {
+  ctx: MigrationContext;
+  o: typeof DEFAULTS & CutoverOptions;
+  control: pg.Client;
+  source: pg.Client;
+  state: MigrationState;
+  drop: DropOptions;
+  fence?: Fence;
+  switchedAt?: Date;
+  result: Partial<CutoverResult>;
+}
+
+function fenceSteps(r: Run): Step[] {
+  return [
+    {
+      name: "fence",
+      run: async () => {
+        const wasUp = (await fenceState(r.source)) === "up";
+        const fence = await raiseFence(r.source, "source");
+        // Resuming with the fence already up: the window began when it first went up.
+        if (wasUp && r.state.fenceRaisedAt) fence.raisedAt = r.state.fenceRaisedAt;
+        r.fence = fence;
+        await r.control.query("update pgferry.migration set fence_raised_at = $1, updated_at = now()", [
+          fence.raisedAt,
+        ]);
+      },
+      undo: async () => {
+        await lowerFence(r.source);
+        await r.control.query("update pgferry.migration set fence_raised_at = null, updated_at = now()");
+      },
+    },
+    {
+      name: "drain",
+      run: async () => {
+        await drainWriters(r.source, r.fence!, "source", { timeoutMs: r.o.drainTimeoutMs, signal: r.ctx.signal });
+      },
+    },
+  ];
+}
+
+function targetSteps(r: Run): Step[] {
+  return [
+    {
+      name: "catch-up",
+      run: async () => {
+        r.result.finalChanges = (await catchUp(r.ctx)).changes;
+      },
+    },
+    {
+      name: "sequences",
+      run: async () => {
+        r.result.sequencesMoved = await syncSequences(r.ctx, { gap: r.o.sequenceGap });
+      },
+    },
+    {
+      name: "constraints-and-triggers",
+      run: async () => {
+        r.result.objectsBuilt = await buildCutoverObjects(r.control, r.drop);
+      },
+      undo: () => undoCutoverObjects(r.control, r.drop),
+    },
+    {
+      name: "materialized-views",
+      run: async () => {
+        r.result.matviewsRefreshed = await refreshMatviews(r.control, r.drop);
+      },
+    },
+    {
+      name: "verify",
+      run: async () => {
+        const report = await quickVerify(r.ctx);
+        if (!report.identical) {
+          throw new PgferryError("VERIFY_FAILED", describeVerifyFailure(report), { side: "target" });
+        }
+      },
+    },
+    {
+      name: "large-objects",
+      run: async () => {
+        r.result.largeObjectsCopied = (r.result.largeObjectsCopied ?? 0) + (await syncLargeObjects(r.source, r.control)).copied;
+      },
+    },
+  ];
+}
+
+function switchSteps(r: Run): Step[] {
+  const reverse: Step[] = r.o.rollbackWindow
+    ? [
+        {
+          name: "reverse-capture",
+          run: async () => {
+            await installReverseCapture(r.ctx);
+          },
+          undo: () => removeReverseCapture(r.control, r.source, r.drop),
+        },
+      ]
+    : [];
+  return [
+    ...reverse,
+    {
+      name: "switch",
+      pointOfNoReturn: true,
+      run: async () => {
+        if (r.o.switchCommand) {
+          await runSwitchCommand(r.o.switchCommand, {
+            to: r.ctx.target,
+            direction: "forward",
+            timeoutMs: r.o.switchTimeoutMs,
+            emit: r.ctx.emit,
+          });
+        }
+        r.switchedAt = new Date();
+      },
+    },
+    {
+      name: "record-switch",
+      run: async () => {
+        const ms = r.switchedAt!.getTime() - r.fence!.raisedAt.getTime();
+        await r.control.query(
+          `update pgferry.migration set phase = 'switched', switched_at = $1, unavailable_ms = $2, updated_at = now()`,
+          [r.switchedAt, ms],
+        );
+        await recordEvent(r.control, "info", "cutover", `Switched; writes were unavailable for ${ms} ms.`, {
+          unavailableMs: ms,
+        });
+      },
+    },
+  ];
+}
+
+function cutoverSteps(r: Run): Step[] {
+  return [
+    {
+      name: "enter-cutover",
+      run: async () => {
+        // A stream still running in `pgferry start` sees this phase and stops after its window.
+        await r.control.query("update pgferry.migration set phase = 'cutover', updated_at = now()");
+        await recordEvent(r.control, "info", "cutover", "Cutover started.");
+      },
+      undo: async () => {
+        await r.control.query(
+          "update pgferry.migration set phase = 'streaming', updated_at = now() where phase = 'cutover'",
+        );
+        await recordEvent(r.control, "warn", "cutover", "Cutover undone; the source is writable.");
+      },
+    },
+    {
+      // Most of the remaining lag and the large objects, before writes stop.
+      name: "pre-catch-up",
+      run: async () => {
+        await catchUp(r.ctx);
+        r.result.largeObjectsCopied = (await syncLargeObjects(r.source, r.control)).copied;
+      },
+    },
+    ...fenceSteps(r),
+    ...targetSteps(r),
+    ...switchSteps(r),
+  ];
+}
+
+/**
+ * `pgferry cutover` as a library call: named steps with compensations. Any failure before
+ * the switch undoes what was done (the fence is lowered, objects that would hinder streaming
+ * are dropped, the phase goes back to 'streaming') and throws; a run after a crash resumes.
+ */
+export async function cutover(ctx: MigrationContext, opts: CutoverOptions = {}): Promise<CutoverResult> {
+  const o = { ...DEFAULTS, ...opts };
+  ctx.emit({ type: "stage:start", stage: "cutover" });
+  const control = await connect(ctx.target, { stage: "cutover" });
+  let source: pg.Client | undefined;
+  try {
+    const initial = await readState(control);
+    await ensureControlSchema(control);
+    await lockMigration(control);
+    const state = await readState(control);
+    if (initial.phase !== state.phase) throw new PgferryError("CUTOVER_RUNNING", "The migration changed meanwhile.");
+    source = await connect(ctx.source, { stage: "cutover", statementTimeoutMs: 60_000, lockTimeoutMs: 5000 });
+    await assertSameSource(source, ctx.source, state.sourceIdentity);
+    await assertReadyForCutover(control, state, o.maxLagSeconds);
+    const drop: DropOptions = { lockTimeoutMs: o.lockTimeoutMs, attempts: 6, emit: ctx.emit, signal: ctx.signal };
+    const r: Run = { ctx, o, control, source, state, drop, result: {} };
+    const journal = new StepJournal(control, "cutover");
+    await journal.open();
+    let steps: StepLog[];
+    try {
+      steps = await runSteps(cutoverSteps(r), { emit: ctx.emit, signal: ctx.signal, journal });
+    } catch (err) {
+      throw err instanceof StepsFailed ? failureToError(err, "cutover") : err;
+    }
+    const foreignKeys = await validateForeignKeys(control, { ...drop, signal: undefined });
+    for (const f of foreignKeys.failed) {
+      ctx.emit({ type: "log", level: "warn", message: `foreign key ${f.name} stays NOT VALID: ${f.error}` });
+    }
+    const unavailableMs = r.switchedAt!.getTime() - r.fence!.raisedAt.getTime();
+    ctx.emit({ type: "stage:done", stage: "cutover", message: `writes unavailable for ${unavailableMs} ms` });
+    return {
+      fenceRaisedAt: r.fence!.raisedAt,
+      switchedAt: r.switchedAt!,
+      unavailableMs,
+      steps,
+      finalChanges: r.result.finalChanges ?? 0,
+      sequencesMoved: r.result.sequencesMoved ?? 0,
+      objectsBuilt: r.result.objectsBuilt ?? 0,
+      matviewsRefreshed: r.result.matviewsRefreshed ?? 0,
+      largeObjectsCopied: r.result.largeObjectsCopied ?? 0,
+      rollbackWindow: Boolean(o.rollbackWindow),
+      switchCommandRan: Boolean(o.switchCommand),
+      foreignKeys,
+    };
+  } finally {
+    await Promise.all([control.end().catch(() => {}), source?.end().catch(() => {})]);
+  }
+}
