@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { MigrationContext } from "./context.js";
-import { defaultIndexJobs, defaultJobs, freeSourceConnections, runCopy } from "./copy/index.js";
-import { connect, withClient } from "./db/index.js";
+import { runCopy } from "./copy/index.js";
+import { connect, connectionSlots, defaultIndexJobs, defaultJobs, withClient } from "./db/index.js";
 import { isPgferryError, PgferryError, redact } from "./errors/index.js";
 import { type PrepareOptions, runPrepare } from "./prepare/index.js";
 import { readStatus } from "./progress/status.js";
@@ -101,12 +101,8 @@ async function stream(ctx: MigrationContext, opts?: StreamOptions): Promise<Star
 }
 
 async function jobsFromBudget(ctx: MigrationContext): Promise<number> {
-  const free = await withClient(
-    ctx.source,
-    { stage: "copy", statementTimeoutMs: 30_000 },
-    freeSourceConnections,
-  );
-  return defaultJobs(free);
+  const slots = await withClient(ctx.source, { stage: "copy", statementTimeoutMs: 30_000 }, connectionSlots);
+  return defaultJobs(slots.available);
 }
 
 async function currentPhase(ctx: MigrationContext): Promise<string> {

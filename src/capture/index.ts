@@ -23,3 +23,4 @@ export {
   pgferryTriggers,
   type TriggeredRelation,
 } from "./remove.js";
+export { disableUserTriggers, enableUserTriggers } from "./user-triggers.js";

@@ -1,4 +1,5 @@
 import { listTables, tableMatcher } from "../catalog/index.js";
+import { connectionSlots, defaultJobs, EXTRA_CONNECTIONS } from "../db/index.js";
 import { noEvents } from "../progress/events.js";
 import { checkActivity } from "./activity.js";
 import { connectionBudget, reportBudget } from "./budget.js";
@@ -21,9 +22,7 @@ import { checkSourceLeftovers, checkTarget } from "./target.js";
 import {
   type CheckOptions,
   type CheckReport,
-  DEFAULT_JOBS,
   DEFAULT_LONG_TRANSACTION_SECONDS,
-  EXTRA_CONNECTIONS,
   Findings,
   nameList,
 } from "./types.js";
@@ -40,7 +39,6 @@ export type {
   Severity,
   TableSummary,
 } from "./types.js";
-export { DEFAULT_JOBS, EXTRA_CONNECTIONS } from "./types.js";
 
 /**
  * The preflight: reads both sides, changes nothing, and returns every blocker, warning and note
@@ -68,7 +66,9 @@ async function inspect(
   match: (schema: string, name: string) => boolean,
 ): Promise<CheckReport> {
   const findings = new Findings();
-  const jobs = opts.jobs ?? DEFAULT_JOBS;
+  // The same default as `start`, from the same budget, so check judges what start will open.
+  const sourceSlots = await connectionSlots(sides.source);
+  const jobs = opts.jobs ?? defaultJobs(sourceSlots.available);
   const needed = jobs + EXTRA_CONNECTIONS;
   const source = await describeServer(sides.source, opts.source);
   const target = await describeServer(sides.target, opts.target);
@@ -106,7 +106,7 @@ async function inspect(
   );
   await checkSourceLeftovers(sides.source, targetState, findings);
 
-  source.connections = await connectionBudget(sides.source, needed);
+  source.connections = { ...sourceSlots, needed };
   target.connections = await connectionBudget(sides.target, needed);
   reportBudget("source", source.connections, jobs, findings);
   reportBudget("target", target.connections, jobs, findings);

@@ -1,4 +1,4 @@
-import type { ConnInfo } from "../db/index.js";
+import type { ConnectionSlots, ConnInfo } from "../db/index.js";
 import type { EventSink } from "../progress/events.js";
 
 export type Severity = "blocker" | "warning" | "info";
@@ -27,15 +27,8 @@ export interface ServerSummary {
   [extra: string]: unknown;
 }
 
-export interface ConnectionBudget {
-  maxConnections: number;
-  reserved: number;
-  inUse: number;
-  /** Slots left for pgferry: server, database and role limits taken together. */
-  available: number;
+export interface ConnectionBudget extends ConnectionSlots {
   needed: number;
-  /** What limits `available` most: "server", "database" or "role". */
-  limitedBy: string;
 }
 
 export interface TableSummary {
@@ -96,9 +89,6 @@ export interface CheckOptions {
   emit?: EventSink;
 }
 
-export const DEFAULT_JOBS = 4;
-/** Connections pgferry opens besides its copy workers: control, stream and heartbeat. */
-export const EXTRA_CONNECTIONS = 3;
 export const DEFAULT_LONG_TRANSACTION_SECONDS = 60;
 
 /** Collects findings by severity; probes add to it, runCheck turns it into the report. */

@@ -3,7 +3,7 @@ import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { assertSameSource, recordEvent } from "../state/index.js";
-import { type DropOptions, dropSchema, dropTriggers } from "../capture/index.js";
+import { type DropOptions, dropSchema, dropTriggers, enableUserTriggers } from "../capture/index.js";
 
 export interface CleanupOptions {
   /** Clean a migration that is still copying, streaming or cutting over (abandons it). */
@@ -46,6 +46,8 @@ async function readPhase(target: pg.ClientBase): Promise<{ phase: string; identi
 }
 
 async function cleanSide(client: pg.ClientBase, side: "source" | "target", opts: DropOptions): Promise<SideCleanup> {
+  // User triggers a rollback window disabled come back as they were before the schema goes.
+  await enableUserTriggers(client, opts);
   const relations = await dropTriggers(client, side, opts);
   const schemaDropped = await dropSchema(client, side, opts);
   return { relations: relations.map((r) => `${r.schema}.${r.name}`), schemaDropped, skipped: false };

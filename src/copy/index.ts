@@ -9,7 +9,6 @@ import { runPool, Waker } from "./worker-loop.js";
 
 export { DEFAULT_CHUNK_ROWS } from "./chunk-plan.js";
 export { workerName } from "./copy-workers.js";
-export { defaultIndexJobs, defaultJobs, freeSourceConnections } from "./jobs.js";
 
 export interface CopyOptions {
   /** Copy workers in this process (each holds one source and one target session). */

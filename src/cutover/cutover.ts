@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { DropOptions } from "../capture/index.js";
+import { type DropOptions, disableUserTriggers, enableUserTriggers } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
@@ -147,6 +147,13 @@ function targetSteps(r: Run): Step[] {
   ];
 }
 
+async function replicatedTables(control: pg.ClientBase): Promise<{ schema: string; name: string }[]> {
+  const { rows } = await control.query<{ schema: string; name: string }>(
+    "select schema_name as schema, table_name as name from pgferry.tables order by id",
+  );
+  return rows;
+}
+
 function switchSteps(r: Run): Step[] {
   const reverse: Step[] = r.o.rollbackWindow
     ? [
@@ -154,8 +161,13 @@ function switchSteps(r: Run): Step[] {
           name: "reverse-capture",
           run: async () => {
             await installReverseCapture(r.ctx);
+            // The source's own triggers must not fire again on rows streamed back from the target.
+            await disableUserTriggers(r.source, await replicatedTables(r.control), r.drop);
           },
-          undo: () => removeReverseCapture(r.control, r.source, r.drop),
+          undo: async () => {
+            await enableUserTriggers(r.source, r.drop);
+            await removeReverseCapture(r.control, r.source, r.drop);
+          },
         },
       ]
     : [];

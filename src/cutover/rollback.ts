@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { DropOptions } from "../capture/index.js";
+import { type DropOptions, disableUserTriggers, enableUserTriggers } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
@@ -90,9 +90,16 @@ function rollbackSteps(r: Run): Step[] {
     },
     {
       name: "unfence-source",
-      run: () => lowerFence(r.source),
+      run: async () => {
+        await enableUserTriggers(r.source, r.drop);
+        await lowerFence(r.source);
+      },
       undo: async () => {
         await raiseFence(r.source, "source");
+        const { rows } = await r.control.query<{ schema: string; name: string }>(
+          "select schema_name as schema, table_name as name from pgferry.tables",
+        );
+        await disableUserTriggers(r.source, rows, r.drop);
       },
     },
     {
@@ -130,6 +137,7 @@ function rollbackSteps(r: Run): Step[] {
 
 /** Undoes a cutover that stopped before the switch (a crash, a second Ctrl-C). */
 async function undoInterruptedCutover(r: Run, state: MigrationState): Promise<RollbackResult> {
+  await enableUserTriggers(r.source, r.drop);
   await lowerFence(r.source);
   await undoCutoverObjects(r.control, r.drop);
   if (state.rollbackWindow) await removeReverseCapture(r.control, r.source, r.drop);

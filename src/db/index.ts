@@ -9,4 +9,11 @@ export {
   serverMajor,
   withClient,
 } from "./connect.js";
+export {
+  type ConnectionSlots,
+  connectionSlots,
+  defaultIndexJobs,
+  defaultJobs,
+  EXTRA_CONNECTIONS,
+} from "./connection-budget.js";
 export { ident, identList, literal, qualified } from "./quote.js";

@@ -7,7 +7,7 @@ import {
   samplePercent,
   splitIntegerRange,
 } from "../../src/copy/chunk-plan.js";
-import { defaultIndexJobs, defaultJobs } from "../../src/copy/jobs.js";
+import { defaultIndexJobs, defaultJobs } from "../../src/db/connection-budget.js";
 
 /** Which ranges hold k (as the SQL predicate would decide for an integer key). */
 function holders(ranges: KeyRange[], k: bigint): number[] {
