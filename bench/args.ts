@@ -7,6 +7,8 @@ export interface BenchOptions {
   sizeMb: number;
   quick: boolean;
   jobs: number;
+  /** Runs of each copy contender (interleaved); the fastest is reported. */
+  repeat: number;
   rawPerTable: boolean;
   sections: Set<Section>;
   pgbenchSeconds: number;
@@ -19,7 +21,7 @@ export interface BenchOptions {
 
 export const DEFAULT_SIZE_MB = 1024;
 
-const USAGE = `usage: npm run bench -- [--quick] [--size-mb N] [--jobs N] [--only raw,dump,pgferry,triggers,replay,lag]
+const USAGE = `usage: npm run bench -- [--quick] [--size-mb N] [--jobs N] [--repeat N] [--only raw,dump,pgferry,triggers,replay,lag]
                           [--raw-per-table] [--pgbench-seconds N] [--trigger-rounds N] [--trigger-seconds N] [--lag-rates 200,500] [--lag-seconds N]`;
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
@@ -29,6 +31,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       quick: { type: "boolean", default: false },
       "size-mb": { type: "string" },
       jobs: { type: "string", default: "4" },
+      repeat: { type: "string" },
       "raw-per-table": { type: "boolean", default: false },
       only: { type: "string" },
       "pgbench-seconds": { type: "string" },
@@ -61,6 +64,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     sizeMb: int("size-mb", values["size-mb"], quick ? 100 : DEFAULT_SIZE_MB),
     quick,
     jobs: int("jobs", values.jobs, 4),
+    repeat: int("repeat", values.repeat, quick ? 1 : 2),
     rawPerTable: values["raw-per-table"]!,
     sections,
     pgbenchSeconds: int("pgbench-seconds", values["pgbench-seconds"], quick ? 8 : 20),

@@ -89,14 +89,20 @@ export async function lockBounded(
 }
 
 /** Drops pgferry's triggers, one relation per transaction. Returns the relations cleaned. */
-export async function dropTriggers(client: pg.ClientBase, side: Side, opts: DropOptions): Promise<TriggeredRelation[]> {
+export async function dropTriggers(
+  client: pg.ClientBase,
+  side: Side,
+  opts: DropOptions,
+): Promise<TriggeredRelation[]> {
   const relations = await pgferryTriggers(client);
   for (const rel of relations) {
     await lockBounded(client, side, rel, opts, async () => {
       for (const trigger of rel.triggers) {
         try {
           await client.query("savepoint drop_one");
-          await client.query(`drop trigger if exists ${ident(trigger)} on ${qualified(rel.schema, rel.name)}`);
+          await client.query(
+            `drop trigger if exists ${ident(trigger)} on ${qualified(rel.schema, rel.name)}`,
+          );
           await client.query("release savepoint drop_one");
         } catch (err) {
           // The relation was dropped meanwhile: nothing left to clean there.
@@ -105,7 +111,12 @@ export async function dropTriggers(client: pg.ClientBase, side: Side, opts: Drop
         }
       }
     });
-    opts.emit({ type: "log", level: "info", message: `${side}: removed ${rel.triggers.join(", ")}`, table: `${rel.schema}.${rel.name}` });
+    opts.emit({
+      type: "log",
+      level: "info",
+      message: `${side}: removed ${rel.triggers.join(", ")}`,
+      table: `${rel.schema}.${rel.name}`,
+    });
   }
   return relations;
 }

@@ -25,10 +25,9 @@ select n.nspname as schema, c.relname as name, t.tgname::text as trigger, t.tgen
  order by 1, 2, 3`;
 
 async function readDisabled(client: pg.ClientBase): Promise<DisabledTrigger[]> {
-  const { rows } = await client.query<{ value: string }>(
-    "select value from pgferry.meta where key = $1",
-    [META_KEY],
-  );
+  const { rows } = await client.query<{ value: string }>("select value from pgferry.meta where key = $1", [
+    META_KEY,
+  ]);
   return rows[0] ? (JSON.parse(rows[0].value) as DisabledTrigger[]) : [];
 }
 
@@ -72,18 +71,22 @@ export async function disableUserTriggers(
 
 /** Enables again the user triggers disableUserTriggers disabled (if any), in their old mode. */
 export async function enableUserTriggers(client: pg.ClientBase, opts: DropOptions): Promise<number> {
-  const { rows: has } = await client.query<{ ok: boolean }>("select to_regclass('pgferry.meta') is not null as ok");
+  const { rows: has } = await client.query<{ ok: boolean }>(
+    "select to_regclass('pgferry.meta') is not null as ok",
+  );
   if (!has[0]?.ok) return 0;
   const list = await readDisabled(client);
   for (const [rel, triggers] of byRelation(list)) {
     await lockBounded(client, "source", triggers[0]!, opts, async () => {
       for (const t of triggers) {
-        const exists = await client.query("select 1 from pg_trigger where tgrelid = to_regclass($1) and tgname = $2", [
-          rel,
-          t.trigger,
-        ]);
+        const exists = await client.query(
+          "select 1 from pg_trigger where tgrelid = to_regclass($1) and tgname = $2",
+          [rel, t.trigger],
+        );
         if (!exists.rowCount) continue;
-        await client.query(`alter table ${rel} enable ${t.mode === "A" ? "always " : ""}trigger ${ident(t.trigger)}`);
+        await client.query(
+          `alter table ${rel} enable ${t.mode === "A" ? "always " : ""}trigger ${ident(t.trigger)}`,
+        );
       }
     });
   }

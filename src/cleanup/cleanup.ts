@@ -1,9 +1,9 @@
 import type pg from "pg";
+import { type DropOptions, dropSchema, dropTriggers, enableUserTriggers } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { assertSameSource, recordEvent } from "../state/index.js";
-import { type DropOptions, dropSchema, dropTriggers, enableUserTriggers } from "../capture/index.js";
 
 export interface CleanupOptions {
   /** Clean a migration that is still copying, streaming or cutting over (abandons it). */
@@ -37,7 +37,9 @@ const UNFINISHED: Record<string, string> = {
 };
 
 async function readPhase(target: pg.ClientBase): Promise<{ phase: string; identity: string } | null> {
-  const { rows } = await target.query<{ ok: boolean }>("select to_regclass('pgferry.migration') is not null as ok");
+  const { rows } = await target.query<{ ok: boolean }>(
+    "select to_regclass('pgferry.migration') is not null as ok",
+  );
   if (!rows[0]?.ok) return null;
   const m = await target.query<{ phase: string; source_identity: string }>(
     "select phase, source_identity from pgferry.migration",
@@ -45,7 +47,11 @@ async function readPhase(target: pg.ClientBase): Promise<{ phase: string; identi
   return m.rows[0] ? { phase: m.rows[0].phase, identity: m.rows[0].source_identity } : null;
 }
 
-async function cleanSide(client: pg.ClientBase, side: "source" | "target", opts: DropOptions): Promise<SideCleanup> {
+async function cleanSide(
+  client: pg.ClientBase,
+  side: "source" | "target",
+  opts: DropOptions,
+): Promise<SideCleanup> {
   // User triggers a rollback window disabled come back as they were before the schema goes.
   await enableUserTriggers(client, opts);
   const relations = await dropTriggers(client, side, opts);
@@ -72,7 +78,8 @@ export async function cleanup(ctx: MigrationContext, opts: CleanupOptions = {}):
   const target = await connect(ctx.target, { stage: "cleanup", statementTimeoutMs: 120_000 });
   let source: pg.Client | undefined;
   try {
-    if (!opts.skipSource) source = await connect(ctx.source, { stage: "cleanup", statementTimeoutMs: 120_000 });
+    if (!opts.skipSource)
+      source = await connect(ctx.source, { stage: "cleanup", statementTimeoutMs: 120_000 });
     const migration = await readPhase(target);
     if (migration && source) await assertSameSource(source, ctx.source, migration.identity);
     const why = migration ? UNFINISHED[migration.phase] : undefined;
@@ -80,7 +87,9 @@ export async function cleanup(ctx: MigrationContext, opts: CleanupOptions = {}):
       throw new PgferryError("CLEANUP_REFUSED", `The migration ${why}; cleanup would abandon it.`, {
         side: "target",
         ...(migration?.phase === "cutover"
-          ? { hint: "Run `pgferry cutover` again to finish, or `pgferry rollback` to undo it; --force abandons it." }
+          ? {
+              hint: "Run `pgferry cutover` again to finish, or `pgferry rollback` to undo it; --force abandons it.",
+            }
           : {}),
       });
     }

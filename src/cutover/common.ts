@@ -13,9 +13,13 @@ export async function lockMigration(control: pg.ClientBase): Promise<void> {
     "select pg_try_advisory_lock(hashtext('pgferry:cutover')) as ok",
   );
   if (!rows[0]?.ok) {
-    throw new PgferryError("CUTOVER_RUNNING", "Another pgferry cutover or rollback is running on this migration.", {
-      side: "target",
-    });
+    throw new PgferryError(
+      "CUTOVER_RUNNING",
+      "Another pgferry cutover or rollback is running on this migration.",
+      {
+        side: "target",
+      },
+    );
   }
 }
 
@@ -58,7 +62,9 @@ export function failureToError(f: StepsFailed, operation: "cutover" | "rollback"
         ? `The source is writable and the migration streams again (run \`pgferry start\` again if it stopped).`
         : `The target is writable again and still the live database.`;
   } else {
-    const steps = f.undoFailures.map((u) => `${u.step} (${redact((u.error as Error)?.message ?? String(u.error))})`);
+    const steps = f.undoFailures.map(
+      (u) => `${u.step} (${redact((u.error as Error)?.message ?? String(u.error))})`,
+    );
     state = `Could not undo: ${steps.join("; ")}. The ${live} may still refuse writes: run \`pgferry rollback\` to lower the fence.`;
   }
   return new PgferryError(e.code, `${operation} stopped at step ${f.failedStep}: ${e.message} ${state}`, {

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { type DropOptions, disableUserTriggers, enableUserTriggers } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
-import { connect } from "../db/index.js";
+import { connect, withClient } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { assertSameSource, ensureControlSchema, recordEvent } from "../state/index.js";
 import { catchUp, installReverseCapture, syncSequences } from "../stream/index.js";
@@ -17,7 +17,7 @@ import {
 } from "./post-data.js";
 import { assertReadyForCutover, type MigrationState, readState } from "./preflight.js";
 import { removeReverseCapture } from "./reverse-capture.js";
-import { runSteps, type Step, type StepLog, StepJournal, StepsFailed } from "./steps.js";
+import { inParallel, runSteps, type Step, StepJournal, type StepLog, StepsFailed } from "./steps.js";
 import { runSwitchCommand } from "./switch-command.js";
 
 export interface CutoverOptions {
@@ -96,10 +96,95 @@ function fenceSteps(r: Run): Step[] {
     {
       name: "drain",
       run: async () => {
-        await drainWriters(r.source, r.fence!, "source", { timeoutMs: r.o.drainTimeoutMs, signal: r.ctx.signal });
+        await drainWriters(r.source, r.fence!, "source", {
+          timeoutMs: r.o.drainTimeoutMs,
+          signal: r.ctx.signal,
+        });
       },
     },
   ];
+}
+
+/** Own sessions for a lane that runs beside others (a pg session runs one query at a time). */
+function withSides<T>(r: Run, fn: (source: pg.Client, target: pg.Client) => Promise<T>): Promise<T> {
+  return withClient(r.ctx.source, { stage: "cutover", statementTimeoutMs: 600_000 }, (source) =>
+    withClient(r.ctx.target, { stage: "cutover" }, (target) => fn(source, target)),
+  );
+}
+
+async function replicatedTables(control: pg.ClientBase): Promise<{ schema: string; name: string }[]> {
+  const { rows } = await control.query<{ schema: string; name: string }>(
+    "select schema_name as schema, table_name as name from pgferry.tables order by id",
+  );
+  return rows;
+}
+
+/** What the target needs before it takes writes; independent lanes, run side by side. */
+function targetLanes(r: Run): Step[][] {
+  const lanes: Step[][] = [
+    [
+      {
+        name: "sequences",
+        run: async () => {
+          r.result.sequencesMoved = await syncSequences(r.ctx, { gap: r.o.sequenceGap });
+        },
+      },
+    ],
+    [
+      {
+        name: "constraints-and-triggers",
+        run: async () => {
+          r.result.objectsBuilt = await buildCutoverObjects(r.control, r.drop);
+        },
+        undo: () => undoCutoverObjects(r.control, r.drop),
+      },
+      {
+        name: "materialized-views",
+        run: async () => {
+          r.result.matviewsRefreshed = await refreshMatviews(r.control, r.drop);
+        },
+      },
+    ],
+    [
+      {
+        name: "verify",
+        run: async () => {
+          const report = await quickVerify(r.ctx);
+          if (!report.identical) {
+            throw new PgferryError("VERIFY_FAILED", describeVerifyFailure(report), { side: "target" });
+          }
+        },
+      },
+    ],
+    [
+      {
+        name: "large-objects",
+        run: async () => {
+          const { copied } = await withSides(r, syncLargeObjects);
+          r.result.largeObjectsCopied = (r.result.largeObjectsCopied ?? 0) + copied;
+        },
+      },
+    ],
+  ];
+  if (r.o.rollbackWindow) {
+    lanes.push([
+      {
+        name: "reverse-capture",
+        run: async () => {
+          await installReverseCapture(r.ctx);
+          // The source's own triggers must not fire again on rows streamed back from the target.
+          await withSides(r, async (source, target) =>
+            disableUserTriggers(source, await replicatedTables(target), r.drop),
+          );
+        },
+        undo: async () => {
+          await enableUserTriggers(r.source, r.drop);
+          await removeReverseCapture(r.control, r.source, r.drop);
+        },
+      },
+    ]);
+  }
+  return lanes;
 }
 
 function targetSteps(r: Run): Step[] {
@@ -110,69 +195,12 @@ function targetSteps(r: Run): Step[] {
         r.result.finalChanges = (await catchUp(r.ctx)).changes;
       },
     },
-    {
-      name: "sequences",
-      run: async () => {
-        r.result.sequencesMoved = await syncSequences(r.ctx, { gap: r.o.sequenceGap });
-      },
-    },
-    {
-      name: "constraints-and-triggers",
-      run: async () => {
-        r.result.objectsBuilt = await buildCutoverObjects(r.control, r.drop);
-      },
-      undo: () => undoCutoverObjects(r.control, r.drop),
-    },
-    {
-      name: "materialized-views",
-      run: async () => {
-        r.result.matviewsRefreshed = await refreshMatviews(r.control, r.drop);
-      },
-    },
-    {
-      name: "verify",
-      run: async () => {
-        const report = await quickVerify(r.ctx);
-        if (!report.identical) {
-          throw new PgferryError("VERIFY_FAILED", describeVerifyFailure(report), { side: "target" });
-        }
-      },
-    },
-    {
-      name: "large-objects",
-      run: async () => {
-        r.result.largeObjectsCopied = (r.result.largeObjectsCopied ?? 0) + (await syncLargeObjects(r.source, r.control)).copied;
-      },
-    },
+    inParallel("ready-target", targetLanes(r), r.ctx.emit),
   ];
 }
 
-async function replicatedTables(control: pg.ClientBase): Promise<{ schema: string; name: string }[]> {
-  const { rows } = await control.query<{ schema: string; name: string }>(
-    "select schema_name as schema, table_name as name from pgferry.tables order by id",
-  );
-  return rows;
-}
-
 function switchSteps(r: Run): Step[] {
-  const reverse: Step[] = r.o.rollbackWindow
-    ? [
-        {
-          name: "reverse-capture",
-          run: async () => {
-            await installReverseCapture(r.ctx);
-            // The source's own triggers must not fire again on rows streamed back from the target.
-            await disableUserTriggers(r.source, await replicatedTables(r.control), r.drop);
-          },
-          undo: async () => {
-            await enableUserTriggers(r.source, r.drop);
-            await removeReverseCapture(r.control, r.source, r.drop);
-          },
-        },
-      ]
-    : [];
   return [
-    ...reverse,
     {
       name: "switch",
       pointOfNoReturn: true,
@@ -249,11 +277,17 @@ export async function cutover(ctx: MigrationContext, opts: CutoverOptions = {}):
     await ensureControlSchema(control);
     await lockMigration(control);
     const state = await readState(control);
-    if (initial.phase !== state.phase) throw new PgferryError("CUTOVER_RUNNING", "The migration changed meanwhile.");
+    if (initial.phase !== state.phase)
+      throw new PgferryError("CUTOVER_RUNNING", "The migration changed meanwhile.");
     source = await connect(ctx.source, { stage: "cutover", statementTimeoutMs: 60_000, lockTimeoutMs: 5000 });
     await assertSameSource(source, ctx.source, state.sourceIdentity);
     await assertReadyForCutover(control, state, o.maxLagSeconds);
-    const drop: DropOptions = { lockTimeoutMs: o.lockTimeoutMs, attempts: 6, emit: ctx.emit, signal: ctx.signal };
+    const drop: DropOptions = {
+      lockTimeoutMs: o.lockTimeoutMs,
+      attempts: 6,
+      emit: ctx.emit,
+      signal: ctx.signal,
+    };
     const r: Run = { ctx, o, control, source, state, drop, result: {} };
     const journal = new StepJournal(control, "cutover");
     await journal.open();

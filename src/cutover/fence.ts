@@ -40,7 +40,9 @@ select coalesce(array_agg(distinct l.virtualtransaction), '{}') as vx
  */
 export async function raiseFence(client: pg.ClientBase, side: Side): Promise<Fence> {
   if ((await fenceState(client)) === "absent") {
-    throw new PgferryError("NOT_PREPARED", `The ${side} has no pgferry capture schema: nothing to fence.`, { side });
+    throw new PgferryError("NOT_PREPARED", `The ${side} has no pgferry capture schema: nothing to fence.`, {
+      side,
+    });
   }
   const raisedAt = new Date();
   await client.query(FENCE_UP_SQL);
@@ -74,7 +76,12 @@ export interface DrainOptions {
  * is caught this way). On timeout, throws FENCE_TIMEOUT naming the sessions still open; the
  * caller lowers the fence.
  */
-export async function drainWriters(client: pg.ClientBase, fence: Fence, side: Side, opts: DrainOptions): Promise<number> {
+export async function drainWriters(
+  client: pg.ClientBase,
+  fence: Fence,
+  side: Side,
+  opts: DrainOptions,
+): Promise<number> {
   const started = Date.now();
   const poll = opts.pollMs ?? 20;
   for (;;) {
@@ -87,7 +94,10 @@ export async function drainWriters(client: pg.ClientBase, fence: Fence, side: Si
     if (rows[0]!.xmin_passed && rows[0]!.open.length === 0) return Date.now() - started;
     if (Date.now() - started > opts.timeoutMs) {
       const who = await stragglers(client, fence);
-      const list = who.map((s) => `pid ${s.pid ?? "?"} (${s.applicationName || "no name"}, ${s.state}${s.seconds === null ? "" : `, ${s.seconds}s`})`);
+      const list = who.map(
+        (s) =>
+          `pid ${s.pid ?? "?"} (${s.applicationName || "no name"}, ${s.state}${s.seconds === null ? "" : `, ${s.seconds}s`})`,
+      );
       throw new PgferryError(
         "FENCE_TIMEOUT",
         `Transactions that wrote before the fence did not finish within ${(opts.timeoutMs / 1000).toFixed(opts.timeoutMs < 10_000 ? 1 : 0)}s${list.length ? `: ${list.join(", ")}` : ""}.`,
@@ -101,7 +111,12 @@ export async function drainWriters(client: pg.ClientBase, fence: Fence, side: Si
 
 /** The sessions the drain still waits for (details are visible for the same role only). */
 async function stragglers(client: pg.ClientBase, fence: Fence): Promise<Straggler[]> {
-  const { rows } = await client.query<{ pid: number | null; app: string | null; state: string | null; seconds: number | null }>(
+  const { rows } = await client.query<{
+    pid: number | null;
+    app: string | null;
+    state: string | null;
+    seconds: number | null;
+  }>(
     `select a.pid, a.application_name as app, a.state, extract(epoch from now() - a.xact_start)::int as seconds
        from pg_stat_activity a
       where a.pid <> pg_backend_pid()

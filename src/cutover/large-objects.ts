@@ -16,7 +16,12 @@ async function digests(client: pg.ClientBase, list: string[]): Promise<Map<strin
   return new Map(rows.map((r) => [r.oid, r.h]));
 }
 
-async function copyOne(source: pg.ClientBase, target: pg.ClientBase, oid: string, replace: boolean): Promise<void> {
+async function copyOne(
+  source: pg.ClientBase,
+  target: pg.ClientBase,
+  oid: string,
+  replace: boolean,
+): Promise<void> {
   const { rows } = await source.query<{ data: Buffer }>("select lo_get($1::int8::oid) as data", [oid]);
   await target.query("begin");
   try {

@@ -25,7 +25,8 @@ async function loadItems(target: pg.ClientBase): Promise<CutoverItem[]> {
     name: r.name,
     statement: r.statement,
     dumpType: r.dump_type,
-    relation: r.relation_schema && r.relation_name ? { schema: r.relation_schema, name: r.relation_name } : null,
+    relation:
+      r.relation_schema && r.relation_name ? { schema: r.relation_schema, name: r.relation_name } : null,
     done: r.done,
     validateAfterSwitch: r.validate_after_switch,
   }));
@@ -97,7 +98,8 @@ function dropSql(item: CutoverItem): string | null {
   if (item.kind === "trigger") return `drop trigger if exists ${name} on ${rel}`;
   if (item.dumpType === "RULE") return `drop rule if exists ${name} on ${rel}`;
   if (item.dumpType === "POLICY") return `drop policy if exists ${name} on ${rel}`;
-  if (item.dumpType === "ROW SECURITY") return `alter table ${rel} no force row level security, disable row level security`;
+  if (item.dumpType === "ROW SECURITY")
+    return `alter table ${rel} no force row level security, disable row level security`;
   return null;
 }
 
@@ -111,7 +113,9 @@ export async function undoCutoverObjects(target: pg.ClientBase, opts: DropOption
   const items = (await loadItems(target)).filter((i) => i.done).reverse();
   for (const item of items) {
     if (item.kind === "matview_refresh") {
-      await target.query("update pgferry.post_data set done = false, done_at = null where id = $1", [item.id]);
+      await target.query("update pgferry.post_data set done = false, done_at = null where id = $1", [
+        item.id,
+      ]);
       continue;
     }
     const sql = dropSql(item);

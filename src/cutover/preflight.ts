@@ -45,9 +45,13 @@ export async function assertReadyForCutover(
   maxLagSeconds: number,
 ): Promise<{ resuming: boolean }> {
   if (state.phase === "switched") {
-    throw new PgferryError("ALREADY_SWITCHED", "This migration was already cut over: the target is the live database.", {
-      side: "target",
-    });
+    throw new PgferryError(
+      "ALREADY_SWITCHED",
+      "This migration was already cut over: the target is the live database.",
+      {
+        side: "target",
+      },
+    );
   }
   if (state.phase === "rolled-back") {
     throw new PgferryError("ALREADY_SWITCHED", "This migration was cut over and then rolled back.", {
@@ -72,9 +76,13 @@ export async function assertReadyForCutover(
   }
   if (state.phase === "cutover") return { resuming: true };
   if (state.lagSeconds === null) {
-    throw new PgferryError("NOT_STREAMING", "No heartbeat has reached the target yet: the stream is not running.", {
-      side: "target",
-    });
+    throw new PgferryError(
+      "NOT_STREAMING",
+      "No heartbeat has reached the target yet: the stream is not running.",
+      {
+        side: "target",
+      },
+    );
   }
   if (state.lagSeconds > maxLagSeconds) {
     throw new PgferryError(

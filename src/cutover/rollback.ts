@@ -12,7 +12,7 @@ import { syncLargeObjects } from "./large-objects.js";
 import { undoCutoverObjects } from "./post-data.js";
 import { type MigrationState, readState } from "./preflight.js";
 import { removeReverseCapture } from "./reverse-capture.js";
-import { runSteps, type Step, type StepLog, StepJournal, StepsFailed } from "./steps.js";
+import { runSteps, type Step, StepJournal, type StepLog, StepsFailed } from "./steps.js";
 import { runSwitchCommand } from "./switch-command.js";
 
 export interface RollbackOptions {
@@ -125,11 +125,17 @@ function rollbackSteps(r: Run): Step[] {
           "update pgferry.migration set phase = 'rolled-back', rolled_back_at = $1, updated_at = now()",
           [r.switchedAt],
         );
-        await recordEvent(r.control, "info", "rollback", `Rolled back; writes were unavailable for ${ms} ms.`, {
-          unavailableMs: ms,
-          fenceRaisedAt: r.fence!.raisedAt.toISOString(),
-          switchedAt: r.switchedAt!.toISOString(),
-        });
+        await recordEvent(
+          r.control,
+          "info",
+          "rollback",
+          `Rolled back; writes were unavailable for ${ms} ms.`,
+          {
+            unavailableMs: ms,
+            fenceRaisedAt: r.fence!.raisedAt.toISOString(),
+            switchedAt: r.switchedAt!.toISOString(),
+          },
+        );
       },
     },
   ];
@@ -150,9 +156,13 @@ async function undoInterruptedCutover(r: Run, state: MigrationState): Promise<Ro
 
 function assertRollbackable(state: MigrationState): void {
   if (state.phase === "rolled-back") {
-    throw new PgferryError("NOT_SWITCHED", "This migration was already rolled back: the source is the live database.", {
-      side: "target",
-    });
+    throw new PgferryError(
+      "NOT_SWITCHED",
+      "This migration was already rolled back: the source is the live database.",
+      {
+        side: "target",
+      },
+    );
   }
   if (state.phase !== "switched") {
     throw new PgferryError("NOT_SWITCHED", `The migration was not cut over (phase ${state.phase}).`, {
@@ -160,7 +170,9 @@ function assertRollbackable(state: MigrationState): void {
     });
   }
   if (!state.rollbackWindow) {
-    throw new PgferryError("NO_ROLLBACK_WINDOW", "The cutover ran without --rollback-window.", { side: "target" });
+    throw new PgferryError("NO_ROLLBACK_WINDOW", "The cutover ran without --rollback-window.", {
+      side: "target",
+    });
   }
 }
 
@@ -179,7 +191,11 @@ export async function rollback(ctx: MigrationContext, opts: RollbackOptions = {}
     await ensureControlSchema(control);
     await lockMigration(control);
     const state = await readState(control);
-    source = await connect(ctx.source, { stage: "rollback", statementTimeoutMs: 60_000, lockTimeoutMs: 5000 });
+    source = await connect(ctx.source, {
+      stage: "rollback",
+      statementTimeoutMs: 60_000,
+      lockTimeoutMs: 5000,
+    });
     await assertSameSource(source, ctx.source, state.sourceIdentity);
     const drop: DropOptions = { lockTimeoutMs: opts.lockTimeoutMs ?? 5000, attempts: 6, emit: ctx.emit };
     const r: Run = { ctx, o: opts, control, source, drop, changesBack: 0 };
@@ -194,7 +210,11 @@ export async function rollback(ctx: MigrationContext, opts: RollbackOptions = {}
       throw err instanceof StepsFailed ? failureToError(err, "rollback") : err;
     }
     const unavailableMs = r.switchedAt!.getTime() - r.fence!.raisedAt.getTime();
-    ctx.emit({ type: "stage:done", stage: "rollback", message: `writes unavailable for ${unavailableMs} ms` });
+    ctx.emit({
+      type: "stage:done",
+      stage: "rollback",
+      message: `writes unavailable for ${unavailableMs} ms`,
+    });
     return {
       kind: "rolled-back",
       fenceRaisedAt: r.fence!.raisedAt,

@@ -13,6 +13,8 @@ export interface Step {
   undo?(): Promise<void>;
   /** Once this step succeeded, a later failure no longer undoes anything (the switch happened). */
   pointOfNoReturn?: boolean;
+  /** Its undo also takes back a partial run (it undoes whatever part of it completed). */
+  undoesPartialRun?: boolean;
 }
 
 export interface StepLog {
@@ -37,7 +39,12 @@ export class StepJournal {
     this.attempt = rows[0]!.n;
   }
 
-  async mark(step: string, state: "start" | "done" | "undo" | "undone" | "failed", ms?: number, error?: string) {
+  async mark(
+    step: string,
+    state: "start" | "done" | "undo" | "undone" | "failed",
+    ms?: number,
+    error?: string,
+  ) {
     // The journal is for people; losing a line must not fail the cutover.
     await this.control
       .query(
@@ -85,7 +92,8 @@ export async function runSteps(
       await step.run();
     } catch (err) {
       await opts.journal?.mark(step.name, "failed", Date.now() - started, (err as Error)?.message);
-      const undoFailures = committed ? [] : await undoAll(done, opts);
+      const undo = step.undoesPartialRun ? [...done, step] : done;
+      const undoFailures = committed ? [] : await undoAll(undo, opts);
       throw new StepsFailed(err, step.name, undoFailures);
     }
     const ms = Date.now() - started;
@@ -120,4 +128,39 @@ async function undoAll(
     }
   }
   return failures;
+}
+
+/**
+ * Lanes of steps run side by side (each lane in order), as one step: independent work inside
+ * the fence window overlaps instead of adding up. Each sub-step is reported as it finishes.
+ * Undo takes back every sub-step that completed, also after a partial run.
+ */
+export function inParallel(name: string, lanes: Step[][], emit: EventSink): Step {
+  const completed: Step[] = [];
+  const runLane = async (lane: Step[]) => {
+    for (const step of lane) {
+      const started = Date.now();
+      emit({ type: "cutover:step", step: step.name, state: "start" });
+      await step.run();
+      completed.push(step);
+      emit({ type: "cutover:step", step: step.name, state: "done", ms: Date.now() - started });
+    }
+  };
+  return {
+    name,
+    undoesPartialRun: true,
+    run: async () => {
+      const results = await Promise.allSettled(lanes.map(runLane));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed) throw failed.reason;
+    },
+    undo: async () => {
+      for (const step of [...completed].reverse()) {
+        if (!step.undo) continue;
+        emit({ type: "cutover:step", step: step.name, state: "undo" });
+        await step.undo();
+      }
+      completed.length = 0;
+    },
+  };
 }

@@ -50,27 +50,30 @@ export async function runSwitchCommand(command: string, opts: SwitchOptions): Pr
   };
   child.stdout.on("data", relay("info"));
   child.stderr.on("data", relay("warn"));
-  const result = await new Promise<{ code: number | null; signal: string | null; error?: Error; timedOut: boolean }>(
-    (resolve) => {
-      const timer = setTimeout(() => {
-        try {
-          // The whole process group: the shell and whatever it started.
-          process.kill(-child.pid!, "SIGKILL");
-        } catch {
-          child.kill("SIGKILL");
-        }
-        resolve({ code: null, signal: "SIGKILL", timedOut: true });
-      }, opts.timeoutMs);
-      child.on("error", (error) => {
-        clearTimeout(timer);
-        resolve({ code: null, signal: null, error, timedOut: false });
-      });
-      child.on("close", (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal, timedOut: false });
-      });
-    },
-  );
+  const result = await new Promise<{
+    code: number | null;
+    signal: string | null;
+    error?: Error;
+    timedOut: boolean;
+  }>((resolve) => {
+    const timer = setTimeout(() => {
+      try {
+        // The whole process group: the shell and whatever it started.
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
+      resolve({ code: null, signal: "SIGKILL", timedOut: true });
+    }, opts.timeoutMs);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      resolve({ code: null, signal: null, error, timedOut: false });
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, timedOut: false });
+    });
+  });
   if (result.code === 0) return Date.now() - started;
   const why = result.timedOut
     ? `did not finish within ${Math.round(opts.timeoutMs / 1000)}s`

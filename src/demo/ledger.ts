@@ -35,8 +35,8 @@ export class Ledger {
 
   record(table: LedgerTable, id: string, kind: WriteKind, state: RowState): void {
     const keys = this.rows.get(table)!;
-    let h = keys.get(id);
-    if (!h) keys.set(id, (h = { states: [] }));
+    const h = keys.get(id) ?? { states: [] };
+    keys.set(id, h);
     h.states.push(state);
     this.counts[kind]++;
   }
@@ -52,7 +52,8 @@ export class Ledger {
       const ids = [...keys.keys()];
       const found = new Map<string, string>();
       for (let i = 0; i < ids.length; i += 5000) {
-        for (const [id, state] of await readStates(target, table, ids.slice(i, i + 5000))) found.set(id, state);
+        for (const [id, state] of await readStates(target, table, ids.slice(i, i + 5000)))
+          found.set(id, state);
       }
       for (const [id, h] of keys) {
         const actual = found.get(id) ?? null;

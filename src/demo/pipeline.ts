@@ -2,8 +2,10 @@ import { runCheck } from "../check/index.js";
 import { cleanup } from "../cleanup/index.js";
 import type { MigrationContext } from "../context.js";
 import { cutover } from "../cutover/index.js";
+import { withClient } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { runMigration, type StartResult } from "../migration.js";
+import { readStatus } from "../progress/status.js";
 import type { StatusReport } from "../progress/status-model.js";
 import { verify } from "../verify/index.js";
 import { switchCommand } from "./app-config.js";
@@ -19,6 +21,8 @@ export interface PipelineOptions {
   afterSwitchSeconds: number;
   /** --max-lag of the cutover. */
   maxLagSeconds: number;
+  /** --pg-dump of check and start. */
+  pgDump?: string;
 }
 
 /** Every table streams and the target is close behind: the moment a user would cut over. */
@@ -44,13 +48,17 @@ export async function runPipeline(
   summary: DemoSummary,
   opts: PipelineOptions,
 ): Promise<boolean> {
-  await check(ctx, rec);
-  // start gets its own stop signal, so a failure later in the demo can stop it as Ctrl-C would.
+  const pgDump = opts.pgDump ? { pgDump: opts.pgDump } : {};
+  await check(ctx, rec, pgDump);
+  const command = switchCommand(opts.appUrlFile);
+  rec.note(`At the cutover, this switch command will point the app at the target: ${command}`, { command });
+  // start gets its own stop signal too, so a failure later in the demo stops it as Ctrl-C would.
   const startStop = new AbortController();
   const stopStart = () => startStop.abort(new Error("stopped"));
-  ctx.signal.addEventListener("abort", stopStart, { once: true });
+  ctx.signal.throwIfAborted();
   rec.note("pgferry start: prepare, then copy and index in parallel, then stream");
-  const run = runMigration({ ...ctx, signal: startStop.signal }, { progressIntervalMs: 500 });
+  const signal = AbortSignal.any([ctx.signal, startStop.signal]);
+  const run = runMigration({ ...ctx, signal }, { progressIntervalMs: 500, ...pgDump });
   try {
     const first = await Promise.race([
       run.then((r) => ({ ended: r })),
@@ -59,9 +67,10 @@ export async function runPipeline(
     if ("ended" in first) return stoppedEarly(first.ended, rec, summary, ctx.signal);
     recordCopy(rec, summary, first.status);
     if (!(await streamAndVerify(ctx, rec, summary, opts))) return false;
-    await switchOver(ctx, rec, summary, opts);
+    await switchOver(ctx, rec, summary, command, opts.maxLagSeconds);
     // start's stream sees the migration leave the streaming phases and ends by itself.
     await run;
+    await finalStatus(ctx, rec);
   } finally {
     stopStart();
     await run.catch(() => {});
@@ -78,12 +87,19 @@ export async function runPipeline(
   return true;
 }
 
-async function check(ctx: MigrationContext, rec: Recorder): Promise<void> {
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+async function check(ctx: MigrationContext, rec: Recorder, pgDump: { pgDump?: string }): Promise<void> {
   const report = await rec.step(
     "check",
     "pgferry check: versions, privileges, keys, sizes, pg_dump, connections",
-    () => runCheck({ source: ctx.source, target: ctx.target, emit: rec.sink }),
-    (r) => `pgferry check: ready (${r.blockers.length} blockers, ${r.warnings.length} warnings)`,
+    () => runCheck({ source: ctx.source, target: ctx.target, ...pgDump }),
+    (r) =>
+      r.blockers.length === 0
+        ? `pgferry check: ready (${plural(r.warnings.length, "warning")}, shown again by start)`
+        : `pgferry check: ${plural(r.blockers.length, "blocker")}`,
   );
   if (report.blockers.length > 0) {
     const list = report.blockers.map((b) => `\n  - ${b.message} Fix: ${b.fix}`).join("");
@@ -109,7 +125,10 @@ async function streamAndVerify(
     (r) =>
       r.identical
         ? `pgferry verify: identical (${r.tables.length} tables)`
-        : `pgferry verify: differences in ${r.tables.filter((t) => !t.identical).map((t) => t.name).join(", ")}`,
+        : `pgferry verify: differences in ${r.tables
+            .filter((t) => !t.identical)
+            .map((t) => t.name)
+            .join(", ")}`,
   );
   summary.verify = {
     identical: verdict.identical,
@@ -131,17 +150,29 @@ async function switchOver(
   ctx: MigrationContext,
   rec: Recorder,
   summary: DemoSummary,
-  opts: PipelineOptions,
+  command: string,
+  maxLagSeconds: number,
 ): Promise<void> {
-  const command = switchCommand(opts.appUrlFile);
-  rec.note(`The switch command puts the target's URL in the app's config file: ${command}`, { command });
   const done = await rec.step(
     "cutover",
-    `pgferry cutover --max-lag ${opts.maxLagSeconds} --switch-command …`,
-    () => cutover(ctx, { switchCommand: command, maxLagSeconds: opts.maxLagSeconds }),
+    `pgferry cutover --max-lag ${maxLagSeconds} --switch-command …: fence, drain, last changes, sequences, constraints, switch`,
+    () => cutover(ctx, { switchCommand: command, maxLagSeconds }),
     (r) => `pgferry cutover: switched; writes were refused for ${r.unavailableMs.toLocaleString("en-US")} ms`,
   );
   summary.cutover = { unavailableMs: done.unavailableMs, appUnavailableMs: null, refusedWrites: 0 };
+}
+
+/**
+ * The migration's status once cut over, as `pgferry status` would show it, then the end of
+ * start: the live view keeps this last frame on screen.
+ */
+async function finalStatus(ctx: MigrationContext, rec: Recorder): Promise<void> {
+  const status = await withClient(ctx.target, { stage: "status" }, readStatus);
+  rec.sink({ type: "progress", status });
+  rec.note(`pgferry start: ended by itself once the migration was switched (phase ${status.phase})`, {
+    step: "start",
+    state: "done",
+  });
 }
 
 /** start ended before every table streamed: stopped, or a stage it needs is missing. */
@@ -149,7 +180,9 @@ function stoppedEarly(r: StartResult, rec: Recorder, summary: DemoSummary, signa
   if (signal.aborted) return false;
   if (rec.last) recordCopy(rec, summary, rec.last);
   const reason =
-    r.outcome === "stream-unavailable" ? "the stream stage is not built yet" : `start ended early (${r.outcome})`;
+    r.outcome === "stream-unavailable"
+      ? "the stream stage is not built yet"
+      : `start ended early (${r.outcome})`;
   for (const stage of ["stream", "verify", "cutover", "cleanup"]) summary.notRun.push({ stage, reason });
   return false;
 }

@@ -24,6 +24,8 @@ export interface DemoOptions {
   streamSeconds?: number;
   /** How long the app keeps writing on the target after the switch. */
   afterSwitchSeconds?: number;
+  /** The pg_dump check and start use (default: the first on PATH). */
+  pgDump?: string;
 }
 
 export interface KeptServers {
@@ -66,20 +68,28 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   let ok = false;
   let kept: KeptServers | null = null;
   try {
+    opts.signal.throwIfAborted();
     summary.sample = await rec.step(
       "load",
       `Loading the sample shop (${SHOP_TABLES.join(", ")})`,
-      () => loadSample(source, opts.size),
-      (r) => `Loaded ${r.rows.toLocaleString("en-US")} rows into ${r.tables} tables (orders partitioned by month)`,
+      // The load is one long statement per table: on Ctrl-C the demo moves on to stopping the
+      // servers, which ends it.
+      () => untilAborted(loadSample(source, opts.size), opts.signal),
+      (r) =>
+        `Loaded ${r.rows.toLocaleString("en-US")} rows into ${r.tables} tables (orders partitioned by month)`,
     );
+    opts.signal.throwIfAborted();
     app.start();
-    rec.note(`The shop app is live: ${size.writers} connections writing to the source, every acknowledged write recorded`);
+    rec.note(
+      `The shop app is live: ${size.writers} connections writing to the source, every acknowledged write recorded`,
+    );
     const ctx: MigrationContext = { source, target, emit: rec.sink, signal: opts.signal };
     const switched = await runPipeline(ctx, rec, summary, {
       appUrlFile: config.file,
       streamSeconds: opts.streamSeconds ?? 3,
       afterSwitchSeconds: opts.afterSwitchSeconds ?? 2,
       maxLagSeconds: 10,
+      ...(opts.pgDump ? { pgDump: opts.pgDump } : {}),
     });
     await app.stop();
     if (switched) {
@@ -100,7 +110,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     summary.seconds = Object.fromEntries(rec.stageSeconds);
     summary.ok = ok && summary.notRun.length === 0 && summary.lost?.lost === 0 && app.stats.errors === 0;
     if (opts.keep && ok && !opts.signal.aborted) kept = keepServers(servers);
-    else await rec.step("stop", "Stopping and removing both servers", () => servers.stop(), () => "Servers stopped and removed");
+    else
+      await rec.step(
+        "stop",
+        "Stopping and removing both servers",
+        () => servers.stop(),
+        () => "Servers stopped and removed",
+      );
     summary.totalSeconds = (Date.now() - started) / 1000;
   }
   return { summary, kept, interrupted: opts.signal.aborted };
@@ -110,7 +126,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   }
 }
 
-async function loadSample(source: ConnInfo, sizeName: DemoSizeName): Promise<{ rows: number; tables: number }> {
+async function loadSample(
+  source: ConnInfo,
+  sizeName: DemoSizeName,
+): Promise<{ rows: number; tables: number }> {
   return withClient(source, { stage: "demo" }, async (c) => {
     await createShopSchema(c);
     const rows = await loadShopData(c, DEMO_SIZES[sizeName]);
@@ -133,6 +152,17 @@ async function countLost(rec: Recorder, ledger: Ledger, target: ConnInfo): Promi
       (m) => `${m.table} id ${m.id}: expected ${m.expected ?? "no row"}, found ${m.found ?? "no row"}`,
     ),
   };
+}
+
+/** Settles like `work`, or rejects as soon as the signal aborts (work's own outcome is then dropped). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  work.catch(() => {});
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 function emptySummary(opts: DemoOptions, source: ConnInfo, target: ConnInfo): DemoSummary {

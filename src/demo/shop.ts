@@ -31,22 +31,23 @@ const PRICE = (p: string) => `round((2 + (${p} * 37 % 19800) / 100.0)::numeric, 
 const ITEM_PRODUCT = (o: string, k: string) => `(1 + ((${o}) * 31 + (${k}) * 17) % $2::int)`;
 const ITEM_QTY = (o: string, k: string) => `(1 + ((${o}) + (${k})) % 3)`;
 
-const LOAD_STEPS: { table: (typeof SHOP_TABLES)[number]; sql: string; params: (s: DemoSize) => number[] }[] = [
-  {
-    table: "customers",
-    params: (s) => [s.customers],
-    sql: `insert into customers (id, email, name, country, preferences, created_at)
+const LOAD_STEPS: { table: (typeof SHOP_TABLES)[number]; sql: string; params: (s: DemoSize) => number[] }[] =
+  [
+    {
+      table: "customers",
+      params: (s) => [s.customers],
+      sql: `insert into customers (id, email, name, country, preferences, created_at)
       select g, format('customer%s@example.com', g), format('Customer %s', g),
              (array['US','GB','DE','FR','NL','SE','JP','BR','CA','AU'])[1 + g % 10],
              jsonb_build_object('newsletter', g % 3 = 0, 'currency', (array['USD','EUR','GBP'])[1 + g % 3],
                                 'theme', case when g % 2 = 0 then 'dark' else 'light' end),
              now() - make_interval(days => g % 700)
         from generate_series(1, $1::int) g`,
-  },
-  {
-    table: "products",
-    params: (s) => [s.products],
-    sql: `insert into products (id, public_id, sku, name, price, attributes, tags, stock)
+    },
+    {
+      table: "products",
+      params: (s) => [s.products],
+      sql: `insert into products (id, public_id, sku, name, price, attributes, tags, stock)
       select g, md5('product' || g)::uuid, format('SKU-%s', lpad(g::text, 6, '0')),
              (array['Red','Blue','Green','Black','White'])[1 + g % 5] || ' ' ||
                (array['Mug','Shirt','Lamp','Chair','Book','Bag','Pen'])[1 + g % 7],
@@ -56,11 +57,11 @@ const LOAD_STEPS: { table: (typeof SHOP_TABLES)[number]; sql: string; params: (s
              array[(array['new','sale','eco','gift','bestseller'])[1 + g % 5], (array['home','office','outdoor'])[1 + g % 3]],
              g % 500
         from generate_series(1, $1::int) g`,
-  },
-  {
-    table: "orders",
-    params: (s) => [s.orders, s.products, s.customers],
-    sql: `insert into orders (id, customer_id, status, total, shipping, created_at)
+    },
+    {
+      table: "orders",
+      params: (s) => [s.orders, s.products, s.customers],
+      sql: `insert into orders (id, customer_id, status, total, shipping, created_at)
       select g, 1 + (g::bigint * 7919) % $3::int,
              (array['delivered','delivered','delivered','shipped','paid','pending','cancelled'])[1 + g % 7]::order_status,
              (select sum(${ITEM_QTY("g", "k")} * ${PRICE(ITEM_PRODUCT("g", "k"))})
@@ -69,26 +70,26 @@ const LOAD_STEPS: { table: (typeof SHOP_TABLES)[number]; sql: string; params: (s
                                                           'city', (array['Lisbon','Hanoi','Austin','Oslo'])[1 + g % 4]) end,
              now() - make_interval(secs => (g::bigint * 104729) % (360 * 86400))
         from generate_series(1, $1::int) g`,
-  },
-  {
-    table: "order_items",
-    params: (s) => [s.orders, s.products],
-    sql: `insert into order_items (order_id, order_created_at, product_id, quantity, unit_price)
+    },
+    {
+      table: "order_items",
+      params: (s) => [s.orders, s.products],
+      sql: `insert into order_items (order_id, order_created_at, product_id, quantity, unit_price)
       select o.id, o.created_at, ${ITEM_PRODUCT("o.id", "k")}, ${ITEM_QTY("o.id", "k")}, ${PRICE(ITEM_PRODUCT("o.id", "k"))}
         from orders o cross join lateral generate_series(1, 1 + (o.id % 4)::int) k
        where o.id <= $1::bigint`,
-  },
-  {
-    table: "events",
-    params: (s) => [s.events, s.products, s.customers],
-    sql: `insert into events (customer_id, kind, payload, at)
+    },
+    {
+      table: "events",
+      params: (s) => [s.events, s.products, s.customers],
+      sql: `insert into events (customer_id, kind, payload, at)
       select 1 + (g::bigint * 104723) % $3::int, (array['page_view','search','add_to_cart','checkout','login'])[1 + g % 5],
              jsonb_build_object('path', '/products/' || (1 + g % $2::int), 'session', md5(g::text), 'ms', g % 900,
                                 'agent', (array['Mozilla/5.0 (Macintosh)','Mozilla/5.0 (iPhone)','Mozilla/5.0 (Windows NT 10.0)'])[1 + g % 3]),
              now() - make_interval(secs => g % (90 * 86400))
         from generate_series(1, $1::int) g`,
-  },
-];
+    },
+  ];
 
 /** Creates the shop's schema; the caller is connected as the database's owner role. */
 export async function createShopSchema(client: pg.ClientBase): Promise<void> {
@@ -110,11 +111,10 @@ export async function loadShopData(
     onTable(step.table, r.rowCount ?? 0, Date.now() - t0);
   }
   // The app's own inserts must not collide with the loaded ids.
-  await client.query(`select setval('customers_id_seq', $1), setval('products_id_seq', $2), setval('orders_id_seq', $3)`, [
-    size.customers,
-    size.products,
-    size.orders,
-  ]);
+  await client.query(
+    `select setval('customers_id_seq', $1), setval('products_id_seq', $2), setval('orders_id_seq', $3)`,
+    [size.customers, size.products, size.orders],
+  );
   await client.query(CONSTRAINTS_SQL);
   await client.query("refresh materialized view daily_revenue");
   // Fresh statistics: pgferry sizes its copy from them, as it would on a long-lived database.

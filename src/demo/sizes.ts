@@ -16,7 +16,14 @@ export const DEMO_SIZES = {
   // ≈ 400k rows: the default, a couple of minutes end to end on a laptop.
   medium: { customers: 20_000, products: 2_000, orders: 80_000, events: 100_000, writers: 3, pauseMs: 15 },
   // ≈ 4M rows.
-  large: { customers: 200_000, products: 10_000, orders: 800_000, events: 1_000_000, writers: 4, pauseMs: 10 },
+  large: {
+    customers: 200_000,
+    products: 10_000,
+    orders: 800_000,
+    events: 1_000_000,
+    writers: 4,
+    pauseMs: 10,
+  },
 } as const satisfies Record<string, DemoSize>;
 
 export type DemoSizeName = keyof typeof DEMO_SIZES;

@@ -8,7 +8,13 @@ export interface DemoSummary {
   seconds: Record<string, number>;
   totalSeconds: number;
   sample: { rows: number; tables: number };
-  copy: { rows: number; bytes: number; seconds: number; bytesPerSecond: number; rowsPerSecond: number } | null;
+  copy: {
+    rows: number;
+    bytes: number;
+    seconds: number;
+    bytesPerSecond: number;
+    rowsPerSecond: number;
+  } | null;
   stream: { lagMedianSeconds: number | null; lagMaxSeconds: number | null; changesApplied: number } | null;
   verify: { identical: boolean; tables: number; rows: number } | null;
   cutover: { unavailableMs: number | null; appUnavailableMs: number | null; refusedWrites: number } | null;
@@ -61,18 +67,30 @@ export function formatSummary(s: DemoSummary, paint: Paint): string[] {
   const row = (label: string, value: string) => `  ${label.padEnd(24)}${value}`;
   const lines = [
     "",
-    paint("bold", `Summary: PostgreSQL ${s.source.major} → ${s.target.major}, ${s.size} sample, ${secs(s.totalSeconds)} in all`),
+    paint(
+      "bold",
+      `Summary: PostgreSQL ${s.source.major} → ${s.target.major}, ${s.size} sample, ${secs(s.totalSeconds)} in all`,
+    ),
   ];
   if (s.copy) {
     lines.push(
-      row("Moved", `${formatCount(s.copy.rows)} rows, ${formatBytes(s.copy.bytes)} in ${secs(s.copy.seconds)}`),
-      row("Copy rate", `${formatBytes(s.copy.bytesPerSecond)}/s, ${formatCount(s.copy.rowsPerSecond)} rows/s`),
+      row(
+        "Moved",
+        `${formatCount(s.copy.rows)} rows, ${formatBytes(s.copy.bytes)} in ${secs(s.copy.seconds)}`,
+      ),
+      row(
+        "Copy rate",
+        `${formatBytes(s.copy.bytesPerSecond)}/s, ${formatCount(s.copy.rowsPerSecond)} rows/s`,
+      ),
     );
   }
   if (s.stream) {
     const { lagMedianSeconds: mid, lagMaxSeconds: max } = s.stream;
-    const lag = mid === null || max === null ? "n/a" : `${mid.toFixed(1)} s typical, ${max.toFixed(1)} s at most`;
-    lines.push(row("Lag while streaming", `${lag}; ${formatCount(s.stream.changesApplied)} changes replayed`));
+    const lag =
+      mid === null || max === null ? "n/a" : `${mid.toFixed(1)} s typical, ${max.toFixed(1)} s at most`;
+    lines.push(
+      row("Lag while streaming", `${lag}; ${formatCount(s.stream.changesApplied)} changes replayed`),
+    );
   }
   if (s.verify) {
     const v = s.verify.identical
@@ -83,7 +101,10 @@ export function formatSummary(s: DemoSummary, paint: Paint): string[] {
   if (s.cutover) {
     lines.push(
       row("Writes unavailable", `${ms(s.cutover.unavailableMs)} (measured by pgferry)`),
-      row("", `${ms(s.cutover.appUnavailableMs)} as the app saw it; ${formatCount(s.cutover.refusedWrites)} refused attempts, all retried`),
+      row(
+        "",
+        `${ms(s.cutover.appUnavailableMs)} as the app saw it; ${formatCount(s.cutover.refusedWrites)} refused attempts, all retried`,
+      ),
     );
   }
   const w = s.writes;
@@ -92,7 +113,10 @@ export function formatSummary(s: DemoSummary, paint: Paint): string[] {
       "App writes",
       `${formatCount(w.acknowledged)} acknowledged (${formatCount(w.inserts)} inserts, ${formatCount(w.updates)} updates, ${formatCount(w.deletes)} deletes)`,
     ),
-    row("", `${formatCount(w.onSource)} on the source, ${formatCount(w.onTarget)} on the target after the switch; ${formatCount(w.reads)} reads`),
+    row(
+      "",
+      `${formatCount(w.onSource)} on the source, ${formatCount(w.onTarget)} on the target after the switch; ${formatCount(w.reads)} reads`,
+    ),
   );
   if (w.errors > 0) lines.push(row("App errors", paint("red", `${w.errors}: ${w.firstError ?? ""}`)));
   if (s.lost) {

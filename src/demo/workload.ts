@@ -195,7 +195,10 @@ class Worker {
     await c.query("begin");
     const { rows } = await c.query<{ id: string; created_at: string }>(
       `insert into orders (customer_id, shipping) values ($1, $2) returning id::text, created_at::text`,
-      [this.int(this.app.size.customers), { method: this.rand() < 0.3 ? "express" : "standard", gift: this.rand() < 0.1 }],
+      [
+        this.int(this.app.size.customers),
+        { method: this.rand() < 0.3 ? "express" : "standard", gift: this.rand() < 0.1 },
+      ],
     );
     const order = rows[0]!;
     await c.query(
@@ -214,7 +217,9 @@ class Worker {
 
   private async advanceOrder(c: pg.Client): Promise<void> {
     const mine = this.myOrders.length > 0 && this.rand() < 0.7;
-    const id = mine ? this.myOrders[Math.floor(this.rand() * this.myOrders.length)]! : String(this.owned(this.app.size.orders));
+    const id = mine
+      ? this.myOrders[Math.floor(this.rand() * this.myOrders.length)]!
+      : String(this.owned(this.app.size.orders));
     await c.query("begin");
     const r = await c.query(
       `update orders set status = case status when 'pending' then 'paid' when 'paid' then 'shipped' else 'delivered' end::order_status
@@ -247,7 +252,11 @@ class Worker {
     await c.query("begin");
     const { rows } = await c.query<{ id: string }>(
       `insert into events (customer_id, kind, payload) values ($1, $2, $3) returning id::text`,
-      [this.int(this.app.size.customers), "page_view", { path: `/products/${this.int(this.app.size.products)}` }],
+      [
+        this.int(this.app.size.customers),
+        "page_view",
+        { path: `/products/${this.int(this.app.size.products)}` },
+      ],
     );
     await this.commit(c, "events", rows[0]!.id, "insert");
   }
@@ -262,7 +271,9 @@ class Worker {
 
   private async read(c: pg.Client): Promise<void> {
     try {
-      await c.query("select id, status, email, total from open_orders where id > $1 limit 10", [this.int(this.app.size.orders)]);
+      await c.query("select id, status, email, total from open_orders where id > $1 limit 10", [
+        this.int(this.app.size.orders),
+      ]);
       this.app.stats.reads.ok++;
     } catch (err) {
       this.app.stats.reads.failed++;

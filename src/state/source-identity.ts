@@ -16,7 +16,11 @@ interface StoredIdentity {
  * the same address and name. Commands that change the source (cutover's fence, cleanup) call
  * it first: pgferry objects on another database belong to another migration.
  */
-export async function assertSameSource(source: pg.ClientBase, info: ConnInfo, identity: string): Promise<void> {
+export async function assertSameSource(
+  source: pg.ClientBase,
+  info: ConnInfo,
+  identity: string,
+): Promise<void> {
   let stored: StoredIdentity;
   try {
     stored = JSON.parse(identity) as StoredIdentity;
@@ -39,8 +43,12 @@ export async function assertSameSource(source: pg.ClientBase, info: ConnInfo, id
         : stored.host === info.host && stored.port === info.port && stored.database === info.database;
   }
   if (!same) {
-    throw new PgferryError("SOURCE_MISMATCH", `The source ${info.display} is not the source of this migration.`, {
-      side: "source",
-    });
+    throw new PgferryError(
+      "SOURCE_MISMATCH",
+      `The source ${info.display} is not the source of this migration.`,
+      {
+        side: "source",
+      },
+    );
   }
 }

@@ -2,7 +2,7 @@ import type pg from "pg";
 import { tableShape } from "../catalog/index.js";
 import { literal, qualified } from "../db/quote.js";
 import { recordEvent } from "../state/index.js";
-import { columnsJsonSql } from "./sql.js";
+import { columnsJsonSql, relation } from "./sql.js";
 import { tableName } from "./table-state.js";
 import type { StoredColumn, StreamTable } from "./types.js";
 
@@ -118,4 +118,48 @@ export async function recheckPaused(
     was: tableName(t),
   });
   return true;
+}
+
+/** Ids of the tables whose columns on the source no longer match the stored shape (or that vanished). */
+export async function changedShapes(
+  source: pg.ClientBase,
+  major: number,
+  tables: readonly StreamTable[],
+): Promise<number[]> {
+  const { rows } = await source.query<{ id: number; columns: StoredColumn[] }>(
+    `select x.id, ${columnsJsonSql("to_regclass(x.rel)", major)} as columns
+       from unnest($1::int[], $2::text[]) as x(id, rel)`,
+    [tables.map((t) => t.id), tables.map((t) => relation(t))],
+  );
+  const byId = new Map(tables.map((t) => [t.id, t]));
+  return rows.filter((r) => shapeOf(r.columns) !== byId.get(r.id)?.shape).map((r) => r.id);
+}
+
+/**
+ * Records the source oid of tables that lack it; rows a worker holds are skipped (next time).
+ * Updates the given objects too.
+ */
+export async function recordSourceOids(
+  source: pg.ClientBase,
+  target: pg.ClientBase,
+  tables: StreamTable[],
+): Promise<void> {
+  const missing = tables.filter((t) => t.sourceOid === null);
+  if (missing.length === 0) return;
+  const { rows } = await source.query<{ id: number; oid: string | null }>(
+    "select x.id, to_regclass(x.rel)::oid::int8::text as oid from unnest($1::int[], $2::text[]) as x(id, rel)",
+    [missing.map((t) => t.id), missing.map((t) => relation(t))],
+  );
+  const found = rows.filter((r) => r.oid !== null);
+  if (found.length === 0) return;
+  await target.query(
+    `update pgferry.tables t set source_oid = x.oid from unnest($1::int[], $2::int8[]) as x(id, oid)
+      where t.id = x.id and t.source_oid is null
+        and t.id in (select id from pgferry.tables where id = any ($1::int[]) for update skip locked)`,
+    [found.map((r) => r.id), found.map((r) => r.oid)],
+  );
+  for (const r of found) {
+    const t = missing.find((m) => m.id === r.id);
+    if (t) t.sourceOid = Number(r.oid);
+  }
 }

@@ -4,7 +4,8 @@ import { ForwardStream } from "./run-stream.js";
 import { resolveOptions, type StreamOptions } from "./types.js";
 
 export { catchUp } from "./catch-up.js";
-export { catchUpReverse, installReverseCapture, runReverseStream } from "./reverse.js";
+export { catchUpReverse, runReverseStream } from "./reverse.js";
+export { installReverseCapture } from "./reverse-install.js";
 export { type SequenceSyncOptions, syncSequences } from "./sequences.js";
 export { STREAM_DEFAULTS, type StreamOptions } from "./types.js";
 

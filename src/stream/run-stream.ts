@@ -4,20 +4,14 @@ import { serverMajor } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { ensureControlSchema, readMigration, recordEvent } from "../state/index.js";
 import type { WindowOutcome } from "./apply-window.js";
-import { recheckPaused, shapeOf } from "./ddl.js";
+import { changedShapes, recheckPaused, recordSourceOids } from "./ddl.js";
 import { startHeartbeat } from "./heartbeat.js";
 import { appliedTotal, cleanupLog, countPending, storeStreamStatus } from "./monitor.js";
 import { RetryLoop } from "./retry.js";
 import { syncSequencesOn } from "./sequences.js";
 import { isRetryable, onSide, Session, sleep } from "./sessions.js";
-import { columnsJsonSql, relation } from "./sql.js";
 import { readStreamTables, tableName } from "./table-state.js";
-import {
-  FORWARD_MIGRATION_PHASES,
-  type ResolvedStreamOptions,
-  type StoredColumn,
-  type StreamTable,
-} from "./types.js";
+import { FORWARD_MIGRATION_PHASES, type ResolvedStreamOptions, type StreamTable } from "./types.js";
 import { streamFailed, TableQueue, WorkerPool } from "./worker-pool.js";
 
 const PAUSED_RECHECK_MS = 10_000;
@@ -59,6 +53,8 @@ export class ForwardStream {
   private majors = { source: 0, target: 0 };
   private tables: StreamTable[] = [];
   private last = { status: 0, cleanup: 0, sequences: 0, paused: 0, idle: 0 };
+  /** Counting a huge backlog is not free: the pause between counts grows with their cost. */
+  private statusEveryMs = 0;
   private applied: { total: number; at: number } | undefined;
 
   constructor(
@@ -242,9 +238,10 @@ export class ForwardStream {
   private async periodic(queue: TableQueue): Promise<void> {
     const now = Date.now();
     const o = this.o;
-    if (now - this.last.status >= o.statusIntervalMs) {
+    if (now - this.last.status >= Math.max(o.statusIntervalMs, this.statusEveryMs)) {
       this.last.status = now;
       await this.measure();
+      this.statusEveryMs = 20 * (Date.now() - now);
       await this.recordOids();
       await this.checkShapes(queue);
     }
@@ -269,31 +266,10 @@ export class ForwardStream {
   /** Source oids, so a table renamed later is still found (and named in the pause reason). */
   private async recordOids(): Promise<void> {
     const tgt = await onSide("target", () => this.write.get());
-    const missing = (this.tables.length ? this.tables : await readStreamTables(tgt)).filter(
-      (t) => t.sourceOid === null,
-    );
-    if (missing.length === 0) return;
+    const tables = this.tables.length ? this.tables : await readStreamTables(tgt);
+    if (tables.every((t) => t.sourceOid !== null)) return;
     const src = await onSide("source", () => this.read.get());
-    const { rows } = await onSide("source", () =>
-      src.query<{ id: number; oid: string | null }>(
-        "select x.id, to_regclass(x.rel)::oid::int8::text as oid from unnest($1::int[], $2::text[]) as x(id, rel)",
-        [missing.map((t) => t.id), missing.map((t) => relation(t))],
-      ),
-    );
-    const found = rows.filter((r) => r.oid !== null);
-    if (found.length === 0) return;
-    await onSide("target", () =>
-      tgt.query(
-        `update pgferry.tables t set source_oid = x.oid from unnest($1::int[], $2::int8[]) as x(id, oid)
-          where t.id = x.id and t.source_oid is null
-            and t.id in (select id from pgferry.tables where id = any ($1::int[]) for update skip locked)`,
-        [found.map((r) => r.id), found.map((r) => r.oid)],
-      ),
-    );
-    for (const t of missing) {
-      const r = found.find((f) => f.id === t.id);
-      if (r) t.sourceOid = Number(r.oid);
-    }
+    await recordSourceOids(src, tgt, tables);
   }
 
   /**
@@ -304,15 +280,8 @@ export class ForwardStream {
     const active = this.tables.filter((t) => t.phase === "indexed" || t.phase === "streaming");
     if (active.length === 0) return;
     const src = await onSide("source", () => this.read.get());
-    const { rows } = await onSide("source", () =>
-      src.query<{ id: number; columns: StoredColumn[] }>(
-        `select x.id, ${columnsJsonSql("to_regclass(x.rel)", this.majors.source)} as columns
-           from unnest($1::int[], $2::text[]) as x(id, rel)`,
-        [active.map((t) => t.id), active.map((t) => relation(t))],
-      ),
-    );
-    const byId = new Map(active.map((t) => [t.id, t]));
-    for (const r of rows) if (shapeOf(r.columns) !== byId.get(r.id)?.shape) queue.push(r.id);
+    for (const id of await onSide("source", () => changedShapes(src, this.majors.source, active)))
+      queue.push(id);
   }
 
   private async measure(): Promise<void> {

@@ -73,6 +73,9 @@ export async function onSide<T>(side: "source" | "target", fn: () => Promise<T>)
 /** Errors a reconnect fixes: lost connections, restarts, and connect failures of a down server. */
 export function isRetryable(err: unknown): boolean {
   if (isTransient(err)) return true;
+  // A cancelled statement (timeout, pg_cancel_backend), a lock not granted in time, no free
+  // connection slot: all pass; the window is simply tried again.
+  if (["57014", "55P03", "53300"].includes(sqlState(err) ?? "")) return true;
   if (isTransient((err as { cause?: unknown })?.cause)) return true;
   return (
     isPgferryError(err) && ["CONNECTION_REFUSED", "CONNECTION_TIMEOUT", "CONNECTION_LOST"].includes(err.code)

@@ -45,8 +45,8 @@ export class TableQueue {
     this.busy.delete(id);
   }
 
-  get idle(): boolean {
-    return this.items.length === 0 && this.busy.size === 0;
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** No more pushes: workers take what is queued, then stop. */
@@ -85,6 +85,7 @@ export class WorkerPool {
   private fatal: unknown;
   private readonly runs: Promise<void>[];
   private readonly sessions: ApplySessions[] = [];
+  private draining = false;
 
   constructor(
     private readonly ctx: MigrationContext,
@@ -114,7 +115,8 @@ export class WorkerPool {
           }
           this.onOutcome(out);
           await retry.succeeded(await s.write.get());
-          if (!out.more || this.ctx.signal.aborted) break;
+          // A backlog's next cut window waits for the next start when the stream is stopping.
+          if (!out.more || this.ctx.signal.aborted || (this.queue.isClosed && !this.draining)) break;
         }
       } catch (err) {
         if (!isRetryable(err)) {
@@ -137,6 +139,7 @@ export class WorkerPool {
 
   /** Waits for the workers and closes their sessions; `drain` first applies what is queued. */
   async finish(drain = false): Promise<void> {
+    this.draining = drain;
     if (drain) this.queue.end();
     else this.queue.close();
     await Promise.all(this.runs);

@@ -1,4 +1,4 @@
-export { type QuickVerifyOptions, quickVerify, verify } from "./verify.js";
+export { covers, parseSnapshot, type Snapshot } from "./positions.js";
 export type { Difference, SequenceVerdict, TableVerdict, VerifyOptions, VerifyReport } from "./types.js";
 export { VERIFY_DEFAULTS } from "./types.js";
-export { covers, parseSnapshot, type Snapshot } from "./positions.js";
+export { type QuickVerifyOptions, quickVerify, verify } from "./verify.js";

@@ -37,11 +37,18 @@ function collect(rows: Record<string, string>[], t: VerifyTable, into: Digests =
 
 async function rangeDigests(client: pg.ClientBase, t: VerifyTable, range: KeyRange): Promise<Digests> {
   const pred = rangePredicate(t, range);
-  const { rows } = await client.query(`select ${digestSelect(t)} from ${fromClause(t)} where ${pred.sql}`, pred.params);
+  const { rows } = await client.query(
+    `select ${digestSelect(t)} from ${fromClause(t)} where ${pred.sql}`,
+    pred.params,
+  );
   return collect(rows, t);
 }
 
-async function keyDigests(client: pg.ClientBase, t: VerifyTable, keys: readonly KeyValues[]): Promise<Digests> {
+async function keyDigests(
+  client: pg.ClientBase,
+  t: VerifyTable,
+  keys: readonly KeyValues[],
+): Promise<Digests> {
   const out: Digests = new Map();
   for (let i = 0; i < keys.length; i += BATCH) {
     const batch = keys.slice(i, i + BATCH);
@@ -67,7 +74,11 @@ async function columnDigests(
       `select ${keyJsonExpr(t)} as kj, ${cols} from ${keyBatchJoin(t)}`,
       keyBatchParams(t, keys.slice(i, i + BATCH)),
     );
-    for (const r of rows) out.set(r.kj, t.columns.map((_, j) => r[`c${j}`] ?? null));
+    for (const r of rows)
+      out.set(
+        r.kj,
+        t.columns.map((_, j) => r[`c${j}`] ?? null),
+      );
   }
   return out;
 }
@@ -101,8 +112,16 @@ export async function rangeKeyDiffs(
     else if (other.hash !== d.hash) diffs.push({ kind: "changed", keyJson: kj, key: d.key });
   }
   for (const [kj, d] of tgt) if (!src.has(kj)) onlyTarget.push(d);
-  const inTarget = await keyDigests(target, t, onlySource.map((d) => d.key));
-  const inSource = await keyDigests(source, t, onlyTarget.map((d) => d.key));
+  const inTarget = await keyDigests(
+    target,
+    t,
+    onlySource.map((d) => d.key),
+  );
+  const inSource = await keyDigests(
+    source,
+    t,
+    onlyTarget.map((d) => d.key),
+  );
   for (const [kj, d] of src) {
     if (tgt.has(kj)) continue;
     const found = inTarget.get(kj);

@@ -90,7 +90,13 @@ function toVerifyTable(t: {
   const byName = new Map(t.columns.map((c) => [c.name, c]));
   const key: VerifyColumn[] = t.keyColumns.map((k) => ({ name: k, type: byName.get(k)?.type ?? "text" }));
   const columns = copyColumns(
-    t.columns.map((c) => ({ name: c.name, type: c.type, generated: c.generated, notNull: false, identity: "" })),
+    t.columns.map((c) => ({
+      name: c.name,
+      type: c.type,
+      generated: c.generated,
+      notNull: false,
+      identity: "",
+    })),
   ).map((c) => ({ name: c.name, type: c.type }));
   return {
     id: t.id,

@@ -129,7 +129,11 @@ export async function verify(ctx: MigrationContext, opts: VerifyOptions = {}): P
   const { view, tables } = await loadTables(ctx, opts.tables);
   const phase = view?.phase ?? null;
   const verdicts = await eachTable(ctx, tables, o.jobs, async (pair, t) => {
-    const sides: CompareSides = { ...pair, settle: settler(pair, phase, o.settleTimeoutMs), signal: ctx.signal };
+    const sides: CompareSides = {
+      ...pair,
+      settle: settler(pair, phase, o.settleTimeoutMs),
+      signal: ctx.signal,
+    };
     const v = await compareTable(sides, t, o);
     ctx.emit({
       type: "log",
@@ -173,7 +177,10 @@ export interface QuickVerifyOptions {
 }
 
 /** The cutover's fast check, with writes fenced: counts and the last key range of every table. */
-export async function quickVerify(ctx: MigrationContext, opts: QuickVerifyOptions = {}): Promise<VerifyReport> {
+export async function quickVerify(
+  ctx: MigrationContext,
+  opts: QuickVerifyOptions = {},
+): Promise<VerifyReport> {
   const started = Date.now();
   const { view, tables } = await loadTables(ctx);
   const limits = {

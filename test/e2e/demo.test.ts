@@ -25,7 +25,10 @@ describe("pgferry demo --size small", () => {
     // Every stage of the pipeline ran, for real, in order.
     const order = ["pgferry check", "pgferry start", "pgferry verify", "pgferry cutover", "pgferry cleanup"];
     const at = order.map((s) => out.indexOf(s));
-    expect(at.every((i) => i >= 0), out).toBe(true);
+    expect(
+      at.every((i) => i >= 0),
+      out,
+    ).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
     expect(out).not.toMatch(/^\s*Not run/m);
 

@@ -108,7 +108,10 @@ export class AppClient {
     const url = readFileSync(this.o.switchFile, "utf8");
     if (url !== this.wanted) this.wanted = url;
     const ack = `${this.o.switchFile}.ack`;
-    if (this.at.every((u) => u === this.wanted) && (!existsSync(ack) || readFileSync(ack, "utf8") !== this.wanted)) {
+    if (
+      this.at.every((u) => u === this.wanted) &&
+      (!existsSync(ack) || readFileSync(ack, "utf8") !== this.wanted)
+    ) {
       writeFileSync(`${ack}.tmp`, this.wanted);
       renameSync(`${ack}.tmp`, ack);
     }
@@ -150,7 +153,14 @@ export class AppClient {
       }
     } catch (err) {
       const e = err as { code?: string; message?: string };
-      this.failures.push({ conn, db, kind: "write", code: e.code, message: e.message ?? String(err), at: Date.now() });
+      this.failures.push({
+        conn,
+        db,
+        kind: "write",
+        code: e.code,
+        message: e.message ?? String(err),
+        at: Date.now(),
+      });
       // A fenced write is retried by the next round, after a short pause.
       await sleep(10);
     }
@@ -163,7 +173,14 @@ export class AppClient {
       this.reads++;
     } catch (err) {
       const e = err as { code?: string; message?: string };
-      this.failures.push({ conn, db, kind: "read", code: e.code, message: e.message ?? String(err), at: Date.now() });
+      this.failures.push({
+        conn,
+        db,
+        kind: "read",
+        code: e.code,
+        message: e.message ?? String(err),
+        at: Date.now(),
+      });
     }
   }
 

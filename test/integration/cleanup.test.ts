@@ -72,14 +72,19 @@ async function migrated(p: { source: number; target: number }, phase: string) {
     "select oid::int8::text as oid from pg_database where datname = current_database()",
   )) as [{ oid: string }];
   const info = parseConnUrl(source.url, "source");
-  const identity = { host: info.host, port: info.port, database: info.database, systemIdentifier: null, databaseOid: Number(oid) };
+  const identity = {
+    host: info.host,
+    port: info.port,
+    database: info.database,
+    systemIdentifier: null,
+    databaseOid: Number(oid),
+  };
   const c = await connect(parseConnUrl(target.url, "target"), { stage: "prepare" });
   await ensureControlSchema(c);
-  await c.query("insert into pgferry.migration (source_display, source_identity, phase) values ($1, $2, $3)", [
-    info.display,
-    JSON.stringify(identity),
-    phase,
-  ]);
+  await c.query(
+    "insert into pgferry.migration (source_display, source_identity, phase) values ($1, $2, $3)",
+    [info.display, JSON.stringify(identity), phase],
+  );
   await c.end();
   await installCapture(target, "target");
   return { source, target };
@@ -101,7 +106,18 @@ async function traces(db: LocalDatabase): Promise<string[]> {
 
 /** Every row of the main catalogs with its xmin: any create, drop or update changes it. */
 async function catalogSnapshot(db: LocalDatabase): Promise<string[]> {
-  const catalogs = ["pg_class", "pg_proc", "pg_trigger", "pg_namespace", "pg_type", "pg_constraint", "pg_index", "pg_depend", "pg_attribute", "pg_description"];
+  const catalogs = [
+    "pg_class",
+    "pg_proc",
+    "pg_trigger",
+    "pg_namespace",
+    "pg_type",
+    "pg_constraint",
+    "pg_index",
+    "pg_depend",
+    "pg_attribute",
+    "pg_description",
+  ];
   const parts = catalogs.map((c) => `select '${c}' || ':' || ctid::text || ':' || xmin::text as r from ${c}`);
   const rows = await asOwner<{ r: string }>(db, `${parts.join(" union all ")} order by 1`);
   return rows.map((r) => r.r);
@@ -159,7 +175,9 @@ describe.each(testPairs())("cleanup, PostgreSQL %s", (p) => {
     expect((await traces(source)).length).toBeGreaterThan(0);
 
     const other = await sourceDb(p.source);
-    await expect(cleanup(ctxOf(other, target), { force: true })).rejects.toMatchObject({ code: "SOURCE_MISMATCH" });
+    await expect(cleanup(ctxOf(other, target), { force: true })).rejects.toMatchObject({
+      code: "SOURCE_MISMATCH",
+    });
 
     const forced = cli(["cleanup", "--force"], source, target);
     expect(forced.status).toBe(0);

@@ -19,10 +19,17 @@ async function capturedSource(major: number): Promise<LocalDatabase> {
   const c = await connect(parseConnUrl(db.url, "source"), { stage: "prepare" });
   try {
     await installCaptureSchema(c);
-    await installTableCapture(c, { tableId: 1, schema: "public", name: "items", keyColumns: ["id"], leaves: [] });
-    const [leaf] = (await asOwner<{ oid: string }>(db, "select 'public.parts_eu'::regclass::oid::int8 as oid")) as [
-      { oid: string },
-    ];
+    await installTableCapture(c, {
+      tableId: 1,
+      schema: "public",
+      name: "items",
+      keyColumns: ["id"],
+      leaves: [],
+    });
+    const [leaf] = (await asOwner<{ oid: string }>(
+      db,
+      "select 'public.parts_eu'::regclass::oid::int8 as oid",
+    )) as [{ oid: string }];
     await installTableCapture(c, {
       tableId: 2,
       schema: "public",
@@ -129,7 +136,10 @@ describe.each(sources)("the write fence, PostgreSQL %i source", (major) => {
       await drain;
       expect(drained).toBe(true);
       // Every committed write is in the log, to be applied by the final catch-up.
-      const committed = await asOwner<{ id: number }>(db, "select id from public.items where id >= 10 order by id");
+      const committed = await asOwner<{ id: number }>(
+        db,
+        "select id from public.items where id >= 10 order by id",
+      );
       const logged = await asOwner<{ id: number }>(
         db,
         "select (key->>'id')::int as id from pgferry.changes where tbl = 1 and op = 'I' order by 1",

@@ -22,6 +22,15 @@ async function phase(target: LocalDatabase): Promise<string> {
   return rows[0]?.phase ?? "none";
 }
 
+async function waitForPhase(target: LocalDatabase, want: string, p: PgferryProcess): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  while ((await phase(target)) !== want) {
+    if (p.child.exitCode !== null) throw new Error(`pgferry exited early:\n${output(p)}`);
+    if (Date.now() > deadline) throw new Error(`the migration never reached ${want}:\n${output(p)}`);
+    await sleep(100);
+  }
+}
+
 function output(p: PgferryProcess): string {
   return [...p.stdout, ...p.stderr].slice(-40).join("\n");
 }
@@ -46,8 +55,10 @@ describe.each(testPairs())("randomized workload with kill -9 %#", (pair) => {
     let p = spawnPgferry(args);
     const killedIn: string[] = [];
     for (let kill = 0; kill < KILLS; kill++) {
-      // Random moments: the first kills land in prepare/copy/index, later ones while streaming.
-      await sleep(1500 + Math.floor(rand() * 4500));
+      // Random moments: anywhere (prepare, copy, index, streaming), except that the second kill
+      // waits until the stream runs, so at least one lands mid-stream.
+      if (kill === 1) await waitForPhase(target, "streaming", p);
+      await sleep((kill === 1 ? 300 : 1500) + Math.floor(rand() * 3500));
       if (p.child.exitCode !== null) throw new Error(`pgferry exited early:\n${output(p)}`);
       killedIn.push(await phase(target));
       await p.kill9();
@@ -58,6 +69,8 @@ describe.each(testPairs())("randomized workload with kill -9 %#", (pair) => {
     expect(stats.errors).toEqual([]);
     expect(stats.committed).toBeGreaterThan(200);
     expect(stats.statements["truncate"] ?? 0).toBeGreaterThan(0);
+    expect(stats.statements["key-update"] ?? 0).toBeGreaterThan(0);
+    expect(stats.rolledBack).toBeGreaterThan(0);
     try {
       await waitCaughtUp(source, target, 120_000);
     } catch (err) {

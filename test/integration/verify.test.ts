@@ -62,7 +62,16 @@ async function register(source: LocalDatabase, target: LocalDatabase, phase: str
       await tgt.query(
         `insert into pgferry.tables (id, schema_name, table_name, kind, key_columns, columns, shape, phase, position)
          values ($1, $2, $3, $4, $5, $6, $7, 'streaming', $8)`,
-        [id++, t.schema, t.name, t.kind, t.key!.columns, JSON.stringify(t.columns), tableShape(t.columns), rows[0]!.s],
+        [
+          id++,
+          t.schema,
+          t.name,
+          t.kind,
+          t.key!.columns,
+          JSON.stringify(t.columns),
+          tableShape(t.columns),
+          rows[0]!.s,
+        ],
       );
     }
   } finally {
@@ -120,7 +129,9 @@ describe.each(testPairs())("verify, PostgreSQL %s", (p) => {
     expect(pairs.differences).toEqual([{ kind: "missing", key: { a: "k1", b: 38 } }]);
     expect(pairs).toMatchObject({ sourceRows: 300, targetRows: 299 });
     const events = report.tables.find((t) => t.name === "public.events")!;
-    expect(events.differences).toEqual([{ kind: "changed", key: { id: 101, region: "us" }, columns: ["val"] }]);
+    expect(events.differences).toEqual([
+      { kind: "changed", key: { id: 101, region: "us" }, columns: ["val"] },
+    ]);
     expect(report.sequences).toEqual([
       { name: "public.counter", sourceNext: "501", targetNext: "11", ok: false, counted: true },
     ]);
@@ -129,7 +140,10 @@ describe.each(testPairs())("verify, PostgreSQL %s", (p) => {
     const cli = spawnSync(
       process.execPath,
       ["bin/pgferry.js", "verify", "--json", "--range-rows", "100", "--tables", "public.pairs,public.events"],
-      { env: { ...process.env, PGFERRY_SOURCE_URL: source.url, PGFERRY_TARGET_URL: target.url }, encoding: "utf8" },
+      {
+        env: { ...process.env, PGFERRY_SOURCE_URL: source.url, PGFERRY_TARGET_URL: target.url },
+        encoding: "utf8",
+      },
     );
     expect(cli.status).toBe(1);
     expect(cli.stdout + cli.stderr).not.toContain(SOURCE_PASSWORD);

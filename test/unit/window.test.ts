@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { topoRank } from "../../src/stream/reverse.js";
 import {
   cutSnapshot,
   formatSnapshot,
@@ -91,5 +92,23 @@ describe("txid snapshots", () => {
     expect(snapshotCovers(parseSnapshot("10:20:"), parseSnapshot("10:21:20"))).toBe(true);
     expect(snapshotCovers(parseSnapshot("10:20:15"), parseSnapshot("10:20:"))).toBe(false);
     expect(snapshotCovers(parseSnapshot("10:20:"), parseSnapshot("10:20:15"))).toBe(true);
+  });
+});
+
+describe("reverse apply order", () => {
+  it("puts referenced tables before the tables that reference them, cycles last", () => {
+    const rank = topoRank(
+      [1, 2, 3, 4, 5, 6],
+      [
+        { child: 1, parent: 2 },
+        { child: 2, parent: 3 },
+        { child: 5, parent: 6 },
+        { child: 6, parent: 5 },
+      ],
+    );
+    const order = [...rank].sort((a, b) => a[1] - b[1]).map(([id]) => id);
+    expect(order.indexOf(3)).toBeLessThan(order.indexOf(2));
+    expect(order.indexOf(2)).toBeLessThan(order.indexOf(1));
+    expect(order.slice(-2).sort()).toEqual([5, 6]);
   });
 });

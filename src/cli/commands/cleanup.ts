@@ -17,11 +17,17 @@ interface CleanupFlags {
 export function register(program: Command, ctx: CliContext): void {
   const cmd = program
     .command("cleanup")
-    .description("remove every trigger, function and schema pgferry created, on both sides (safe to run twice)");
+    .description(
+      "remove every trigger, function and schema pgferry created, on both sides (safe to run twice)",
+    );
   addConnectionOptions(cmd)
     .option("--force", "also clean a migration that is still copying or streaming (abandons it)")
     .option("--skip-source", "leave the source alone (for example when it is already decommissioned)")
-    .option("--lock-timeout <seconds>", "longest wait for each table's lock (default 2)", nonNegativeNumber("--lock-timeout"))
+    .option(
+      "--lock-timeout <seconds>",
+      "longest wait for each table's lock (default 2)",
+      nonNegativeNumber("--lock-timeout"),
+    )
     .option("--attempts <n>", "tries per table before giving up (default 10)", positiveInt("--attempts"))
     .option("--json", "machine-readable report")
     .action(async (flags: CleanupFlags) => {
@@ -70,7 +76,9 @@ function summary(r: CleanupReport): string[] {
   } else if (r.phaseBefore === null) {
     lines.push("Done: there was no migration on the target; leftover pgferry objects (if any) are gone.");
   } else {
-    lines.push(`Done: the migration (phase ${r.phaseBefore}) was abandoned and everything pgferry created removed.`);
+    lines.push(
+      `Done: the migration (phase ${r.phaseBefore}) was abandoned and everything pgferry created removed.`,
+    );
   }
   return lines;
 }

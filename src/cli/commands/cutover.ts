@@ -45,19 +45,34 @@ export function register(program: Command, ctx: CliContext): void {
       "fence writes on the source, drain, apply the last changes, sequences, constraints, verify, run the switch command",
     );
   addConnectionOptions(cmd)
-    .option("--max-lag <seconds>", "refuse to start when the target is further behind (default 10)", nonNegativeNumber("--max-lag"))
+    .option(
+      "--max-lag <seconds>",
+      "refuse to start when the target is further behind (default 10)",
+      nonNegativeNumber("--max-lag"),
+    )
     .option(
       "--switch-command <cmd>",
       "shell command that points the application at the target; gets PGFERRY_TARGET_URL in its environment (or PGFERRY_SWITCH_COMMAND)",
     )
-    .option("--rollback-window", "capture on the target after the switch, so `pgferry rollback` loses nothing")
-    .option("--sequence-gap <n>", "add this to every sequence copied to the target (default 0)", nonNegativeNumber("--sequence-gap"))
+    .option(
+      "--rollback-window",
+      "capture on the target after the switch, so `pgferry rollback` loses nothing",
+    )
+    .option(
+      "--sequence-gap <n>",
+      "add this to every sequence copied to the target (default 0)",
+      nonNegativeNumber("--sequence-gap"),
+    )
     .option(
       "--drain-timeout <seconds>",
       "longest wait for transactions that wrote before the fence (default 30)",
       nonNegativeNumber("--drain-timeout"),
     )
-    .option("--switch-timeout <seconds>", "longest run of the switch command (default 120)", positiveInt("--switch-timeout"))
+    .option(
+      "--switch-timeout <seconds>",
+      "longest run of the switch command (default 120)",
+      positiveInt("--switch-timeout"),
+    )
     .option("--json", "machine-readable result")
     .action(async (flags: CutoverFlags) => {
       const { resolveUrl } = await import("../../db/index.js");
@@ -74,7 +89,9 @@ export function register(program: Command, ctx: CliContext): void {
         ...(switchCommand ? { switchCommand } : {}),
         ...(flags.rollbackWindow ? { rollbackWindow: true } : {}),
         ...(flags.sequenceGap !== undefined ? { sequenceGap: Math.round(flags.sequenceGap) } : {}),
-        ...(flags.drainTimeout !== undefined ? { drainTimeoutMs: Math.round(flags.drainTimeout * 1000) } : {}),
+        ...(flags.drainTimeout !== undefined
+          ? { drainTimeoutMs: Math.round(flags.drainTimeout * 1000) }
+          : {}),
         ...(flags.switchTimeout !== undefined ? { switchTimeoutMs: flags.switchTimeout * 1000 } : {}),
       });
       if (flags.json) ctx.out.json(result);
@@ -88,10 +105,13 @@ function summary(r: CutoverResult, ctx: CliContext): string[] {
     `${paint(ctx.out, "green", "Switched")}: writes were unavailable for ${paint(ctx.out, "bold", `${r.unavailableMs} ms`)} (fence raised ${r.fenceRaisedAt.toISOString()}, switch done ${r.switchedAt.toISOString()}).`,
     `  ${r.finalChanges} change(s) applied behind the fence, ${r.sequencesMoved} sequence(s) set, ${r.objectsBuilt} constraint(s)/trigger(s) created, ${r.matviewsRefreshed} materialized view(s) refreshed${r.largeObjectsCopied ? `, ${r.largeObjectsCopied} large object(s) copied` : ""}.`,
   ];
-  if (r.foreignKeys.validated.length) lines.push(`  ${r.foreignKeys.validated.length} foreign key(s) validated after the switch.`);
-  for (const f of r.foreignKeys.failed) lines.push(`  warning: foreign key ${f.name} stays NOT VALID: ${f.error}`);
+  if (r.foreignKeys.validated.length)
+    lines.push(`  ${r.foreignKeys.validated.length} foreign key(s) validated after the switch.`);
+  for (const f of r.foreignKeys.failed)
+    lines.push(`  warning: foreign key ${f.name} stays NOT VALID: ${f.error}`);
   lines.push("The source now refuses every write on the migrated tables (SQLSTATE 25006); reads still work.");
-  if (!r.switchCommandRan) lines.push("No --switch-command was given: point the application at the target now.");
+  if (!r.switchCommandRan)
+    lines.push("No --switch-command was given: point the application at the target now.");
   lines.push(
     r.rollbackWindow
       ? "Next: keep `pgferry start` running to stream the target's writes back to the source; `pgferry rollback` switches back without losing any. When sure, `pgferry cleanup`."

@@ -1,9 +1,10 @@
 import { type Command, Option } from "commander";
+import type { KeptServers } from "../../demo/run-demo.js";
 import { PgferryError } from "../../errors/index.js";
 import type { PgferryEvent } from "../../progress/events.js";
-import type { KeptServers } from "../../demo/run-demo.js";
 import type { CliContext } from "../context.js";
 import { type Output, paint } from "../output.js";
+import { fitWidth } from "../render/format.js";
 
 interface DemoFlags {
   size: string;
@@ -11,6 +12,7 @@ interface DemoFlags {
   sourceVersion: string;
   targetVersion: string;
   json?: boolean;
+  pgDump?: string;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -25,18 +27,34 @@ export function register(program: Command, ctx: CliContext): void {
         .default("medium"),
     )
     .option("--keep", "leave both servers running at the end, and print how to reach and stop them")
-    .addOption(new Option("--source-version <major>", "source PostgreSQL major").choices(["12", "15", "16", "17"]).default("12"))
-    .addOption(new Option("--target-version <major>", "target PostgreSQL major").choices(["12", "15", "16", "17"]).default("17"))
+    .addOption(
+      new Option("--source-version <major>", "source PostgreSQL major")
+        .choices(["12", "15", "16", "17"])
+        .default("12"),
+    )
+    .addOption(
+      new Option("--target-version <major>", "target PostgreSQL major")
+        .choices(["12", "15", "16", "17"])
+        .default("17"),
+    )
+    .option("--pg-dump <path>", "the pg_dump to use (default: the first on PATH; it must be the source's major or newer)")
     .option("--json", "newline-delimited JSON events (docs/progress-events.md), the summary last")
     .action(async (flags: DemoFlags) => {
       const { runDemo } = await import("../../demo/run-demo.js");
       const { chooseMode, makeRenderer } = await import("../render/index.js");
       const mode = chooseMode(ctx.out, flags.json);
-      const renderer = makeRenderer(ctx.out, mode);
+      let renderer = makeRenderer(ctx.out, mode);
       const quiet = quietFilter();
+      const width = () => (mode === "tty" ? process.stdout.columns || 100 : Number.POSITIVE_INFINITY);
       const emit = (e: PgferryEvent) => {
         if (mode === "json") return renderer.onEvent(e);
-        if (!quiet(e)) renderer.onEvent(decorate(e, ctx.out));
+        if (quiet(e)) return;
+        renderer.onEvent(decorate(e, ctx.out, width()));
+        if (e.type === "demo" && e.data?.["step"] === "start" && e.data["state"] === "done") {
+          // start has ended: its last frame stays on screen, and what follows prints below it.
+          renderer.stop();
+          renderer = makeRenderer(ctx.out, mode);
+        }
       };
       const restoreCursor = () => renderer.stop();
       process.once("exit", restoreCursor);
@@ -47,22 +65,25 @@ export function register(program: Command, ctx: CliContext): void {
           sourceMajor: Number(flags.sourceVersion),
           targetMajor: Number(flags.targetVersion),
           keep: Boolean(flags.keep),
+          ...(flags.pgDump ? { pgDump: flags.pgDump } : {}),
           signal: ctx.signal,
           emit,
         });
       } finally {
-        renderer.stop();
+        restoreCursor();
         process.off("exit", restoreCursor);
       }
       const { summary, kept, interrupted } = result;
       if (mode === "json") ctx.out.json({ type: "demo", message: "summary", data: { summary, kept } });
       else {
         const { formatSummary } = await import("../../demo/summary.js");
-        for (const line of formatSummary(summary, (style, text) => paint(ctx.out, style, text))) ctx.out.line(line);
+        for (const line of formatSummary(summary, (style, text) => paint(ctx.out, style, text)))
+          ctx.out.line(line);
         if (kept) for (const line of keptLines(kept, ctx.out)) ctx.out.line(line);
       }
       if (interrupted) {
-        if (mode !== "json") ctx.out.error("Interrupted: the demo stopped, and its servers were stopped and removed.");
+        if (mode !== "json")
+          ctx.out.error("Interrupted: the demo stopped, and its servers were stopped and removed.");
         return ctx.setExit(130);
       }
       if (!summary.ok) {
@@ -91,17 +112,26 @@ function quietFilter(): (e: PgferryEvent) => boolean {
   };
 }
 
-/** Demo steps get a mark: ▸ while running, ✓ when done with their duration. */
-function decorate(e: PgferryEvent, out: Output): PgferryEvent {
+/**
+ * Demo steps get a mark: ▸ while running, ✓ when done with their duration. On a terminal
+ * they are cut to its width, as the live view's own lines are.
+ */
+function decorate(e: PgferryEvent, out: Output, width: number): PgferryEvent {
   if (e.type !== "demo") return e;
   const state = e.data?.["state"];
   const seconds = e.data?.["seconds"];
-  if (state === "start") return { ...e, message: `${paint(out, "cyan", "▸")} ${e.message}…` };
+  const text = (mark: string, body: string, after = "") =>
+    `${mark} ${fitWidth(body, Math.max(20, width - 2 - visibleLength(after)))}${after}`;
+  if (state === "start") return { ...e, message: text(paint(out, "cyan", "▸"), `${e.message}…`) };
   if (state === "done") {
     const took = typeof seconds === "number" ? paint(out, "dim", ` (${seconds.toFixed(1)} s)`) : "";
-    return { ...e, message: `${paint(out, "green", "✓")} ${e.message}${took}` };
+    return { ...e, message: text(paint(out, "green", "✓"), e.message, took) };
   }
-  return { ...e, message: `${paint(out, "cyan", "•")} ${e.message}` };
+  return { ...e, message: text(paint(out, "cyan", "•"), e.message) };
+}
+
+function visibleLength(s: string): number {
+  return s.replace(/\u001b\[[0-9;]*m/g, "").length;
 }
 
 function keptLines(kept: KeptServers, out: Output): string[] {

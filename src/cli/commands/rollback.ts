@@ -26,13 +26,21 @@ export function register(program: Command, ctx: CliContext): void {
       "--switch-command <cmd>",
       "shell command that points the application back at the source; gets its URL in PGFERRY_TARGET_URL (or PGFERRY_SWITCH_COMMAND)",
     )
-    .option("--sequence-gap <n>", "add this to every sequence copied back to the source (default 0)", nonNegativeNumber("--sequence-gap"))
+    .option(
+      "--sequence-gap <n>",
+      "add this to every sequence copied back to the source (default 0)",
+      nonNegativeNumber("--sequence-gap"),
+    )
     .option(
       "--drain-timeout <seconds>",
       "longest wait for transactions that wrote on the target before its fence (default 30)",
       nonNegativeNumber("--drain-timeout"),
     )
-    .option("--switch-timeout <seconds>", "longest run of the switch command (default 120)", positiveInt("--switch-timeout"))
+    .option(
+      "--switch-timeout <seconds>",
+      "longest run of the switch command (default 120)",
+      positiveInt("--switch-timeout"),
+    )
     .option("--json", "machine-readable result")
     .action(async (flags: RollbackFlags) => {
       const { resolveUrl } = await import("../../db/index.js");
@@ -41,23 +49,33 @@ export function register(program: Command, ctx: CliContext): void {
       const switchCommand = flags.switchCommand ?? process.env["PGFERRY_SWITCH_COMMAND"];
       const { rollback } = await import("../../cutover/index.js");
       const { eventLine } = await import("../render/event-lines.js");
-      const mctx: MigrationContext = { source, target, signal: ctx.signal, emit: stepPrinter(ctx, flags.json, eventLine) };
+      const mctx: MigrationContext = {
+        source,
+        target,
+        signal: ctx.signal,
+        emit: stepPrinter(ctx, flags.json, eventLine),
+      };
       const result = await rollback(mctx, {
         ...(switchCommand ? { switchCommand } : {}),
         ...(flags.sequenceGap !== undefined ? { sequenceGap: Math.round(flags.sequenceGap) } : {}),
-        ...(flags.drainTimeout !== undefined ? { drainTimeoutMs: Math.round(flags.drainTimeout * 1000) } : {}),
+        ...(flags.drainTimeout !== undefined
+          ? { drainTimeoutMs: Math.round(flags.drainTimeout * 1000) }
+          : {}),
         ...(flags.switchTimeout !== undefined ? { switchTimeoutMs: flags.switchTimeout * 1000 } : {}),
       });
       if (flags.json) ctx.out.json(result);
       else if (result.kind === "cutover-undone") {
-        ctx.out.line("The interrupted cutover was undone: the source is writable again and nothing was switched.");
+        ctx.out.line(
+          "The interrupted cutover was undone: the source is writable again and nothing was switched.",
+        );
         ctx.out.line("Run `pgferry start` to stream again, then `pgferry cutover` when ready.");
       } else {
         ctx.out.line(
           `${paint(ctx.out, "green", "Rolled back")}: the source is live again with ${result.changesBack} change(s) written on the target; writes were unavailable for ${paint(ctx.out, "bold", `${result.unavailableMs} ms`)}.`,
         );
         ctx.out.line("The target now refuses writes on the migrated tables (SQLSTATE 25006).");
-        if (!switchCommand) ctx.out.line("No --switch-command was given: point the application back at the source now.");
+        if (!switchCommand)
+          ctx.out.line("No --switch-command was given: point the application back at the source now.");
         ctx.out.line("Next: `pgferry cleanup` removes pgferry's triggers and schemas from both databases.");
       }
       ctx.setExit(0);

@@ -74,7 +74,8 @@ function describe(d: Difference): string {
 export function renderVerify(r: VerifyReport, ctx: Pick<CliContext, "out">): string[] {
   const lines: string[] = [];
   for (const t of r.tables) {
-    const rows = t.sourceRows === t.targetRows ? `${t.sourceRows} rows` : `${t.sourceRows} → ${t.targetRows} rows`;
+    const rows =
+      t.sourceRows === t.targetRows ? `${t.sourceRows} rows` : `${t.sourceRows} → ${t.targetRows} rows`;
     const mark = t.identical ? paint(ctx.out, "green", "identical") : paint(ctx.out, "red", "DIFFERS");
     lines.push(`${t.name}: ${mark}, ${rows}, ${t.ranges} range${t.ranges === 1 ? "" : "s"}`);
     for (const d of t.differences) lines.push(`  ${describe(d)}`);
@@ -83,7 +84,10 @@ export function renderVerify(r: VerifyReport, ctx: Pick<CliContext, "out">): str
   }
   for (const s of r.sequences) {
     if (s.ok) continue;
-    const where = s.targetNext === null ? "missing on the target" : `target next ${s.targetNext} < source next ${s.sourceNext}`;
+    const where =
+      s.targetNext === null
+        ? "missing on the target"
+        : `target next ${s.targetNext} < source next ${s.sourceNext}`;
     lines.push(`sequence ${s.name}: ${where}${s.counted ? "" : " (set at cutover)"}`);
   }
   const differing = r.tables.filter((t) => !t.identical).length;

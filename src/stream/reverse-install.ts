@@ -1,0 +1,86 @@
+import { installCaptureSchema, installTableCapture } from "../capture/index.js";
+import type { MigrationContext } from "../context.js";
+import { connect, qualified } from "../db/index.js";
+import { recordEvent } from "../state/index.js";
+import { readStreamTables } from "./table-state.js";
+
+const REVERSE_TABLES_SQL = `
+create table if not exists pgferry.reverse_tables (
+  id int primary key,
+  schema_name text not null,
+  table_name text not null,
+  position text not null,
+  changes_applied bigint not null default 0,
+  applied_at timestamptz
+)`;
+
+const LEAVES_SQL = `
+with recursive leaves (oid) as (
+  select to_regclass($1)::oid
+  union all select i.inhrelid from leaves l join pg_inherits i on i.inhparent = l.oid)
+select n.nspname as schema, c.relname as name, c.oid::int8 as oid
+  from leaves l join pg_class c on c.oid = l.oid join pg_namespace n on n.oid = c.relnamespace
+ where c.relkind = 'r'`;
+
+/**
+ * Installs capture on the TARGET (capture schema and triggers on every replicated table, with
+ * the same table ids) and records its start position on the source, in
+ * pgferry.reverse_tables (created there). Call it after the final catch-up and before the
+ * application switches. Idempotent: positions already recorded are kept. Returns the position.
+ */
+export async function installReverseCapture(ctx: MigrationContext): Promise<string> {
+  const tgt = await connect(ctx.target, { stage: "cutover", lockTimeoutMs: 5000 });
+  try {
+    const src = await connect(ctx.source, { stage: "cutover", statementTimeoutMs: 60_000 });
+    try {
+      const tables = await readStreamTables(tgt);
+      await installCaptureSchema(tgt);
+      for (const t of tables) {
+        const leaves =
+          t.kind === "partitioned"
+            ? (await tgt.query(LEAVES_SQL, [qualified(t.schema, t.name)])).rows.map((r) => ({
+                schema: r.schema as string,
+                name: r.name as string,
+                oid: Number(r.oid),
+              }))
+            : [];
+        await installTableCapture(
+          tgt,
+          { tableId: t.id, schema: t.schema, name: t.name, keyColumns: t.keyColumns, leaves },
+          {
+            signal: ctx.signal,
+            onWait: (waiters, attempt) =>
+              ctx.emit({ type: "lock:wait", table: `${t.schema}.${t.name}`, attempt, waiters }),
+          },
+        );
+      }
+      const { rows } = await tgt.query<{ s: string }>("select txid_current_snapshot()::text as s");
+      const start = rows[0]!.s;
+      await src.query(REVERSE_TABLES_SQL);
+      await src.query(
+        `insert into pgferry.reverse_tables (id, schema_name, table_name, position)
+         select x.id, x.s, x.n, $4 from unnest($1::int[], $2::text[], $3::text[]) as x(id, s, n)
+         on conflict (id) do nothing`,
+        [tables.map((t) => t.id), tables.map((t) => t.schema), tables.map((t) => t.name), start],
+      );
+      await tgt.query(
+        "update pgferry.migration set reverse_position = coalesce(reverse_position, $1), rollback_window = true, updated_at = now()",
+        [start],
+      );
+      await recordEvent(
+        tgt,
+        "info",
+        "reverse-capture",
+        "Capture installed on the target for the rollback window.",
+        {
+          position: start,
+        },
+      );
+      return start;
+    } finally {
+      await src.end().catch(() => {});
+    }
+  } finally {
+    await tgt.end().catch(() => {});
+  }
+}

@@ -1,0 +1,258 @@
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import type { LocalDatabase } from "../../src/local-server/index.js";
+import { type Ack, APP_SCHEMA, AppClient, type Failure, switchCommandFor } from "../harness/app-client.js";
+import { pairLabel, testPairs } from "../harness/pairs.js";
+import { type PgferryProcess, spawnPgferry, waitFor } from "../harness/pgferry-process.js";
+import { asOwner, sourceDb, targetDb } from "../harness/servers.js";
+
+const PASSWORD = "cutover-e2e-secret-42";
+const pair = testPairs()[0]!;
+
+interface Setup {
+  source: LocalDatabase;
+  target: LocalDatabase;
+  env: Record<string, string>;
+  switchFile: string;
+}
+
+async function setup(): Promise<Setup> {
+  const source = await sourceDb(pair.source, { password: PASSWORD });
+  const target = await targetDb(pair.target);
+  // The application's schema, and one large object (capture cannot see those: copied at cutover).
+  await asOwner(source, `${APP_SCHEMA}; select lo_from_bytea(424242, 'a large object');`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), "pgferry-app-"));
+  return {
+    source,
+    target,
+    env: { PGFERRY_SOURCE_URL: source.url, PGFERRY_TARGET_URL: target.url },
+    switchFile: path.join(dir, "database-url"),
+  };
+}
+
+/** The real CLI, to completion. */
+async function cli(s: Setup, args: string[]) {
+  const p = spawnPgferry(args, s.env);
+  const { code } = await p.exited;
+  const out = { code, stdout: p.stdout.join("\n"), stderr: p.stderr.join("\n") };
+  expect(out.stdout + out.stderr).not.toContain(PASSWORD);
+  return out;
+}
+
+/**
+ * `pgferry start` in the background, until its own stream runs (it refreshed the stream
+ * figures after it started) with every table streaming and the lag under 3 s.
+ */
+async function streaming(s: Setup): Promise<PgferryProcess> {
+  const since = Date.now();
+  const start = spawnPgferry(["start", "--jobs", "2"], s.env);
+  await waitFor(
+    "streaming",
+    async () => {
+      const rows = await asOwner<{ phase: string; lag: number | null; fresh: boolean }>(
+        s.target,
+        `select phase, extract(epoch from now() - heartbeat_at)::float8 as lag,
+                coalesce(stream_updated_at > to_timestamp($1 / 1000.0), false) as fresh
+           from pgferry.migration`,
+        [since],
+      ).catch(() => []);
+      const m = rows[0];
+      return m?.phase === "streaming" && m.fresh && m.lag !== null && m.lag < 3;
+    },
+    { timeoutMs: 90_000, intervalMs: 200, while: start },
+  );
+  return start;
+}
+
+async function migration(db: LocalDatabase) {
+  const [m] = await asOwner<{ phase: string; fence_raised_at: Date; switched_at: Date; unavailable_ms: string }>(
+    db,
+    "select phase, fence_raised_at, switched_at, unavailable_ms from pgferry.migration",
+  );
+  return m!;
+}
+
+/** Waits until the app has made `more` acknowledged writes on `db` beyond what it had. */
+async function moreWrites(app: AppClient, db: "source" | "target", more: number): Promise<void> {
+  const from = app.count(db);
+  await waitFor(`${more} writes on the ${db}`, () => app.count(db) >= from + more, { timeoutMs: 30_000 });
+}
+
+/** Every acknowledged write is in `db`: inserted orders by token and id, each customer's last balance. */
+async function assertAllWritesIn(db: LocalDatabase, acks: Ack[]): Promise<void> {
+  const orders = await asOwner<{ id: string; token: string }>(db, "select id::text, token from app.orders");
+  const byToken = new Map(orders.map((o) => [o.token, Number(o.id)]));
+  const inserts = acks.filter((a) => a.op === "insert");
+  expect(inserts.filter((a) => byToken.get(a.value) !== a.id)).toEqual([]);
+  const last = new Map<number, string>();
+  for (const a of acks.filter((x) => x.op === "update")) last.set(a.id, a.value);
+  const balances = await asOwner<{ id: string; balance: string }>(db, "select id::text, balance::text from app.customers");
+  const now = new Map(balances.map((b) => [Number(b.id), b.balance]));
+  expect([...last].filter(([id, v]) => now.get(id) !== v)).toEqual([]);
+}
+
+/** Every failure is a fenced write (25006) inside one of the windows. */
+function assertOnlyFencedWrites(failures: Failure[], windows: [number, number][]): void {
+  const outside = failures.filter(
+    (f) => f.kind !== "write" || f.code !== "25006" || !windows.some(([a, b]) => f.at >= a && f.at <= b),
+  );
+  expect(outside).toEqual([]);
+}
+
+async function traces(db: LocalDatabase): Promise<string[]> {
+  const rows = await asOwner<{ t: string }>(
+    db,
+    `select 'schema ' || nspname as t from pg_namespace where nspname ilike '%pgferry%'
+     union all select 'function ' || proname from pg_proc where proname ilike '%pgferry%'
+     union all select 'trigger ' || tgname from pg_trigger where tgname ilike '%pgferry%'`,
+  );
+  return rows.map((r) => r.t);
+}
+
+async function fenceIsUp(db: LocalDatabase): Promise<boolean> {
+  const [r] = await asOwner<{ up: boolean }>(
+    db,
+    "select coalesce((select prosrc ~* 'raise\\s+exception' from pg_proc where oid = to_regprocedure('pgferry.fence()')), false) as up",
+  );
+  return r!.up;
+}
+
+describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
+  it("an app keeps working through start, a failed and a real cutover, and cleanup; no write lost", async () => {
+    const s = await setup();
+    const app = await AppClient.start({ sourceUrl: s.source.url, targetUrl: s.target.url, switchFile: s.switchFile });
+    try {
+      let start = await streaming(s);
+
+      const early = await cli(s, ["cutover", "--max-lag", "0"]);
+      expect(early.code).toBe(1);
+      expect(early.stderr).toContain("LAG_TOO_HIGH");
+
+      // A switch command that fails: the fence goes down again, the app writes on, and the
+      // migration can cut over later.
+      const failedFrom = Date.now();
+      const failed = await cli(s, ["cutover", "--switch-command", 'echo "cannot reach $PGFERRY_TARGET_DISPLAY" >&2; exit 3']);
+      const failedTo = Date.now();
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toContain("SWITCH_FAILED");
+      expect(failed.stderr).toContain("exited with status 3");
+      expect(failed.stdout).toContain("undo fence");
+      expect(await fenceIsUp(s.source)).toBe(false);
+      expect((await migration(s.target)).phase).toBe("streaming");
+      await moreWrites(app, "source", 20);
+      // The stream stopped when the cutover began; started again, it resumes.
+      await start.exited;
+      start = await streaming(s);
+      await moreWrites(app, "source", 20);
+
+      const done = await cli(s, ["cutover", "--switch-command", switchCommandFor(s.switchFile)]);
+      expect(done.stderr).toBe("");
+      expect(done.code).toBe(0);
+      const measured = /unavailable for (\d+) ms/.exec(done.stdout);
+      expect(measured, done.stdout).toBeTruthy();
+      expect(done.stdout).toContain("application moved to");
+      await moreWrites(app, "target", 40);
+      await app.stop();
+      expect((await start.exited).code, [...start.stdout, ...start.stderr].join("\n")).toBe(0);
+
+      const m = await migration(s.target);
+      expect(m.phase).toBe("switched");
+      expect(Number(m.unavailable_ms)).toBe(Number(measured![1]));
+      console.log(`write-unavailability window: ${m.unavailable_ms} ms`);
+
+      // No acknowledged write lost, from either side; the target holds them all.
+      expect(app.count("source")).toBeGreaterThan(0);
+      expect(app.count("target")).toBeGreaterThan(0);
+      await assertAllWritesIn(s.target, app.acks);
+      // Writes failed only behind a fence, reads never.
+      assertOnlyFencedWrites(app.failures, [
+        [failedFrom, failedTo],
+        [m.fence_raised_at.getTime(), m.switched_at.getTime()],
+      ]);
+      expect(app.failures.some((f) => f.at >= m.fence_raised_at.getTime())).toBe(true);
+      expect(app.reads).toBeGreaterThan(0);
+      // Fresh keys on the target: every id it handed out is past every id of the source.
+      const maxSource = Math.max(...app.acks.filter((a) => a.db === "source" && a.op === "insert").map((a) => a.id));
+      const minTarget = Math.min(...app.acks.filter((a) => a.db === "target" && a.op === "insert").map((a) => a.id));
+      expect(minTarget).toBeGreaterThan(maxSource);
+      // Every source row is on the target as it is on the source.
+      const src = await asOwner<{ r: string }>(s.source, "select t::text as r from app.orders t");
+      const tgt = new Set((await asOwner<{ r: string }>(s.target, "select t::text as r from app.orders t")).map((x) => x.r));
+      expect(src.filter((x) => !tgt.has(x.r))).toEqual([]);
+      // What the cutover built: the foreign key (validated), the user trigger, the matview, the large object.
+      expect(
+        await asOwner(
+          s.target,
+          `select (select convalidated from pg_constraint where conname = 'orders_customer_id_fkey') as fk,
+                  (select count(*)::int from pg_trigger where tgname = 'customers_touch') as trigger,
+                  (select ispopulated from pg_matviews where matviewname = 'order_totals') as matview,
+                  convert_from(lo_get(424242), 'UTF8') as lo`,
+        ),
+      ).toEqual([{ fk: true, trigger: 1, matview: true, lo: "a large object" }]);
+      // The source refuses writes; cutting over again is refused.
+      const late = await asOwner(s.source, "insert into app.customers (name) values ('late')").catch((e) => e);
+      expect(late.code).toBe("25006");
+      const again = await cli(s, ["cutover"]);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain("ALREADY_SWITCHED");
+
+      const cleaned = await cli(s, ["cleanup"]);
+      expect(cleaned.code).toBe(0);
+      expect(await traces(s.source)).toEqual([]);
+      expect(await traces(s.target)).toEqual([]);
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it("rollback window: every write made on the target after the cutover is on the source after rollback", async () => {
+    const s = await setup();
+    const app = await AppClient.start({ sourceUrl: s.source.url, targetUrl: s.target.url, switchFile: s.switchFile });
+    try {
+      const start = await streaming(s);
+      await moreWrites(app, "source", 20);
+      const done = await cli(s, ["cutover", "--rollback-window", "--switch-command", switchCommandFor(s.switchFile)]);
+      expect(done.code, done.stderr).toBe(0);
+      await start.exited;
+      await moreWrites(app, "target", 60);
+      // The source's own trigger is off while rows stream back to it.
+      const disabled = await asOwner(s.source, "select tgenabled from pg_trigger where tgname = 'customers_touch'");
+      expect(disabled).toEqual([{ tgenabled: "D" }]);
+
+      const back = await cli(s, ["rollback", "--switch-command", switchCommandFor(s.switchFile)]);
+      expect(back.code, back.stderr).toBe(0);
+      expect(back.stdout).toContain("Rolled back");
+      const afterBack = app.count("source");
+      await moreWrites(app, "source", 20);
+      await app.stop();
+
+      const m = await migration(s.target);
+      expect(m.phase).toBe("rolled-back");
+      const [event] = await asOwner<{ details: { fenceRaisedAt: string; switchedAt: string } }>(
+        s.target,
+        "select details from pgferry.events where kind = 'rollback' order by id desc limit 1",
+      );
+      expect(app.count("target")).toBeGreaterThan(0);
+      expect(app.count("source")).toBeGreaterThan(afterBack);
+      await assertAllWritesIn(s.source, app.acks);
+      assertOnlyFencedWrites(app.failures, [
+        [m.fence_raised_at.getTime(), m.switched_at.getTime()],
+        [Date.parse(event!.details.fenceRaisedAt), Date.parse(event!.details.switchedAt)],
+      ]);
+      expect(await asOwner(s.source, "select tgenabled from pg_trigger where tgname = 'customers_touch'")).toEqual([
+        { tgenabled: "O" },
+      ]);
+      expect(await fenceIsUp(s.source)).toBe(false);
+      expect(await fenceIsUp(s.target)).toBe(true);
+
+      const cleaned = await cli(s, ["cleanup"]);
+      expect(cleaned.code).toBe(0);
+      expect(await traces(s.source)).toEqual([]);
+      expect(await traces(s.target)).toEqual([]);
+    } finally {
+      await app.stop();
+    }
+  });
+});
