@@ -35,6 +35,8 @@ export interface CutoverOptions {
   switchTimeoutMs?: number;
   /** lock_timeout of each DDL step on the target (ms). Default 5 s. */
   lockTimeoutMs?: number;
+  /** Run the independent target steps side by side (default true); false runs them in turn. */
+  overlap?: boolean;
 }
 
 export interface CutoverResult {
@@ -195,7 +197,9 @@ function targetSteps(r: Run): Step[] {
         r.result.finalChanges = (await catchUp(r.ctx)).changes;
       },
     },
-    inParallel("ready-target", targetLanes(r), r.ctx.emit),
+    ...(r.o.overlap === false
+      ? targetLanes(r).flat()
+      : [inParallel("ready-target", targetLanes(r), r.ctx.emit)]),
   ];
 }
 

@@ -65,7 +65,10 @@ function clientConfig(info: ConnInfo, opts: SessionOptions, mode: SslMode): pg.C
     application_name: `pgferry:${opts.stage}`,
     options: startupOptions(opts),
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 15_000,
+    // A peer that vanishes without a reset is noticed in about a minute, not after the kernel's
+    // default two hours of silence.
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   };
 }
 

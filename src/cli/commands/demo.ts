@@ -37,7 +37,10 @@ export function register(program: Command, ctx: CliContext): void {
         .choices(["12", "15", "16", "17"])
         .default("17"),
     )
-    .option("--pg-dump <path>", "the pg_dump to use (default: the first on PATH; it must be the source's major or newer)")
+    .option(
+      "--pg-dump <path>",
+      "the pg_dump to use (default: the first on PATH; it must be the source's major or newer)",
+    )
     .option("--json", "newline-delimited JSON events (docs/progress-events.md), the summary last")
     .action(async (flags: DemoFlags) => {
       const { runDemo } = await import("../../demo/run-demo.js");
