@@ -65,8 +65,8 @@ function clientConfig(info: ConnInfo, opts: SessionOptions, mode: SslMode): pg.C
     application_name: `pgferry:${opts.stage}`,
     options: startupOptions(opts),
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 15_000,
-    // A peer that vanishes without a reset is noticed in about a minute, not after the kernel's
-    // default two hours of silence.
+    // Probing starts after 10 s of silence instead of the kernel's two hours, so a peer that
+    // vanished without a reset is noticed once the probes fail (minutes), not hours later.
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
   };
