@@ -29,6 +29,20 @@ export async function watchClient(server: LocalServer, database: string): Promis
   return c;
 }
 
+/**
+ * Removes what prepare left on the source (schema pgferry; its capture functions take the
+ * pgferry_ triggers with them), so the next contender dumps and reads the same database.
+ */
+async function removeCapture(source: LocalDatabase): Promise<void> {
+  await source.server.admin(source.database, "drop schema if exists pgferry cascade");
+  const { rows } = await source.server.admin<{ n: string }>(
+    source.database,
+    "select count(*) as n from pg_trigger where tgname like 'pgferry\\_%'",
+  );
+  if (Number(rows[0]!.n) > 0)
+    throw new Error("pgferry triggers are left on the source after dropping its schema");
+}
+
 /** True once every table pgferry planned is indexed (or already streaming). */
 export async function allIndexed(watch: pg.ClientBase): Promise<boolean> {
   const { rows } = await watch.query<{ total: string; ready: string }>(
@@ -97,5 +111,6 @@ export async function runPgferryCopy(
     if (proc.running) await proc.stop(5000);
     await watch.end();
     await dropTarget(servers, target);
+    await removeCapture(source);
   }
 }

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { ident, qualified, serverMajor } from "../db/index.js";
+import type { Side } from "../errors/index.js";
 import { type DropOptions, lockBounded } from "./remove.js";
 
 /** A user trigger pgferry disabled, and how it was enabled before ('O' origin, 'A' always). */
@@ -70,14 +71,18 @@ export async function disableUserTriggers(
 }
 
 /** Enables again the user triggers disableUserTriggers disabled (if any), in their old mode. */
-export async function enableUserTriggers(client: pg.ClientBase, opts: DropOptions): Promise<number> {
+export async function enableUserTriggers(
+  client: pg.ClientBase,
+  opts: DropOptions,
+  side: Side = "source",
+): Promise<number> {
   const { rows: has } = await client.query<{ ok: boolean }>(
     "select to_regclass('pgferry.meta') is not null as ok",
   );
   if (!has[0]?.ok) return 0;
   const list = await readDisabled(client);
   for (const [rel, triggers] of byRelation(list)) {
-    await lockBounded(client, "source", triggers[0]!, opts, async () => {
+    await lockBounded(client, side, triggers[0]!, opts, async () => {
       for (const t of triggers) {
         const exists = await client.query(
           "select 1 from pg_trigger where tgrelid = to_regclass($1) and tgname = $2",

@@ -53,7 +53,7 @@ async function cleanSide(
   opts: DropOptions,
 ): Promise<SideCleanup> {
   // User triggers a rollback window disabled come back as they were before the schema goes.
-  await enableUserTriggers(client, opts);
+  await enableUserTriggers(client, opts, side);
   const relations = await dropTriggers(client, side, opts);
   const schemaDropped = await dropSchema(client, side, opts);
   return { relations: relations.map((r) => `${r.schema}.${r.name}`), schemaDropped, skipped: false };

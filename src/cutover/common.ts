@@ -56,7 +56,9 @@ export function failureToError(f: StepsFailed, operation: "cutover" | "rollback"
   const e = asPgferryError(f.error, f.failedStep);
   const live = operation === "cutover" ? "source" : "target";
   let state: string;
-  if (f.undoFailures.length === 0) {
+  if (f.afterSwitch) {
+    state = `The switch command had run: the application uses the ${operation === "cutover" ? "target" : "source"}. Run \`pgferry ${operation}\` again to finish recording it.`;
+  } else if (f.undoFailures.length === 0) {
     state =
       operation === "cutover"
         ? `The source is writable and the migration streams again (run \`pgferry start\` again if it stopped).`

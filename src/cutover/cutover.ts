@@ -3,7 +3,7 @@ import { type DropOptions, disableUserTriggers, enableUserTriggers } from "../ca
 import type { MigrationContext } from "../context.js";
 import { connect, withClient } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { assertSameSource, ensureControlSchema, recordEvent } from "../state/index.js";
+import { assertSameSource, ensureControlSchema, hasMigration, recordEvent } from "../state/index.js";
 import { catchUp, installReverseCapture, syncSequences } from "../stream/index.js";
 import { quickVerify } from "../verify/index.js";
 import { describeVerifyFailure, failureToError, lockMigration } from "./common.js";
@@ -73,6 +73,8 @@ interface Run {
   drop: DropOptions;
   fence?: Fence;
   switchedAt?: Date;
+  /** Finishing a cutover whose switch command may have run (no undo, no checks). */
+  finishing: boolean;
   result: Partial<CutoverResult>;
 }
 
@@ -209,13 +211,22 @@ function switchSteps(r: Run): Step[] {
       name: "switch",
       pointOfNoReturn: true,
       run: async () => {
-        if (r.o.switchCommand) {
-          await runSwitchCommand(r.o.switchCommand, {
-            to: r.ctx.target,
-            direction: "forward",
-            timeoutMs: r.o.switchTimeoutMs,
-            emit: r.ctx.emit,
-          });
+        // From here the application may move: an interrupted run is finished, never undone.
+        await r.control.query("update pgferry.migration set switch_started_at = now()");
+        try {
+          if (r.o.switchCommand) {
+            await runSwitchCommand(r.o.switchCommand, {
+              to: r.ctx.target,
+              direction: "forward",
+              timeoutMs: r.o.switchTimeoutMs,
+              emit: r.ctx.emit,
+            });
+          }
+        } catch (err) {
+          if (!r.finishing) {
+            await r.control.query("update pgferry.migration set switch_started_at = null").catch(() => {});
+          }
+          throw err;
         }
         r.switchedAt = new Date();
       },
@@ -225,7 +236,8 @@ function switchSteps(r: Run): Step[] {
       run: async () => {
         const ms = r.switchedAt!.getTime() - r.fence!.raisedAt.getTime();
         await r.control.query(
-          `update pgferry.migration set phase = 'switched', switched_at = $1, unavailable_ms = $2, updated_at = now()`,
+          `update pgferry.migration set phase = 'switched', switched_at = $1, unavailable_ms = $2,
+                  switch_started_at = null, updated_at = now()`,
           [r.switchedAt, ms],
         );
         await recordEvent(r.control, "info", "cutover", `Switched; writes were unavailable for ${ms} ms.`, {
@@ -233,6 +245,25 @@ function switchSteps(r: Run): Step[] {
         });
       },
     },
+  ];
+}
+
+/**
+ * A cutover that died after its switch command started: the application may use the target
+ * already, so nothing is undone or checked against the source again; the fence stays (or goes)
+ * up, the switch command runs again, the switch is recorded.
+ */
+function finishSteps(r: Run): Step[] {
+  return [
+    {
+      name: "fence",
+      run: async () => {
+        const fence = await raiseFence(r.source, "source");
+        if (r.state.fenceRaisedAt) fence.raisedAt = r.state.fenceRaisedAt;
+        r.fence = fence;
+      },
+    },
+    ...switchSteps(r),
   ];
 }
 
@@ -266,6 +297,54 @@ function cutoverSteps(r: Run): Step[] {
   ];
 }
 
+async function openCutover(
+  ctx: MigrationContext,
+  o: Run["o"],
+): Promise<{ control: pg.Client; source?: pg.Client; state?: MigrationState; error?: unknown }> {
+  const control = await connect(ctx.target, { stage: "cutover" });
+  try {
+    if (!(await hasMigration(control))) {
+      throw new PgferryError("NOT_PREPARED", "There is no migration on this target.", { side: "target" });
+    }
+    await ensureControlSchema(control);
+    await lockMigration(control);
+    const state = await readState(control);
+    const source = await connect(ctx.source, {
+      stage: "cutover",
+      statementTimeoutMs: 60_000,
+      lockTimeoutMs: 5000,
+    });
+    try {
+      await assertSameSource(source, ctx.source, state.sourceIdentity);
+      if (!(state.phase === "cutover" && state.switchStartedAt)) {
+        await assertReadyForCutover(control, state, o.maxLagSeconds);
+      }
+      return { control, source, state };
+    } catch (err) {
+      return { control, source, error: err };
+    }
+  } catch (err) {
+    return { control, error: err };
+  }
+}
+
+function resultOf(r: Run, steps: StepLog[], foreignKeys: CutoverResult["foreignKeys"]): CutoverResult {
+  return {
+    fenceRaisedAt: r.fence!.raisedAt,
+    switchedAt: r.switchedAt!,
+    unavailableMs: r.switchedAt!.getTime() - r.fence!.raisedAt.getTime(),
+    steps,
+    finalChanges: r.result.finalChanges ?? 0,
+    sequencesMoved: r.result.sequencesMoved ?? 0,
+    objectsBuilt: r.result.objectsBuilt ?? 0,
+    matviewsRefreshed: r.result.matviewsRefreshed ?? 0,
+    largeObjectsCopied: r.result.largeObjectsCopied ?? 0,
+    rollbackWindow: Boolean(r.o.rollbackWindow || r.state.rollbackWindow),
+    switchCommandRan: Boolean(r.o.switchCommand),
+    foreignKeys,
+  };
+}
+
 /**
  * `pgferry cutover` as a library call: named steps with compensations. Any failure before
  * the switch undoes what was done (the fence is lowered, objects that would hinder streaming
@@ -274,30 +353,33 @@ function cutoverSteps(r: Run): Step[] {
 export async function cutover(ctx: MigrationContext, opts: CutoverOptions = {}): Promise<CutoverResult> {
   const o = { ...DEFAULTS, ...opts };
   ctx.emit({ type: "stage:start", stage: "cutover" });
-  const control = await connect(ctx.target, { stage: "cutover" });
-  let source: pg.Client | undefined;
+  const { control, source, state, error } = await openCutover(ctx, o);
   try {
-    const initial = await readState(control);
-    await ensureControlSchema(control);
-    await lockMigration(control);
-    const state = await readState(control);
-    if (initial.phase !== state.phase)
-      throw new PgferryError("CUTOVER_RUNNING", "The migration changed meanwhile.");
-    source = await connect(ctx.source, { stage: "cutover", statementTimeoutMs: 60_000, lockTimeoutMs: 5000 });
-    await assertSameSource(source, ctx.source, state.sourceIdentity);
-    await assertReadyForCutover(control, state, o.maxLagSeconds);
+    if (error !== undefined || !source || !state) throw error;
     const drop: DropOptions = {
       lockTimeoutMs: o.lockTimeoutMs,
       attempts: 6,
       emit: ctx.emit,
       signal: ctx.signal,
     };
-    const r: Run = { ctx, o, control, source, state, drop, result: {} };
+    const finishing = state.phase === "cutover" && state.switchStartedAt !== null;
+    const r: Run = { ctx, o, control, source, state, drop, finishing, result: {} };
+    if (finishing) {
+      ctx.emit({
+        type: "log",
+        level: "warn",
+        message: "finishing a cutover whose switch command had started",
+      });
+    }
     const journal = new StepJournal(control, "cutover");
     await journal.open();
     let steps: StepLog[];
     try {
-      steps = await runSteps(cutoverSteps(r), { emit: ctx.emit, signal: ctx.signal, journal });
+      steps = await runSteps(finishing ? finishSteps(r) : cutoverSteps(r), {
+        emit: ctx.emit,
+        signal: ctx.signal,
+        journal,
+      });
     } catch (err) {
       throw err instanceof StepsFailed ? failureToError(err, "cutover") : err;
     }
@@ -305,22 +387,13 @@ export async function cutover(ctx: MigrationContext, opts: CutoverOptions = {}):
     for (const f of foreignKeys.failed) {
       ctx.emit({ type: "log", level: "warn", message: `foreign key ${f.name} stays NOT VALID: ${f.error}` });
     }
-    const unavailableMs = r.switchedAt!.getTime() - r.fence!.raisedAt.getTime();
-    ctx.emit({ type: "stage:done", stage: "cutover", message: `writes unavailable for ${unavailableMs} ms` });
-    return {
-      fenceRaisedAt: r.fence!.raisedAt,
-      switchedAt: r.switchedAt!,
-      unavailableMs,
-      steps,
-      finalChanges: r.result.finalChanges ?? 0,
-      sequencesMoved: r.result.sequencesMoved ?? 0,
-      objectsBuilt: r.result.objectsBuilt ?? 0,
-      matviewsRefreshed: r.result.matviewsRefreshed ?? 0,
-      largeObjectsCopied: r.result.largeObjectsCopied ?? 0,
-      rollbackWindow: Boolean(o.rollbackWindow),
-      switchCommandRan: Boolean(o.switchCommand),
-      foreignKeys,
-    };
+    const result = resultOf(r, steps, foreignKeys);
+    ctx.emit({
+      type: "stage:done",
+      stage: "cutover",
+      message: `writes unavailable for ${result.unavailableMs} ms`,
+    });
+    return result;
   } finally {
     await Promise.all([control.end().catch(() => {}), source?.end().catch(() => {})]);
   }

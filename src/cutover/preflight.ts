@@ -6,6 +6,8 @@ export interface MigrationState {
   sourceIdentity: string;
   rollbackWindow: boolean;
   fenceRaisedAt: Date | null;
+  /** The switch command of an unfinished cutover may have run (see 004_cutover.sql). */
+  switchStartedAt: Date | null;
   /** now() − the heartbeat the target has applied, seconds; null before the first one. */
   lagSeconds: number | null;
 }
@@ -16,7 +18,7 @@ export async function readState(target: pg.ClientBase): Promise<MigrationState> 
   );
   const { rows } = has[0]?.ok
     ? await target.query(
-        `select phase, source_identity, rollback_window, fence_raised_at,
+        `select phase, source_identity, rollback_window, fence_raised_at, switch_started_at,
                 extract(epoch from now() - heartbeat_at)::float8 as lag
            from pgferry.migration`,
       )
@@ -30,6 +32,7 @@ export async function readState(target: pg.ClientBase): Promise<MigrationState> 
     sourceIdentity: r.source_identity,
     rollbackWindow: r.rollback_window,
     fenceRaisedAt: r.fence_raised_at,
+    switchStartedAt: r.switch_started_at ?? null,
     lagSeconds: r.lag === null ? null : Number(r.lag),
   };
 }

@@ -3,7 +3,7 @@ import { type DropOptions, disableUserTriggers, enableUserTriggers } from "../ca
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { assertSameSource, ensureControlSchema, recordEvent } from "../state/index.js";
+import { assertSameSource, ensureControlSchema, hasMigration, recordEvent } from "../state/index.js";
 import { catchUp, syncSequences } from "../stream/index.js";
 import { quickVerify } from "../verify/index.js";
 import { describeVerifyFailure, failureToError, lockMigration } from "./common.js";
@@ -143,6 +143,16 @@ function rollbackSteps(r: Run): Step[] {
 
 /** Undoes a cutover that stopped before the switch (a crash, a second Ctrl-C). */
 async function undoInterruptedCutover(r: Run, state: MigrationState): Promise<RollbackResult> {
+  if (state.switchStartedAt) {
+    throw new PgferryError(
+      "ALREADY_SWITCHED",
+      "The interrupted cutover had started its switch command: the application may already use the target.",
+      {
+        side: "target",
+        hint: "Finish it with `pgferry cutover` (it re-runs the switch command and records the switch).",
+      },
+    );
+  }
   await enableUserTriggers(r.source, r.drop);
   await lowerFence(r.source);
   await undoCutoverObjects(r.control, r.drop);
@@ -187,7 +197,9 @@ export async function rollback(ctx: MigrationContext, opts: RollbackOptions = {}
   const control = await connect(ctx.target, { stage: "rollback", lockTimeoutMs: opts.lockTimeoutMs ?? 5000 });
   let source: pg.Client | undefined;
   try {
-    await readState(control);
+    if (!(await hasMigration(control))) {
+      throw new PgferryError("NOT_PREPARED", "There is no migration on this target.", { side: "target" });
+    }
     await ensureControlSchema(control);
     await lockMigration(control);
     const state = await readState(control);

@@ -66,6 +66,8 @@ export class StepsFailed extends Error {
     readonly error: unknown,
     readonly failedStep: string,
     readonly undoFailures: { step: string; error: unknown }[],
+    /** The failure came after the point of no return: nothing was undone. */
+    readonly afterSwitch = false,
   ) {
     super((error as Error)?.message ?? String(error));
   }
@@ -74,7 +76,7 @@ export class StepsFailed extends Error {
 /**
  * Runs the steps in order. When one fails, the steps already done are undone in reverse
  * order (unless the point of no return was passed) and StepsFailed is thrown. The signal is
- * checked between steps; undo never stops for it.
+ * checked between steps until the point of no return; undo never stops for it.
  */
 export async function runSteps(
   steps: readonly Step[],
@@ -86,7 +88,8 @@ export async function runSteps(
   for (const step of steps) {
     const started = Date.now();
     try {
-      opts.signal.throwIfAborted();
+      // Past the switch, finishing is the only safe way: an interrupt no longer stops anything.
+      if (!committed) opts.signal.throwIfAborted();
       opts.emit({ type: "cutover:step", step: step.name, state: "start" });
       await opts.journal?.mark(step.name, "start");
       await step.run();
@@ -94,7 +97,7 @@ export async function runSteps(
       await opts.journal?.mark(step.name, "failed", Date.now() - started, (err as Error)?.message);
       const undo = step.undoesPartialRun ? [...done, step] : done;
       const undoFailures = committed ? [] : await undoAll(undo, opts);
-      throw new StepsFailed(err, step.name, undoFailures);
+      throw new StepsFailed(err, step.name, undoFailures, committed);
     }
     const ms = Date.now() - started;
     opts.emit({ type: "cutover:step", step: step.name, state: "done", ms });

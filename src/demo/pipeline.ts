@@ -54,7 +54,9 @@ export async function runPipeline(
   const pgDump = opts.pgDump ? { pgDump: opts.pgDump } : {};
   await check(ctx, rec, pgDump);
   const command = switchCommand(opts.appUrlFile);
-  rec.note(`At the cutover, this switch command will point the app at the target: ${command}`, { command });
+  rec.note(`At the cutover, this switch command will point the app at the target:\n    ${command}`, {
+    command,
+  });
   // start gets its own stop signal too, so a failure later in the demo stops it as Ctrl-C would.
   const startStop = new AbortController();
   const stopStart = () => startStop.abort(new Error("stopped"));
@@ -70,6 +72,12 @@ export async function runPipeline(
     if ("ended" in first) return stoppedEarly(first.ended, rec, summary, ctx.signal);
     recordCopy(rec, summary, first.status);
     if (!(await streamAndVerify(ctx, rec, summary, opts))) return false;
+    // As an operator would: cut over when status shows the lag low again after verify's reads.
+    const ready = await Promise.race([rec.until(caughtUp).then(() => true), run.then(() => false)]);
+    if (!ready) {
+      if (!ctx.signal.aborted) summary.notRun.push({ stage: "cutover", reason: "start stopped streaming" });
+      return false;
+    }
     await switchOver(ctx, rec, summary, command, opts.maxLagSeconds);
     // start's stream sees the migration leave the streaming phases and ends by itself.
     await run;

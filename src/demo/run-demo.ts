@@ -50,7 +50,6 @@ export interface DemoResult {
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = Date.now();
   const rec = new Recorder(opts.emit);
-  const size = DEMO_SIZES[opts.size];
   const servers = await rec.step(
     "servers",
     `Starting PostgreSQL ${opts.sourceMajor} (source, Heroku-like) and ${opts.targetMajor} (target, RDS-like)`,
@@ -63,43 +62,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   rec.note(`target  ${target.display}`, { target: target.display });
   const ledger = new Ledger();
   const config = new DatabaseUrlFile(path.join(servers.dir, "app-database-url"), servers.source.url);
-  const app = new ShopApp(config, size, ledger);
+  const app = new ShopApp(config, DEMO_SIZES[opts.size], ledger);
   const summary = emptySummary(opts, source, target);
   let ok = false;
   let kept: KeptServers | null = null;
   try {
-    opts.signal.throwIfAborted();
-    summary.sample = await rec.step(
-      "load",
-      `Loading the sample shop (${SHOP_TABLES.join(", ")})`,
-      // The load is one long statement per table: on Ctrl-C the demo moves on to stopping the
-      // servers, which ends it.
-      () => untilAborted(loadSample(source, opts.size), opts.signal),
-      (r) =>
-        `Loaded ${r.rows.toLocaleString("en-US")} rows into ${r.tables} tables (orders partitioned by month)`,
-    );
-    opts.signal.throwIfAborted();
-    app.start();
-    rec.note(
-      `The shop app is live: ${size.writers} connections writing to the source, every acknowledged write recorded`,
-    );
-    const ctx: MigrationContext = { source, target, emit: rec.sink, signal: opts.signal };
-    const switched = await runPipeline(ctx, rec, summary, {
-      appUrlFile: config.file,
-      streamSeconds: opts.streamSeconds ?? 3,
-      afterSwitchSeconds: opts.afterSwitchSeconds ?? 2,
-      maxLagSeconds: 10,
-      ...(opts.pgDump ? { pgDump: opts.pgDump } : {}),
-    });
-    await app.stop();
-    if (switched) {
-      summary.lost = await countLost(rec, ledger, target);
-      summary.cutover = {
-        unavailableMs: summary.cutover?.unavailableMs ?? null,
-        appUnavailableMs: app.stats.unavailableMs,
-        refusedWrites: app.stats.refused,
-      };
-    }
+    await migrateLiveShop({ source, target }, rec, app, summary, opts);
     ok = true;
   } catch (err) {
     if (!opts.signal.aborted) throw err;
@@ -109,21 +77,60 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     fillWrites(summary, app, ledger);
     summary.seconds = Object.fromEntries(rec.stageSeconds);
     summary.ok = ok && summary.notRun.length === 0 && summary.lost?.lost === 0 && app.stats.errors === 0;
-    if (opts.keep && ok && !opts.signal.aborted) kept = keepServers(servers);
-    else
+    if (opts.keep && ok && !opts.signal.aborted) {
+      kept = { sourceUrl: source.display, targetUrl: target.display, ...servers.keep() };
+    } else {
       await rec.step(
         "stop",
         "Stopping and removing both servers",
-        () => servers.stop(),
+        servers.stop,
         () => "Servers stopped and removed",
       );
+    }
     summary.totalSeconds = (Date.now() - started) / 1000;
   }
   return { summary, kept, interrupted: opts.signal.aborted };
+}
 
-  function keepServers(s: typeof servers): KeptServers {
-    return { sourceUrl: source.display, targetUrl: target.display, ...s.keep() };
-  }
+/** Loads the shop, starts its app, runs the pipeline under it, and counts what the target lacks. */
+async function migrateLiveShop(
+  sides: { source: ConnInfo; target: ConnInfo },
+  rec: Recorder,
+  app: ShopApp,
+  summary: DemoSummary,
+  opts: DemoOptions,
+): Promise<void> {
+  opts.signal.throwIfAborted();
+  summary.sample = await rec.step(
+    "load",
+    `Loading the sample shop (${SHOP_TABLES.join(", ")})`,
+    // One long statement per table: on Ctrl-C the demo moves on to stopping the servers,
+    // which ends it.
+    () => untilAborted(loadSample(sides.source, opts.size), opts.signal),
+    (r) =>
+      `Loaded ${r.rows.toLocaleString("en-US")} rows into ${r.tables} tables (orders partitioned by month)`,
+  );
+  opts.signal.throwIfAborted();
+  app.start();
+  rec.note(
+    `The shop app is live: ${app.size.writers} connections writing to the source, every acknowledged write recorded`,
+  );
+  const ctx: MigrationContext = { ...sides, emit: rec.sink, signal: opts.signal };
+  const switched = await runPipeline(ctx, rec, summary, {
+    appUrlFile: app.config.file,
+    streamSeconds: opts.streamSeconds ?? 3,
+    afterSwitchSeconds: opts.afterSwitchSeconds ?? 2,
+    maxLagSeconds: 10,
+    ...(opts.pgDump ? { pgDump: opts.pgDump } : {}),
+  });
+  await app.stop();
+  if (!switched) return;
+  summary.lost = await countLost(rec, app.ledger, sides.target);
+  summary.cutover = {
+    unavailableMs: summary.cutover?.unavailableMs ?? null,
+    appUnavailableMs: app.stats.unavailableMs,
+    refusedWrites: app.stats.refused,
+  };
 }
 
 async function loadSample(

@@ -69,3 +69,27 @@ export async function countRows(client: pg.ClientBase, t: VerifyTable): Promise<
   const { rows } = await client.query<{ n: string }>(`select count(*) as n from ${fromClause(t)}`);
   return Number(rows[0]!.n);
 }
+
+/** The last `rows` rows by key order on one side: their count and hash, and (optionally) the table's row count. */
+export interface TailAgg extends RangeAgg {
+  total: number | null;
+}
+
+/**
+ * One round trip per side: the hash of the last `rows` rows in key order, each side on its
+ * own (no boundary passed between them), and the exact row count when asked for.
+ */
+export async function tailAgg(
+  client: pg.ClientBase,
+  t: VerifyTable,
+  rows: number,
+  count: boolean,
+): Promise<TailAgg> {
+  const total = count ? `(select count(*) from ${fromClause(t)})` : "null::bigint";
+  const { rows: out } = await client.query<{ n: string; h: string; total: string | null }>(
+    `select count(*) as n, coalesce(sum(x.h), 0)::text as h, ${total} as total
+       from (select ${rowHashExpr(t)} as h from ${fromClause(t)} order by ${keyOrder(t, "desc")} limit ${rows}) x`,
+  );
+  const r = out[0]!;
+  return { rows: Number(r.n), hash: r.h, total: r.total === null ? null : Number(r.total) };
+}

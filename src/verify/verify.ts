@@ -20,14 +20,15 @@ interface Pair {
 
 async function openPair(ctx: MigrationContext): Promise<Pair> {
   // Range queries are bounded by rangeRows; the timeout only stops a runaway one.
-  const source = await connect(ctx.source, { stage: "verify", statementTimeoutMs: 300_000 });
-  try {
-    const target = await connect(ctx.target, { stage: "verify", statementTimeoutMs: 300_000 });
-    return { source, target };
-  } catch (err) {
-    await source.end().catch(() => {});
-    throw err;
+  const [source, target] = await Promise.allSettled([
+    connect(ctx.source, { stage: "verify", statementTimeoutMs: 300_000 }),
+    connect(ctx.target, { stage: "verify", statementTimeoutMs: 300_000 }),
+  ]);
+  if (source.status === "fulfilled" && target.status === "fulfilled") {
+    return { source: source.value, target: target.value };
   }
+  for (const side of [source, target]) if (side.status === "fulfilled") await side.value.end().catch(() => {});
+  throw (source.status === "rejected" ? source : (target as PromiseRejectedResult)).reason;
 }
 
 async function closePair(p: Pair): Promise<void> {
@@ -98,23 +99,30 @@ async function loadTables(
 ): Promise<{ view: MigrationView | null; tables: VerifyTable[] }> {
   const pair = await openPair(ctx);
   try {
-    const view = await tablesFromControl(pair.target);
-    let tables = view ? view.tables : await tablesFromCatalog(pair.source);
-    if (only) {
-      const wanted = new Set(only);
-      tables = tables.filter((t) => wanted.has(tableName(t)));
-      const unknown = [...wanted].filter((w) => !tables.some((t) => tableName(t) === w));
-      if (unknown.length > 0) {
-        throw new PgferryError("BAD_OPTION", `Not a replicated table: ${unknown.join(", ")}.`, {
-          side: "local",
-          hint: "Name tables as schema.table, as `pgferry status` lists them.",
-        });
-      }
-    }
-    return { view, tables };
+    return await tablesOn(pair, only);
   } finally {
     await closePair(pair);
   }
+}
+
+async function tablesOn(
+  pair: Pair,
+  only?: readonly string[],
+): Promise<{ view: MigrationView | null; tables: VerifyTable[] }> {
+  const view = await tablesFromControl(pair.target);
+  let tables = view ? view.tables : await tablesFromCatalog(pair.source);
+  if (only) {
+    const wanted = new Set(only);
+    tables = tables.filter((t) => wanted.has(tableName(t)));
+    const unknown = [...wanted].filter((w) => !tables.some((t) => tableName(t) === w));
+    if (unknown.length > 0) {
+      throw new PgferryError("BAD_OPTION", `Not a replicated table: ${unknown.join(", ")}.`, {
+        side: "local",
+        hint: "Name tables as schema.table, as `pgferry status` lists them.",
+      });
+    }
+  }
+  return { view, tables };
 }
 
 /**
@@ -182,20 +190,39 @@ export async function quickVerify(
   opts: QuickVerifyOptions = {},
 ): Promise<VerifyReport> {
   const started = Date.now();
-  const { view, tables } = await loadTables(ctx);
   const limits = {
     tailRows: opts.tailRows ?? 1000,
     countMaxRows: opts.countMaxRows ?? 5_000_000,
     maxKeys: opts.maxKeys ?? 20,
   };
-  const verdicts: TableVerdict[] = await eachTable(ctx, tables, opts.jobs ?? 4, (pair, t) =>
-    quickCompareTable({ ...pair, settle: async () => false, signal: ctx.signal }, t, limits),
+  // Sessions are opened once, side by side: inside the fence window, connecting is most of the cost.
+  const opened = await Promise.allSettled(
+    Array.from({ length: Math.max(1, opts.jobs ?? 3) }, () => openPair(ctx)),
   );
-  return {
-    identical: verdicts.every((v) => v.identical),
-    phase: view?.phase ?? null,
-    tables: verdicts,
-    sequences: [],
-    seconds: (Date.now() - started) / 1000,
-  };
+  const pairs = opened.flatMap((p) => (p.status === "fulfilled" ? [p.value] : []));
+  try {
+    const failed = opened.find((p): p is PromiseRejectedResult => p.status === "rejected");
+    if (failed) throw failed.reason;
+    const { view, tables } = await tablesOn(pairs[0]!);
+    const verdicts: TableVerdict[] = new Array(tables.length);
+    let next = 0;
+    await Promise.all(
+      pairs.map(async (pair) => {
+        const sides: CompareSides = { ...pair, settle: async () => false, signal: ctx.signal };
+        while (next < tables.length) {
+          const i = next++;
+          verdicts[i] = await quickCompareTable(sides, tables[i]!, limits);
+        }
+      }),
+    );
+    return {
+      identical: verdicts.every((v) => v.identical),
+      phase: view?.phase ?? null,
+      tables: verdicts,
+      sequences: [],
+      seconds: (Date.now() - started) / 1000,
+    };
+  } finally {
+    await Promise.all(pairs.map(closePair));
+  }
 }

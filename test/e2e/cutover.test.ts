@@ -1,6 +1,7 @@
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import pg from "pg";
 import { describe, expect, it } from "vitest";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { type Ack, APP_SCHEMA, AppClient, type Failure, switchCommandFor } from "../harness/app-client.js";
@@ -254,5 +255,53 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
     } finally {
       await app.stop();
     }
+  });
+
+  it("an interrupted cutover is undone by rollback before its switch, and finished by cutover after", async () => {
+    const s = await setup();
+    const journal = async () =>
+      (await asOwner<{ step: string; state: string }>(
+        s.target,
+        "select step, state from pgferry.cutover_steps order by id desc limit 1",
+      ).catch(() => []))[0];
+    let start = await streaming(s);
+    // An application transaction that wrote before the fence keeps the drain waiting.
+    const app = new pg.Client({ connectionString: s.source.url.replace(/\?.*$/, ""), ssl: { rejectUnauthorized: false } });
+    await app.connect();
+    await app.query("begin");
+    await app.query("update app.customers set balance = balance + 1 where id = 1");
+    const first = spawnPgferry(["cutover", "--drain-timeout", "60"], s.env);
+    await waitFor("the drain", async () => (await journal())?.step === "drain", { while: first, timeoutMs: 60_000 });
+    await first.kill9();
+    await app.query("commit");
+    expect(await fenceIsUp(s.source)).toBe(true);
+    expect((await migration(s.target)).phase).toBe("cutover");
+
+    const undone = await cli(s, ["rollback"]);
+    expect(undone.code, undone.stderr).toBe(0);
+    expect(undone.stdout).toContain("interrupted cutover was undone");
+    expect(await fenceIsUp(s.source)).toBe(false);
+    expect((await migration(s.target)).phase).toBe("streaming");
+    await app.query("update app.customers set balance = balance + 1 where id = 1");
+
+    await start.exited;
+    start = await streaming(s);
+    const second = spawnPgferry(["cutover", "--switch-command", "sleep 3"], s.env);
+    await waitFor("the switch", async () => (await journal())?.step === "switch", { while: second, timeoutMs: 60_000 });
+    await second.kill9();
+    expect((await migration(s.target)).phase).toBe("cutover");
+    // The application may have moved already: rollback refuses to undo, cutover finishes.
+    const refused = await cli(s, ["rollback"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("ALREADY_SWITCHED");
+    const finished = await cli(s, ["cutover", "--switch-command", "true"]);
+    expect(finished.code, finished.stderr).toBe(0);
+    expect((await migration(s.target)).phase).toBe("switched");
+    expect(await fenceIsUp(s.source)).toBe(true);
+    await app.end();
+    await start.exited;
+    // Every write the source acknowledged is on the target.
+    expect(await asOwner(s.target, "select balance::int from app.customers where id = 1")).toEqual([{ balance: 2 }]);
+    expect((await cli(s, ["cleanup"])).code).toBe(0);
   });
 });

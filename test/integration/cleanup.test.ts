@@ -161,8 +161,12 @@ describe.each(testPairs())("cleanup, PostgreSQL %s", (p) => {
     await asOwner(source, SCHEMA);
     await asOwner(target, SCHEMA);
     const before = [await catalogSnapshot(source), await catalogSnapshot(target)];
-    const out = cli(["cleanup"], source, target);
-    expect(out.status).toBe(0);
+    const report = await cleanup(ctxOf(source, target));
+    expect(report).toEqual({
+      phaseBefore: null,
+      source: { relations: [], schemaDropped: false, skipped: false },
+      target: { relations: [], schemaDropped: false, skipped: false },
+    });
     expect([await catalogSnapshot(source), await catalogSnapshot(target)]).toEqual(before);
   });
 
@@ -179,8 +183,8 @@ describe.each(testPairs())("cleanup, PostgreSQL %s", (p) => {
       code: "SOURCE_MISMATCH",
     });
 
-    const forced = cli(["cleanup", "--force"], source, target);
-    expect(forced.status).toBe(0);
+    const forced = await cleanup(ctxOf(source, target), { force: true });
+    expect(forced.phaseBefore).toBe("streaming");
     expect(await traces(source)).toEqual([]);
     expect(await traces(target)).toEqual([]);
   });

@@ -6,7 +6,7 @@ import { connect, parseConnUrl, serverMajor } from "../../src/db/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { noEvents } from "../../src/progress/events.js";
 import { ensureControlSchema } from "../../src/state/index.js";
-import { type Difference, verify } from "../../src/verify/index.js";
+import { type Difference, quickVerify, verify } from "../../src/verify/index.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
 import { asOwner, sourceDb, targetDb } from "../harness/servers.js";
 
@@ -136,6 +136,14 @@ describe.each(testPairs())("verify, PostgreSQL %s", (p) => {
       { name: "public.counter", sourceNext: "501", targetNext: "11", ok: false, counted: true },
     ]);
 
+    // The cutover's quick check (counts, and the hash of the last keys) sees them too.
+    const quick = await quickVerify(ctxOf(source, target), { tailRows: 100 });
+    expect(quick.identical).toBe(false);
+    expect(quick.tables.find((t) => t.name === "public.items")!.differences).toEqual([
+      { kind: "extra", key: { id: 1001 } },
+    ]);
+    expect(quick.tables.find((t) => t.name === "public.pairs")).toMatchObject({ sourceRows: 300, targetRows: 299 });
+
     // The CLI: exit 1, the JSON of ../shared/CLI.md, and the password never printed.
     const cli = spawnSync(
       process.execPath,
@@ -161,6 +169,14 @@ describe.each(testPairs())("verify, PostgreSQL %s", (p) => {
 
   it(`${pairLabel(p)}: identical databases pass, and a difference the stream replays is not reported`, async () => {
     const [source, target] = await pair(p);
+    // Without a migration on the target (never started, or cleaned up): every keyed source table.
+    const plain = await verify(ctxOf(source, target), { rangeRows: 100 });
+    expect(plain).toMatchObject({ identical: true, phase: null });
+    expect(plain.tables.map((t) => [t.name, t.sourceRows, t.targetRows])).toEqual([
+      ["public.events", 200, 200],
+      ["public.items", 1000, 1000],
+      ["public.pairs", 300, 300],
+    ]);
     await register(source, target, "streaming");
     // In flight: two rows changed on the source after the target's position; the "stream"
     // (below) replays them only after verify's first check.

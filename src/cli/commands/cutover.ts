@@ -114,7 +114,7 @@ function summary(r: CutoverResult, ctx: CliContext): string[] {
     lines.push("No --switch-command was given: point the application at the target now.");
   lines.push(
     r.rollbackWindow
-      ? "Next: keep `pgferry start` running to stream the target's writes back to the source; `pgferry rollback` switches back without losing any. When sure, `pgferry cleanup`."
+      ? "Next: the target's writes are captured; `pgferry rollback` switches back without losing any (it applies them to the source). When sure, `pgferry cleanup` ends the window."
       : "Next: check the application on the target, then `pgferry cleanup` removes pgferry's triggers and schemas from both databases.",
   );
   return lines;

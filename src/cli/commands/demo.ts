@@ -1,10 +1,13 @@
 import { type Command, Option } from "commander";
-import type { KeptServers } from "../../demo/run-demo.js";
+import type { DemoResult, KeptServers } from "../../demo/run-demo.js";
 import { PgferryError } from "../../errors/index.js";
+import { SHIPPED_MAJORS } from "../../local-server/binaries.js";
 import type { PgferryEvent } from "../../progress/events.js";
 import type { CliContext } from "../context.js";
 import { type Output, paint } from "../output.js";
 import { fitWidth } from "../render/format.js";
+
+const MAJORS = SHIPPED_MAJORS.map(String);
 
 interface DemoFlags {
   size: string;
@@ -28,14 +31,10 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option("--keep", "leave both servers running at the end, and print how to reach and stop them")
     .addOption(
-      new Option("--source-version <major>", "source PostgreSQL major")
-        .choices(["12", "15", "16", "17"])
-        .default("12"),
+      new Option("--source-version <major>", "source PostgreSQL major").choices(MAJORS).default("12"),
     )
     .addOption(
-      new Option("--target-version <major>", "target PostgreSQL major")
-        .choices(["12", "15", "16", "17"])
-        .default("17"),
+      new Option("--target-version <major>", "target PostgreSQL major").choices(MAJORS).default("17"),
     )
     .option(
       "--pg-dump <path>",
@@ -44,23 +43,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--json", "newline-delimited JSON events (docs/progress-events.md), the summary last")
     .action(async (flags: DemoFlags) => {
       const { runDemo } = await import("../../demo/run-demo.js");
-      const { chooseMode, makeRenderer } = await import("../render/index.js");
-      const mode = chooseMode(ctx.out, flags.json);
-      let renderer = makeRenderer(ctx.out, mode);
-      const quiet = quietFilter();
-      const width = () => (mode === "tty" ? process.stdout.columns || 100 : Number.POSITIVE_INFINITY);
-      const emit = (e: PgferryEvent) => {
-        if (mode === "json") return renderer.onEvent(e);
-        if (quiet(e)) return;
-        renderer.onEvent(decorate(e, ctx.out, width()));
-        if (e.type === "demo" && e.data?.["step"] === "start" && e.data["state"] === "done") {
-          // start has ended: its last frame stays on screen, and what follows prints below it.
-          renderer.stop();
-          renderer = makeRenderer(ctx.out, mode);
-        }
-      };
-      const restoreCursor = () => renderer.stop();
-      process.once("exit", restoreCursor);
+      const view = await demoView(ctx.out, flags.json);
+      process.once("exit", view.stop);
       let result: Awaited<ReturnType<typeof runDemo>>;
       try {
         result = await runDemo({
@@ -70,35 +54,67 @@ export function register(program: Command, ctx: CliContext): void {
           keep: Boolean(flags.keep),
           ...(flags.pgDump ? { pgDump: flags.pgDump } : {}),
           signal: ctx.signal,
-          emit,
+          emit: view.emit,
         });
       } finally {
-        restoreCursor();
-        process.off("exit", restoreCursor);
+        view.stop();
+        process.off("exit", view.stop);
       }
-      const { summary, kept, interrupted } = result;
-      if (mode === "json") ctx.out.json({ type: "demo", message: "summary", data: { summary, kept } });
-      else {
-        const { formatSummary } = await import("../../demo/summary.js");
-        for (const line of formatSummary(summary, (style, text) => paint(ctx.out, style, text)))
-          ctx.out.line(line);
-        if (kept) for (const line of keptLines(kept, ctx.out)) ctx.out.line(line);
-      }
-      if (interrupted) {
-        if (mode !== "json")
-          ctx.out.error("Interrupted: the demo stopped, and its servers were stopped and removed.");
-        return ctx.setExit(130);
-      }
-      if (!summary.ok) {
-        const why =
-          (summary.lost?.lost ?? 0) > 0
-            ? `${summary.lost!.lost} acknowledged write(s) are missing on the target.`
-            : summary.writes.errors > 0
-              ? `The app saw ${summary.writes.errors} unexpected error(s): ${summary.writes.firstError}`
-              : `The demo stopped before the end: ${summary.notRun.map((n) => `${n.stage} (${n.reason})`).join("; ")}.`;
-        throw new PgferryError("DEMO_FAILED", why, { side: "local" });
-      }
+      await report(result, ctx, Boolean(flags.json));
     });
+}
+
+/**
+ * The start renderer, fed the demo's events: a live view on a terminal, lines without one,
+ * NDJSON with --json. When start ends, its last frame stays on screen and a fresh view takes
+ * what follows, below it.
+ */
+async function demoView(out: Output, json: boolean | undefined) {
+  const { chooseMode, makeRenderer } = await import("../render/index.js");
+  const mode = chooseMode(out, json);
+  let renderer = makeRenderer(out, mode);
+  let liveBlock = false;
+  const quiet = quietFilter();
+  // Under a live block a line must fit the terminal (a wrapped one would break the redraw);
+  // before the block exists it may wrap.
+  const width = () =>
+    mode === "tty" && liveBlock ? process.stdout.columns || 100 : Number.POSITIVE_INFINITY;
+  const emit = (e: PgferryEvent) => {
+    if (mode === "json") return renderer.onEvent(e);
+    if (quiet(e)) return;
+    if (e.type === "progress") liveBlock = true;
+    renderer.onEvent(decorate(e, out, width()));
+    if (e.type === "demo" && e.data?.["step"] === "start" && e.data["state"] === "done") {
+      renderer.stop();
+      renderer = makeRenderer(out, mode);
+      liveBlock = false;
+    }
+  };
+  return { emit, stop: () => renderer.stop() };
+}
+
+/** The summary (text, or the last NDJSON event), then the exit status. */
+async function report(result: DemoResult, ctx: CliContext, json: boolean): Promise<void> {
+  const { summary, kept, interrupted } = result;
+  if (json) ctx.out.json({ type: "demo", message: "summary", data: { summary, kept } });
+  else {
+    const { formatSummary } = await import("../../demo/summary.js");
+    for (const line of formatSummary(summary, (style, text) => paint(ctx.out, style, text)))
+      ctx.out.line(line);
+    if (kept) for (const line of keptLines(kept, ctx.out)) ctx.out.line(line);
+  }
+  if (interrupted) {
+    if (!json) ctx.out.error("Interrupted: the demo stopped, and its servers were stopped and removed.");
+    return ctx.setExit(130);
+  }
+  if (summary.ok) return;
+  const why =
+    (summary.lost?.lost ?? 0) > 0
+      ? `${summary.lost!.lost} acknowledged write(s) are missing on the target.`
+      : summary.writes.errors > 0
+        ? `The app saw ${summary.writes.errors} unexpected error(s): ${summary.writes.firstError}`
+        : `The demo stopped before the end: ${summary.notRun.map((n) => `${n.stage} (${n.reason})`).join("; ")}.`;
+  throw new PgferryError("DEMO_FAILED", why, { side: "local" });
 }
 
 /**
