@@ -8,6 +8,11 @@ export interface CliContext {
   /** Aborted on the first Ctrl-C; the second Ctrl-C exits at once. */
   signal: AbortSignal;
   debug(): boolean;
+  /**
+   * Shows a short notice (such as "stopping at the next safe point"). Plain stderr by default;
+   * a command drawing a live view replaces it so the notice prints above the view.
+   */
+  notice: (text: string) => void;
 }
 
 /** Each command file registers itself on the program; the work is loaded lazily inside its action. */

@@ -20,7 +20,7 @@ export async function main(argv: string[]): Promise<number> {
   const onSigint = () => {
     interrupts++;
     if (interrupts === 1) {
-      out.error("Stopping at the next safe point (Ctrl-C again to stop at once)…");
+      ctx.notice("Stopping at the next safe point (Ctrl-C again to stop at once)…");
       controller.abort(new Error("interrupted"));
     } else {
       process.exit(130);
@@ -37,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     },
     signal: controller.signal,
     debug: () => Boolean(program.opts()["debug"]),
+    notice: (text) => out.error(text),
   };
   program
     .name("pgferry")

@@ -1,305 +1,27 @@
 import type pg from "pg";
-import { type DropOptions, disableUserTriggers, enableUserTriggers } from "../capture/index.js";
+import type { DropOptions } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
-import { connect, withClient } from "../db/index.js";
+import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { assertSameSource, ensureControlSchema, hasMigration, recordEvent } from "../state/index.js";
-import { catchUp, installReverseCapture, syncSequences } from "../stream/index.js";
-import { quickVerify } from "../verify/index.js";
-import { describeVerifyFailure, failureToError, lockMigration } from "./common.js";
-import { drainWriters, type Fence, fenceState, lowerFence, raiseFence } from "./fence.js";
-import { syncLargeObjects } from "./large-objects.js";
+import { assertSameSource, ensureControlSchema, hasMigration } from "../state/index.js";
+import { failureToError, lockMigration } from "./common.js";
 import {
-  buildCutoverObjects,
-  refreshMatviews,
-  undoCutoverObjects,
-  validateForeignKeys,
-} from "./post-data.js";
+  CUTOVER_DEFAULTS,
+  type CutoverOptions,
+  type CutoverResult,
+  type CutoverRun,
+  cutoverSteps,
+  finishSteps,
+} from "./cutover-steps.js";
+import { validateForeignKeys } from "./post-data.js";
 import { assertReadyForCutover, type MigrationState, readState } from "./preflight.js";
-import { removeReverseCapture } from "./reverse-capture.js";
-import { inParallel, runSteps, type Step, StepJournal, type StepLog, StepsFailed } from "./steps.js";
-import { runSwitchCommand } from "./switch-command.js";
+import { runSteps, StepJournal, type StepLog, StepsFailed } from "./steps.js";
 
-export interface CutoverOptions {
-  /** Refuse to start when the target is further behind than this (seconds). Default 10. */
-  maxLagSeconds?: number;
-  /** Run through the shell once the target is ready, with PGFERRY_TARGET_URL in its environment. */
-  switchCommand?: string;
-  /** Capture on the target after the switch and stream back, so `pgferry rollback` loses nothing. */
-  rollbackWindow?: boolean;
-  /** Added to every sequence copied to the target. Default 0. */
-  sequenceGap?: number;
-  /** Longest wait for transactions that wrote before the fence (ms). Default 30 s. */
-  drainTimeoutMs?: number;
-  /** Longest run of the switch command (ms). Default 120 s. */
-  switchTimeoutMs?: number;
-  /** lock_timeout of each DDL step on the target (ms). Default 5 s. */
-  lockTimeoutMs?: number;
-  /** Run the independent target steps side by side (default true); false runs them in turn. */
-  overlap?: boolean;
-}
-
-export interface CutoverResult {
-  fenceRaisedAt: Date;
-  switchedAt: Date;
-  /** Writes were refused from the fence to the end of the switch: this long. */
-  unavailableMs: number;
-  steps: StepLog[];
-  /** Changes applied after the fence went up (the last windows). */
-  finalChanges: number;
-  sequencesMoved: number;
-  objectsBuilt: number;
-  matviewsRefreshed: number;
-  largeObjectsCopied: number;
-  rollbackWindow: boolean;
-  switchCommandRan: boolean;
-  foreignKeys: { validated: string[]; failed: { name: string; error: string }[] };
-}
-
-const DEFAULTS = {
-  maxLagSeconds: 10,
-  sequenceGap: 0,
-  drainTimeoutMs: 30_000,
-  switchTimeoutMs: 120_000,
-  lockTimeoutMs: 5000,
-};
-
-interface Run {
-  ctx: MigrationContext;
-  o: typeof DEFAULTS & CutoverOptions;
-  control: pg.Client;
-  source: pg.Client;
-  state: MigrationState;
-  drop: DropOptions;
-  fence?: Fence;
-  switchedAt?: Date;
-  /** Finishing a cutover whose switch command may have run (no undo, no checks). */
-  finishing: boolean;
-  result: Partial<CutoverResult>;
-}
-
-function fenceSteps(r: Run): Step[] {
-  return [
-    {
-      name: "fence",
-      run: async () => {
-        const wasUp = (await fenceState(r.source)) === "up";
-        const fence = await raiseFence(r.source, "source");
-        // Resuming with the fence already up: the window began when it first went up.
-        if (wasUp && r.state.fenceRaisedAt) fence.raisedAt = r.state.fenceRaisedAt;
-        r.fence = fence;
-        await r.control.query("update pgferry.migration set fence_raised_at = $1, updated_at = now()", [
-          fence.raisedAt,
-        ]);
-      },
-      undo: async () => {
-        await lowerFence(r.source);
-        await r.control.query("update pgferry.migration set fence_raised_at = null, updated_at = now()");
-      },
-    },
-    {
-      name: "drain",
-      run: async () => {
-        await drainWriters(r.source, r.fence!, "source", {
-          timeoutMs: r.o.drainTimeoutMs,
-          signal: r.ctx.signal,
-        });
-      },
-    },
-  ];
-}
-
-/** Own sessions for a lane that runs beside others (a pg session runs one query at a time). */
-function withSides<T>(r: Run, fn: (source: pg.Client, target: pg.Client) => Promise<T>): Promise<T> {
-  return withClient(r.ctx.source, { stage: "cutover", statementTimeoutMs: 600_000 }, (source) =>
-    withClient(r.ctx.target, { stage: "cutover" }, (target) => fn(source, target)),
-  );
-}
-
-async function replicatedTables(control: pg.ClientBase): Promise<{ schema: string; name: string }[]> {
-  const { rows } = await control.query<{ schema: string; name: string }>(
-    "select schema_name as schema, table_name as name from pgferry.tables order by id",
-  );
-  return rows;
-}
-
-/** What the target needs before it takes writes; independent lanes, run side by side. */
-function targetLanes(r: Run): Step[][] {
-  const lanes: Step[][] = [
-    [
-      {
-        name: "sequences",
-        run: async () => {
-          r.result.sequencesMoved = await syncSequences(r.ctx, { gap: r.o.sequenceGap });
-        },
-      },
-    ],
-    [
-      {
-        name: "constraints-and-triggers",
-        run: async () => {
-          r.result.objectsBuilt = await buildCutoverObjects(r.control, r.drop);
-        },
-        undo: () => undoCutoverObjects(r.control, r.drop),
-      },
-      {
-        name: "materialized-views",
-        run: async () => {
-          r.result.matviewsRefreshed = await refreshMatviews(r.control, r.drop);
-        },
-      },
-    ],
-    [
-      {
-        name: "verify",
-        run: async () => {
-          const report = await quickVerify(r.ctx);
-          if (!report.identical) {
-            throw new PgferryError("VERIFY_FAILED", describeVerifyFailure(report), { side: "target" });
-          }
-        },
-      },
-    ],
-    [
-      {
-        name: "large-objects",
-        run: async () => {
-          const { copied } = await withSides(r, syncLargeObjects);
-          r.result.largeObjectsCopied = (r.result.largeObjectsCopied ?? 0) + copied;
-        },
-      },
-    ],
-  ];
-  if (r.o.rollbackWindow) {
-    lanes.push([
-      {
-        name: "reverse-capture",
-        run: async () => {
-          await installReverseCapture(r.ctx);
-          // The source's own triggers must not fire again on rows streamed back from the target.
-          await withSides(r, async (source, target) =>
-            disableUserTriggers(source, await replicatedTables(target), r.drop),
-          );
-        },
-        undo: async () => {
-          await enableUserTriggers(r.source, r.drop);
-          await removeReverseCapture(r.control, r.source, r.drop);
-        },
-      },
-    ]);
-  }
-  return lanes;
-}
-
-function targetSteps(r: Run): Step[] {
-  return [
-    {
-      name: "catch-up",
-      run: async () => {
-        r.result.finalChanges = (await catchUp(r.ctx)).changes;
-      },
-    },
-    ...(r.o.overlap === false
-      ? targetLanes(r).flat()
-      : [inParallel("ready-target", targetLanes(r), r.ctx.emit)]),
-  ];
-}
-
-function switchSteps(r: Run): Step[] {
-  return [
-    {
-      name: "switch",
-      pointOfNoReturn: true,
-      run: async () => {
-        // From here the application may move: an interrupted run is finished, never undone.
-        await r.control.query("update pgferry.migration set switch_started_at = now()");
-        try {
-          if (r.o.switchCommand) {
-            await runSwitchCommand(r.o.switchCommand, {
-              to: r.ctx.target,
-              direction: "forward",
-              timeoutMs: r.o.switchTimeoutMs,
-              emit: r.ctx.emit,
-            });
-          }
-        } catch (err) {
-          if (!r.finishing) {
-            await r.control.query("update pgferry.migration set switch_started_at = null").catch(() => {});
-          }
-          throw err;
-        }
-        r.switchedAt = new Date();
-      },
-    },
-    {
-      name: "record-switch",
-      run: async () => {
-        const ms = r.switchedAt!.getTime() - r.fence!.raisedAt.getTime();
-        await r.control.query(
-          `update pgferry.migration set phase = 'switched', switched_at = $1, unavailable_ms = $2,
-                  switch_started_at = null, updated_at = now()`,
-          [r.switchedAt, ms],
-        );
-        await recordEvent(r.control, "info", "cutover", `Switched; writes were unavailable for ${ms} ms.`, {
-          unavailableMs: ms,
-        });
-      },
-    },
-  ];
-}
-
-/**
- * A cutover that died after its switch command started: the application may use the target
- * already, so nothing is undone or checked against the source again; the fence stays (or goes)
- * up, the switch command runs again, the switch is recorded.
- */
-function finishSteps(r: Run): Step[] {
-  return [
-    {
-      name: "fence",
-      run: async () => {
-        const fence = await raiseFence(r.source, "source");
-        if (r.state.fenceRaisedAt) fence.raisedAt = r.state.fenceRaisedAt;
-        r.fence = fence;
-      },
-    },
-    ...switchSteps(r),
-  ];
-}
-
-function cutoverSteps(r: Run): Step[] {
-  return [
-    {
-      name: "enter-cutover",
-      run: async () => {
-        // A stream still running in `pgferry start` sees this phase and stops after its window.
-        await r.control.query("update pgferry.migration set phase = 'cutover', updated_at = now()");
-        await recordEvent(r.control, "info", "cutover", "Cutover started.");
-      },
-      undo: async () => {
-        await r.control.query(
-          "update pgferry.migration set phase = 'streaming', updated_at = now() where phase = 'cutover'",
-        );
-        await recordEvent(r.control, "warn", "cutover", "Cutover undone; the source is writable.");
-      },
-    },
-    {
-      // Most of the remaining lag and the large objects, before writes stop.
-      name: "pre-catch-up",
-      run: async () => {
-        await catchUp(r.ctx);
-        r.result.largeObjectsCopied = (await syncLargeObjects(r.source, r.control)).copied;
-      },
-    },
-    ...fenceSteps(r),
-    ...targetSteps(r),
-    ...switchSteps(r),
-  ];
-}
+export type { CutoverOptions, CutoverResult } from "./cutover-steps.js";
 
 async function openCutover(
   ctx: MigrationContext,
-  o: Run["o"],
+  o: CutoverRun["o"],
 ): Promise<{ control: pg.Client; source?: pg.Client; state?: MigrationState; error?: unknown }> {
   const control = await connect(ctx.target, { stage: "cutover" });
   try {
@@ -328,7 +50,7 @@ async function openCutover(
   }
 }
 
-function resultOf(r: Run, steps: StepLog[], foreignKeys: CutoverResult["foreignKeys"]): CutoverResult {
+function resultOf(r: CutoverRun, steps: StepLog[], foreignKeys: CutoverResult["foreignKeys"]): CutoverResult {
   return {
     fenceRaisedAt: r.fence!.raisedAt,
     switchedAt: r.switchedAt!,
@@ -351,7 +73,7 @@ function resultOf(r: Run, steps: StepLog[], foreignKeys: CutoverResult["foreignK
  * are dropped, the phase goes back to 'streaming') and throws; a run after a crash resumes.
  */
 export async function cutover(ctx: MigrationContext, opts: CutoverOptions = {}): Promise<CutoverResult> {
-  const o = { ...DEFAULTS, ...opts };
+  const o = { ...CUTOVER_DEFAULTS, ...opts };
   ctx.emit({ type: "stage:start", stage: "cutover" });
   const { control, source, state, error } = await openCutover(ctx, o);
   try {
@@ -363,7 +85,7 @@ export async function cutover(ctx: MigrationContext, opts: CutoverOptions = {}):
       signal: ctx.signal,
     };
     const finishing = state.phase === "cutover" && state.switchStartedAt !== null;
-    const r: Run = { ctx, o, control, source, state, drop, finishing, result: {} };
+    const r: CutoverRun = { ctx, o, control, source, state, drop, finishing, result: {} };
     if (finishing) {
       ctx.emit({
         type: "log",

@@ -8,7 +8,7 @@ import {
   makeRenderer,
   statusLines,
 } from "../../src/cli/render/index.js";
-import { CLEAR_LINE, CURSOR_UP, LiveView } from "../../src/cli/render/live-view.js";
+import { CLEAR_BELOW, CURSOR_UP, LiveView } from "../../src/cli/render/live-view.js";
 import type { PgferryEvent } from "../../src/progress/events.js";
 import type { StatusReport, TableStatus } from "../../src/progress/status-model.js";
 
@@ -109,20 +109,28 @@ describe("statusLines", () => {
 });
 
 describe("LiveView", () => {
-  it("redraws in place: back up over the last frame, clear and rewrite each line", () => {
+  it("redraws in place: back up over the last frame, erase below, rewrite the block", () => {
     const out = fakeOutput(true);
     const view = new LiveView(out, () => 20);
     view.render(["one", "two", "a line much longer than twenty"]);
     const first = out.text();
     view.render(["uno", "dos", "tres"]);
     const second = out.text().slice(first.length);
-    expect(second.startsWith(`\r${CURSOR_UP(3)}`)).toBe(true);
-    expect(second.split(CLEAR_LINE)).toHaveLength(4);
+    expect(second).toBe(`\r${CURSOR_UP(3)}${CLEAR_BELOW}uno\ndos\ntres\n`);
     expect(first).toContain("a line much longer …");
     view.message("lock wait");
     const third = out.text().slice(first.length + second.length);
-    expect(third).toBe(
-      `\r${CURSOR_UP(3)}${CLEAR_LINE}lock wait\n${CLEAR_LINE}uno\n${CLEAR_LINE}dos\n${CLEAR_LINE}tres\n`,
+    expect(third).toBe(`\r${CURSOR_UP(3)}${CLEAR_BELOW}lock wait\nuno\ndos\ntres\n`);
+  });
+
+  it("keeps a message wider than the terminal whole, above the block", () => {
+    const out = fakeOutput(true);
+    const view = new LiveView(out, () => 10);
+    view.render(["a", "b"]);
+    const before = out.text().length;
+    view.message("a message far wider than ten columns");
+    expect(out.text().slice(before)).toBe(
+      `\r${CURSOR_UP(2)}${CLEAR_BELOW}a message far wider than ten columns\na\nb\n`,
     );
   });
 });

@@ -44,6 +44,7 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (flags: DemoFlags) => {
       const { runDemo } = await import("../../demo/run-demo.js");
       const view = await demoView(ctx.out, flags.json);
+      if (!flags.json) ctx.notice = (text) => view.emit({ type: "log", level: "warn", message: text });
       process.once("exit", view.stop);
       let result: Awaited<ReturnType<typeof runDemo>>;
       try {

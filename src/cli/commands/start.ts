@@ -80,6 +80,8 @@ export function register(program: Command, ctx: CliContext): void {
       const { chooseMode, makeRenderer, progressInterval } = await import("../render/index.js");
       const mode = chooseMode(ctx.out, flags.json);
       const renderer = makeRenderer(ctx.out, mode);
+      if (mode === "tty")
+        ctx.notice = (text) => renderer.onEvent({ type: "log", level: "warn", message: text });
       const restoreCursor = () => renderer.stop();
       process.once("exit", restoreCursor);
       if (mode !== "json") ctx.out.line(`pgferry start: ${source.display} → ${target.display}`);

@@ -3,7 +3,8 @@ import { fitWidth } from "./format.js";
 
 const ESC = "\u001b[";
 export const CURSOR_UP = (n: number) => `${ESC}${n}A`;
-export const CLEAR_LINE = `${ESC}2K`;
+/** Erases from the cursor to the end of the screen: the whole old block, however it wrapped. */
+export const CLEAR_BELOW = `${ESC}J`;
 export const HIDE_CURSOR = `${ESC}?25l`;
 export const SHOW_CURSOR = `${ESC}?25h`;
 
@@ -29,9 +30,12 @@ export class LiveView {
     this.out.write(this.frame(lines, ""));
   }
 
-  /** Prints a line above the block and redraws the block under it. */
+  /**
+   * Prints a line above the block and redraws the block under it. The message may be wider
+   * than the terminal: it scrolls away above the block, so its wrapping never matters.
+   */
   message(text: string): void {
-    this.out.write(this.frame(this.last, `${CLEAR_LINE}${text}\n`));
+    this.out.write(this.frame(this.last, `${text}\n`));
   }
 
   /** Leaves the last frame on screen and gives the cursor back. */
@@ -45,11 +49,9 @@ export class LiveView {
     const w = this.width();
     const up = this.drawn > 0 ? CURSOR_UP(this.drawn) : this.hidden ? "" : HIDE_CURSOR;
     this.hidden = true;
-    const body = lines.map((l) => `${CLEAR_LINE}${fitWidth(l, w)}\n`).join("");
-    // When the new block is shorter, clear what is left of the old one below it.
-    const extra = Math.max(0, this.drawn - lines.length - (before ? 1 : 0));
-    const tail = extra > 0 ? `${`${CLEAR_LINE}\n`.repeat(extra)}${CURSOR_UP(extra)}` : "";
+    const body = lines.map((l) => `${fitWidth(l, w)}\n`).join("");
     this.drawn = lines.length;
-    return `\r${up}${before}${body}${tail}`;
+    // One write: back to the top of the old block, erase it and everything below, draw anew.
+    return `\r${up}${CLEAR_BELOW}${before}${body}`;
   }
 }

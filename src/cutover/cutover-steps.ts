@@ -1,0 +1,294 @@
+import type pg from "pg";
+import { type DropOptions, disableUserTriggers, enableUserTriggers } from "../capture/index.js";
+import type { MigrationContext } from "../context.js";
+import { withClient } from "../db/index.js";
+import { PgferryError } from "../errors/index.js";
+import { recordEvent } from "../state/index.js";
+import { catchUp, installReverseCapture, syncSequences } from "../stream/index.js";
+import { quickVerify } from "../verify/index.js";
+import { describeVerifyFailure } from "./common.js";
+import { drainWriters, type Fence, fenceState, lowerFence, raiseFence } from "./fence.js";
+import { syncLargeObjects } from "./large-objects.js";
+import { buildCutoverObjects, refreshMatviews, undoCutoverObjects } from "./post-data.js";
+import type { MigrationState } from "./preflight.js";
+import { removeReverseCapture } from "./reverse-capture.js";
+import { inParallel, type Step } from "./steps.js";
+import { runSwitchCommand } from "./switch-command.js";
+
+export interface CutoverOptions {
+  /** Refuse to start when the target is further behind than this (seconds). Default 10. */
+  maxLagSeconds?: number;
+  /** Run through the shell once the target is ready, with PGFERRY_TARGET_URL in its environment. */
+  switchCommand?: string;
+  /** Capture on the target after the switch and stream back, so `pgferry rollback` loses nothing. */
+  rollbackWindow?: boolean;
+  /** Added to every sequence copied to the target. Default 0. */
+  sequenceGap?: number;
+  /** Longest wait for transactions that wrote before the fence (ms). Default 30 s. */
+  drainTimeoutMs?: number;
+  /** Longest run of the switch command (ms). Default 120 s. */
+  switchTimeoutMs?: number;
+  /** lock_timeout of each DDL step on the target (ms). Default 5 s. */
+  lockTimeoutMs?: number;
+  /** Run the independent target steps side by side (default true); false runs them in turn. */
+  overlap?: boolean;
+}
+
+export interface CutoverResult {
+  fenceRaisedAt: Date;
+  switchedAt: Date;
+  /** Writes were refused from the fence to the end of the switch: this long. */
+  unavailableMs: number;
+  steps: StepLog[];
+  /** Changes applied after the fence went up (the last windows). */
+  finalChanges: number;
+  sequencesMoved: number;
+  objectsBuilt: number;
+  matviewsRefreshed: number;
+  largeObjectsCopied: number;
+  rollbackWindow: boolean;
+  switchCommandRan: boolean;
+  foreignKeys: { validated: string[]; failed: { name: string; error: string }[] };
+}
+
+export const CUTOVER_DEFAULTS = {
+  maxLagSeconds: 10,
+  sequenceGap: 0,
+  drainTimeoutMs: 30_000,
+  switchTimeoutMs: 120_000,
+  lockTimeoutMs: 5000,
+};
+
+/** One cutover run: its sessions, state and what the steps found. */
+export interface CutoverRun {
+  ctx: MigrationContext;
+  o: typeof CUTOVER_DEFAULTS & CutoverOptions;
+  control: pg.Client;
+  source: pg.Client;
+  state: MigrationState;
+  drop: DropOptions;
+  fence?: Fence;
+  switchedAt?: Date;
+  /** Finishing a cutover whose switch command may have run (no undo, no checks). */
+  finishing: boolean;
+  result: Partial<CutoverResult>;
+}
+
+function fenceSteps(r: CutoverRun): Step[] {
+  return [
+    {
+      name: "fence",
+      run: async () => {
+        const wasUp = (await fenceState(r.source)) === "up";
+        const fence = await raiseFence(r.source, "source");
+        // Resuming with the fence already up: the window began when it first went up.
+        if (wasUp && r.state.fenceRaisedAt) fence.raisedAt = r.state.fenceRaisedAt;
+        r.fence = fence;
+        await r.control.query("update pgferry.migration set fence_raised_at = $1, updated_at = now()", [
+          fence.raisedAt,
+        ]);
+      },
+      undo: async () => {
+        await lowerFence(r.source);
+        await r.control.query("update pgferry.migration set fence_raised_at = null, updated_at = now()");
+      },
+    },
+    {
+      name: "drain",
+      run: async () => {
+        await drainWriters(r.source, r.fence!, "source", {
+          timeoutMs: r.o.drainTimeoutMs,
+          signal: r.ctx.signal,
+        });
+      },
+    },
+  ];
+}
+
+/** Own sessions for a lane that runs beside others (a pg session runs one query at a time). */
+function withSides<T>(r: CutoverRun, fn: (source: pg.Client, target: pg.Client) => Promise<T>): Promise<T> {
+  return withClient(r.ctx.source, { stage: "cutover", statementTimeoutMs: 600_000 }, (source) =>
+    withClient(r.ctx.target, { stage: "cutover" }, (target) => fn(source, target)),
+  );
+}
+
+async function replicatedTables(control: pg.ClientBase): Promise<{ schema: string; name: string }[]> {
+  const { rows } = await control.query<{ schema: string; name: string }>(
+    "select schema_name as schema, table_name as name from pgferry.tables order by id",
+  );
+  return rows;
+}
+
+/** What the target needs before it takes writes; independent lanes, run side by side. */
+function targetLanes(r: CutoverRun): Step[][] {
+  const lanes: Step[][] = [
+    [
+      {
+        name: "sequences",
+        run: async () => {
+          r.result.sequencesMoved = await syncSequences(r.ctx, { gap: r.o.sequenceGap });
+        },
+      },
+    ],
+    [
+      {
+        name: "constraints-and-triggers",
+        run: async () => {
+          r.result.objectsBuilt = await buildCutoverObjects(r.control, r.drop);
+        },
+        undo: () => undoCutoverObjects(r.control, r.drop),
+      },
+      {
+        name: "materialized-views",
+        run: async () => {
+          r.result.matviewsRefreshed = await refreshMatviews(r.control, r.drop);
+        },
+      },
+    ],
+    [
+      {
+        name: "verify",
+        run: async () => {
+          const report = await quickVerify(r.ctx);
+          if (!report.identical) {
+            throw new PgferryError("VERIFY_FAILED", describeVerifyFailure(report), { side: "target" });
+          }
+        },
+      },
+    ],
+    [
+      {
+        name: "large-objects",
+        run: async () => {
+          const { copied } = await withSides(r, syncLargeObjects);
+          r.result.largeObjectsCopied = (r.result.largeObjectsCopied ?? 0) + copied;
+        },
+      },
+    ],
+  ];
+  if (r.o.rollbackWindow) {
+    lanes.push([
+      {
+        name: "reverse-capture",
+        run: async () => {
+          await installReverseCapture(r.ctx);
+          // The source's own triggers must not fire again on rows streamed back from the target.
+          await withSides(r, async (source, target) =>
+            disableUserTriggers(source, await replicatedTables(target), r.drop),
+          );
+        },
+        undo: async () => {
+          await enableUserTriggers(r.source, r.drop);
+          await removeReverseCapture(r.control, r.source, r.drop);
+        },
+      },
+    ]);
+  }
+  return lanes;
+}
+
+function targetSteps(r: CutoverRun): Step[] {
+  return [
+    {
+      name: "catch-up",
+      run: async () => {
+        r.result.finalChanges = (await catchUp(r.ctx)).changes;
+      },
+    },
+    ...(r.o.overlap === false
+      ? targetLanes(r).flat()
+      : [inParallel("ready-target", targetLanes(r), r.ctx.emit)]),
+  ];
+}
+
+function switchSteps(r: CutoverRun): Step[] {
+  return [
+    {
+      name: "switch",
+      pointOfNoReturn: true,
+      run: async () => {
+        // From here the application may move: an interrupted run is finished, never undone.
+        await r.control.query("update pgferry.migration set switch_started_at = now()");
+        try {
+          if (r.o.switchCommand) {
+            await runSwitchCommand(r.o.switchCommand, {
+              to: r.ctx.target,
+              direction: "forward",
+              timeoutMs: r.o.switchTimeoutMs,
+              emit: r.ctx.emit,
+            });
+          }
+        } catch (err) {
+          if (!r.finishing) {
+            await r.control.query("update pgferry.migration set switch_started_at = null").catch(() => {});
+          }
+          throw err;
+        }
+        r.switchedAt = new Date();
+      },
+    },
+    {
+      name: "record-switch",
+      run: async () => {
+        const ms = r.switchedAt!.getTime() - r.fence!.raisedAt.getTime();
+        await r.control.query(
+          `update pgferry.migration set phase = 'switched', switched_at = $1, unavailable_ms = $2,
+                  switch_started_at = null, updated_at = now()`,
+          [r.switchedAt, ms],
+        );
+        await recordEvent(r.control, "info", "cutover", `Switched; writes were unavailable for ${ms} ms.`, {
+          unavailableMs: ms,
+        });
+      },
+    },
+  ];
+}
+
+/**
+ * A cutover that died after its switch command started: the application may use the target
+ * already, so nothing is undone or checked against the source again; the fence stays (or goes)
+ * up, the switch command runs again, the switch is recorded.
+ */
+export function finishSteps(r: CutoverRun): Step[] {
+  return [
+    {
+      name: "fence",
+      run: async () => {
+        const fence = await raiseFence(r.source, "source");
+        if (r.state.fenceRaisedAt) fence.raisedAt = r.state.fenceRaisedAt;
+        r.fence = fence;
+      },
+    },
+    ...switchSteps(r),
+  ];
+}
+
+export function cutoverSteps(r: CutoverRun): Step[] {
+  return [
+    {
+      name: "enter-cutover",
+      run: async () => {
+        // A stream still running in `pgferry start` sees this phase and stops after its window.
+        await r.control.query("update pgferry.migration set phase = 'cutover', updated_at = now()");
+        await recordEvent(r.control, "info", "cutover", "Cutover started.");
+      },
+      undo: async () => {
+        await r.control.query(
+          "update pgferry.migration set phase = 'streaming', updated_at = now() where phase = 'cutover'",
+        );
+        await recordEvent(r.control, "warn", "cutover", "Cutover undone; the source is writable.");
+      },
+    },
+    {
+      // Most of the remaining lag and the large objects, before writes stop.
+      name: "pre-catch-up",
+      run: async () => {
+        await catchUp(r.ctx);
+        r.result.largeObjectsCopied = (await syncLargeObjects(r.source, r.control)).copied;
+      },
+    },
+    ...fenceSteps(r),
+    ...targetSteps(r),
+    ...switchSteps(r),
+  ];
+}
