@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/cutover-window.ts [--runs 5] [--tables 50] [--rows 2000] [--mode overlap|sequential|both]
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -57,7 +57,9 @@ function backgroundWriter(db: LocalDatabase): { stop(): Promise<void> } {
     while (!stopping) {
       const t = 1 + Math.floor(Math.random() * (TABLES - 2));
       await c
-        .query(`update app.t${t} set amount = amount + 1 where id = $1`, [1 + Math.floor(Math.random() * ROWS)])
+        .query(`update app.t${t} set amount = amount + 1 where id = $1`, [
+          1 + Math.floor(Math.random() * ROWS),
+        ])
         .catch(() => sleep(20));
       await sleep(2);
     }
@@ -88,7 +90,11 @@ async function waitStreaming(target: LocalDatabase): Promise<void> {
   }
 }
 
-async function oneRun(servers: Awaited<ReturnType<typeof startServers>>, i: number, mode: string): Promise<CutoverResult> {
+async function oneRun(
+  servers: Awaited<ReturnType<typeof startServers>>,
+  i: number,
+  mode: string,
+): Promise<CutoverResult> {
   const source = await sourceDatabase(servers, `cw_src_${i}`);
   const target = await freshTarget(servers, `cw_tgt_${i}`);
   const c = client(source);
@@ -113,6 +119,7 @@ async function oneRun(servers: Awaited<ReturnType<typeof startServers>>, i: numb
   await started;
   const lost = app.failures.filter((f) => f.code !== "25006").length;
   if (lost) console.log(`  (run ${i}: ${lost} failures other than 25006)`);
+  rmSync(path.dirname(switchFile), { recursive: true, force: true });
   await dropTarget(servers, target);
   await servers.source.admin("postgres", `drop database if exists ${source.database} with (force)`);
   return result;
@@ -131,12 +138,16 @@ try {
     for (const mode of MODES) {
       const r = await oneRun(servers, results.size * i + MODES.indexOf(mode), mode);
       results.get(mode)!.push(r);
-      console.log(`${mode} run ${i + 1}: ${r.unavailableMs} ms (${r.steps.map((s) => `${s.name} ${s.ms}`).join(", ")})`);
+      console.log(
+        `${mode} run ${i + 1}: ${r.unavailableMs} ms (${r.steps.map((s) => `${s.name} ${s.ms}`).join(", ")})`,
+      );
     }
   }
   for (const [mode, rs] of results) {
     const names = rs[0]!.steps.map((s) => s.name);
-    const perStep = names.map((n) => `${n} ${median(rs.map((r) => r.steps.find((s) => s.name === n)?.ms ?? 0))}`);
+    const perStep = names.map(
+      (n) => `${n} ${median(rs.map((r) => r.steps.find((s) => s.name === n)?.ms ?? 0))}`,
+    );
     console.log(
       `\n${mode}: ${TABLES} tables, ${RUNS} runs: median window ${median(rs.map((r) => r.unavailableMs))} ms ` +
         `(min ${Math.min(...rs.map((r) => r.unavailableMs))}, max ${Math.max(...rs.map((r) => r.unavailableMs))})`,

@@ -129,16 +129,16 @@ function copySection(r: BenchResults): string[] {
   if (pgferry && raw) {
     const ratio = raw.copySeconds / pgferry.copySeconds;
     out.push(
-      `- pgferry / raw pipe, data copy throughput: **${f(ratio, 2)}×** (goal ≥ 0.9: ${goal(ratio >= 0.9)})`,
+      `- pgferry / raw pipe, data copy throughput: **${f(ratio, 3)}×** (goal ≥ 0.9: ${goal(ratio >= 0.9)})`,
     );
     out.push(
-      `- pgferry / raw pipe + pg_restore post-data, end to end: ${f(raw.totalSeconds / pgferry.totalSeconds, 2)}×`,
+      `- pgferry / raw pipe + pg_restore post-data, end to end: ${f(raw.totalSeconds / pgferry.totalSeconds, 3)}×`,
     );
   }
   if (pgferry && dump) {
     const ratio = dump.totalSeconds / pgferry.totalSeconds;
     out.push(
-      `- pgferry / dump-restore, end to end with indexes: **${f(ratio, 2)}×** (goal > 1: ${goal(ratio > 1)})`,
+      `- pgferry / dump-restore, end to end with indexes: **${f(ratio, 3)}×** (goal > 1: ${goal(ratio > 1)})`,
     );
   }
   if (pgferry) {

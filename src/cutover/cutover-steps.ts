@@ -12,7 +12,7 @@ import { syncLargeObjects } from "./large-objects.js";
 import { buildCutoverObjects, refreshMatviews, undoCutoverObjects } from "./post-data.js";
 import type { MigrationState } from "./preflight.js";
 import { removeReverseCapture } from "./reverse-capture.js";
-import { inParallel, type Step } from "./steps.js";
+import { inParallel, type Step, type StepLog } from "./steps.js";
 import { runSwitchCommand } from "./switch-command.js";
 
 export interface CutoverOptions {
@@ -50,6 +50,9 @@ export interface CutoverResult {
   switchCommandRan: boolean;
   foreignKeys: { validated: string[]; failed: { name: string; error: string }[] };
 }
+
+/** At most this many catch-up passes before the fence (each one leaves less for behind it). */
+const PRE_CATCH_UP_PASSES = 3;
 
 export const CUTOVER_DEFAULTS = {
   maxLagSeconds: 10,
@@ -283,8 +286,13 @@ export function cutoverSteps(r: CutoverRun): Step[] {
       // Most of the remaining lag and the large objects, before writes stop.
       name: "pre-catch-up",
       run: async () => {
-        await catchUp(r.ctx);
         r.result.largeObjectsCopied = (await syncLargeObjects(r.source, r.control)).copied;
+        // Writes go on meanwhile; passes shrink what is left for the catch-up behind the fence.
+        for (let pass = 1; pass <= PRE_CATCH_UP_PASSES; pass++) {
+          const started = Date.now();
+          const { windows } = await catchUp(r.ctx);
+          if (windows <= 2 || Date.now() - started < 150) break;
+        }
       },
     },
     ...fenceSteps(r),

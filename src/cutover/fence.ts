@@ -125,10 +125,25 @@ async function stragglers(client: pg.ClientBase, fence: Fence): Promise<Straggle
       order by a.xact_start`,
     [fence.txid, fence.writers],
   );
-  return rows.map((r) => ({
-    pid: r.pid,
-    applicationName: r.app ?? "",
-    state: r.state ?? "hidden",
-    seconds: r.seconds,
-  }));
+  // Prepared (two-phase) transactions hold the horizon too, without a session.
+  const prepared = await client
+    .query<{ gid: string; seconds: number }>(
+      "select gid, extract(epoch from now() - prepared)::int as seconds from pg_prepared_xacts order by prepared",
+    )
+    .then((r) => r.rows)
+    .catch(() => []);
+  return [
+    ...rows.map((r) => ({
+      pid: r.pid,
+      applicationName: r.app ?? "",
+      state: r.state ?? "hidden",
+      seconds: r.seconds,
+    })),
+    ...prepared.map((p) => ({
+      pid: null,
+      applicationName: `prepared transaction ${p.gid}`,
+      state: "prepared",
+      seconds: p.seconds,
+    })),
+  ];
 }

@@ -27,7 +27,8 @@ async function openPair(ctx: MigrationContext): Promise<Pair> {
   if (source.status === "fulfilled" && target.status === "fulfilled") {
     return { source: source.value, target: target.value };
   }
-  for (const side of [source, target]) if (side.status === "fulfilled") await side.value.end().catch(() => {});
+  for (const side of [source, target])
+    if (side.status === "fulfilled") await side.value.end().catch(() => {});
   throw (source.status === "rejected" ? source : (target as PromiseRejectedResult)).reason;
 }
 

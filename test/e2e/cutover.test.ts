@@ -1,8 +1,8 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { type Ack, APP_SCHEMA, AppClient, type Failure, switchCommandFor } from "../harness/app-client.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
@@ -11,6 +11,10 @@ import { asOwner, sourceDb, targetDb } from "../harness/servers.js";
 
 const PASSWORD = "cutover-e2e-secret-42";
 const pair = testPairs()[0]!;
+const tempDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 interface Setup {
   source: LocalDatabase;
@@ -25,6 +29,7 @@ async function setup(): Promise<Setup> {
   // The application's schema, and one large object (capture cannot see those: copied at cutover).
   await asOwner(source, `${APP_SCHEMA}; select lo_from_bytea(424242, 'a large object');`);
   const dir = mkdtempSync(path.join(os.tmpdir(), "pgferry-app-"));
+  tempDirs.push(dir);
   return {
     source,
     target,
@@ -68,10 +73,12 @@ async function streaming(s: Setup): Promise<PgferryProcess> {
 }
 
 async function migration(db: LocalDatabase) {
-  const [m] = await asOwner<{ phase: string; fence_raised_at: Date; switched_at: Date; unavailable_ms: string }>(
-    db,
-    "select phase, fence_raised_at, switched_at, unavailable_ms from pgferry.migration",
-  );
+  const [m] = await asOwner<{
+    phase: string;
+    fence_raised_at: Date;
+    switched_at: Date;
+    unavailable_ms: string;
+  }>(db, "select phase, fence_raised_at, switched_at, unavailable_ms from pgferry.migration");
   return m!;
 }
 
@@ -89,7 +96,10 @@ async function assertAllWritesIn(db: LocalDatabase, acks: Ack[]): Promise<void> 
   expect(inserts.filter((a) => byToken.get(a.value) !== a.id)).toEqual([]);
   const last = new Map<number, string>();
   for (const a of acks.filter((x) => x.op === "update")) last.set(a.id, a.value);
-  const balances = await asOwner<{ id: string; balance: string }>(db, "select id::text, balance::text from app.customers");
+  const balances = await asOwner<{ id: string; balance: string }>(
+    db,
+    "select id::text, balance::text from app.customers",
+  );
   const now = new Map(balances.map((b) => [Number(b.id), b.balance]));
   expect([...last].filter(([id, v]) => now.get(id) !== v)).toEqual([]);
 }
@@ -123,7 +133,11 @@ async function fenceIsUp(db: LocalDatabase): Promise<boolean> {
 describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
   it("an app keeps working through start, a failed and a real cutover, and cleanup; no write lost", async () => {
     const s = await setup();
-    const app = await AppClient.start({ sourceUrl: s.source.url, targetUrl: s.target.url, switchFile: s.switchFile });
+    const app = await AppClient.start({
+      sourceUrl: s.source.url,
+      targetUrl: s.target.url,
+      switchFile: s.switchFile,
+    });
     try {
       let start = await streaming(s);
 
@@ -134,7 +148,11 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
       // A switch command that fails: the fence goes down again, the app writes on, and the
       // migration can cut over later.
       const failedFrom = Date.now();
-      const failed = await cli(s, ["cutover", "--switch-command", 'echo "cannot reach $PGFERRY_TARGET_DISPLAY" >&2; exit 3']);
+      const failed = await cli(s, [
+        "cutover",
+        "--switch-command",
+        'echo "cannot reach $PGFERRY_TARGET_DISPLAY" >&2; exit 3',
+      ]);
       const failedTo = Date.now();
       expect(failed.code).toBe(1);
       expect(failed.stderr).toContain("SWITCH_FAILED");
@@ -175,12 +193,18 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
       expect(app.failures.some((f) => f.at >= m.fence_raised_at.getTime())).toBe(true);
       expect(app.reads).toBeGreaterThan(0);
       // Fresh keys on the target: every id it handed out is past every id of the source.
-      const maxSource = Math.max(...app.acks.filter((a) => a.db === "source" && a.op === "insert").map((a) => a.id));
-      const minTarget = Math.min(...app.acks.filter((a) => a.db === "target" && a.op === "insert").map((a) => a.id));
+      const maxSource = Math.max(
+        ...app.acks.filter((a) => a.db === "source" && a.op === "insert").map((a) => a.id),
+      );
+      const minTarget = Math.min(
+        ...app.acks.filter((a) => a.db === "target" && a.op === "insert").map((a) => a.id),
+      );
       expect(minTarget).toBeGreaterThan(maxSource);
       // Every source row is on the target as it is on the source.
       const src = await asOwner<{ r: string }>(s.source, "select t::text as r from app.orders t");
-      const tgt = new Set((await asOwner<{ r: string }>(s.target, "select t::text as r from app.orders t")).map((x) => x.r));
+      const tgt = new Set(
+        (await asOwner<{ r: string }>(s.target, "select t::text as r from app.orders t")).map((x) => x.r),
+      );
       expect(src.filter((x) => !tgt.has(x.r))).toEqual([]);
       // What the cutover built: the foreign key (validated), the user trigger, the matview, the large object.
       expect(
@@ -193,7 +217,9 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
         ),
       ).toEqual([{ fk: true, trigger: 1, matview: true, lo: "a large object" }]);
       // The source refuses writes; cutting over again is refused.
-      const late = await asOwner(s.source, "insert into app.customers (name) values ('late')").catch((e) => e);
+      const late = await asOwner(s.source, "insert into app.customers (name) values ('late')").catch(
+        (e) => e,
+      );
       expect(late.code).toBe("25006");
       const again = await cli(s, ["cutover"]);
       expect(again.code).toBe(1);
@@ -210,16 +236,28 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
 
   it("rollback window: every write made on the target after the cutover is on the source after rollback", async () => {
     const s = await setup();
-    const app = await AppClient.start({ sourceUrl: s.source.url, targetUrl: s.target.url, switchFile: s.switchFile });
+    const app = await AppClient.start({
+      sourceUrl: s.source.url,
+      targetUrl: s.target.url,
+      switchFile: s.switchFile,
+    });
     try {
       const start = await streaming(s);
       await moreWrites(app, "source", 20);
-      const done = await cli(s, ["cutover", "--rollback-window", "--switch-command", switchCommandFor(s.switchFile)]);
+      const done = await cli(s, [
+        "cutover",
+        "--rollback-window",
+        "--switch-command",
+        switchCommandFor(s.switchFile),
+      ]);
       expect(done.code, done.stderr).toBe(0);
       await start.exited;
       await moreWrites(app, "target", 60);
       // The source's own trigger is off while rows stream back to it.
-      const disabled = await asOwner(s.source, "select tgenabled from pg_trigger where tgname = 'customers_touch'");
+      const disabled = await asOwner(
+        s.source,
+        "select tgenabled from pg_trigger where tgname = 'customers_touch'",
+      );
       expect(disabled).toEqual([{ tgenabled: "D" }]);
 
       const back = await cli(s, ["rollback", "--switch-command", switchCommandFor(s.switchFile)]);
@@ -242,9 +280,9 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
         [m.fence_raised_at.getTime(), m.switched_at.getTime()],
         [Date.parse(event!.details.fenceRaisedAt), Date.parse(event!.details.switchedAt)],
       ]);
-      expect(await asOwner(s.source, "select tgenabled from pg_trigger where tgname = 'customers_touch'")).toEqual([
-        { tgenabled: "O" },
-      ]);
+      expect(
+        await asOwner(s.source, "select tgenabled from pg_trigger where tgname = 'customers_touch'"),
+      ).toEqual([{ tgenabled: "O" }]);
       expect(await fenceIsUp(s.source)).toBe(false);
       expect(await fenceIsUp(s.target)).toBe(true);
 
@@ -260,18 +298,26 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
   it("an interrupted cutover is undone by rollback before its switch, and finished by cutover after", async () => {
     const s = await setup();
     const journal = async () =>
-      (await asOwner<{ step: string; state: string }>(
-        s.target,
-        "select step, state from pgferry.cutover_steps order by id desc limit 1",
-      ).catch(() => []))[0];
+      (
+        await asOwner<{ step: string; state: string }>(
+          s.target,
+          "select step, state from pgferry.cutover_steps order by id desc limit 1",
+        ).catch(() => [])
+      )[0];
     let start = await streaming(s);
     // An application transaction that wrote before the fence keeps the drain waiting.
-    const app = new pg.Client({ connectionString: s.source.url.replace(/\?.*$/, ""), ssl: { rejectUnauthorized: false } });
+    const app = new pg.Client({
+      connectionString: s.source.url.replace(/\?.*$/, ""),
+      ssl: { rejectUnauthorized: false },
+    });
     await app.connect();
     await app.query("begin");
     await app.query("update app.customers set balance = balance + 1 where id = 1");
     const first = spawnPgferry(["cutover", "--drain-timeout", "60"], s.env);
-    await waitFor("the drain", async () => (await journal())?.step === "drain", { while: first, timeoutMs: 60_000 });
+    await waitFor("the drain", async () => (await journal())?.step === "drain", {
+      while: first,
+      timeoutMs: 60_000,
+    });
     await first.kill9();
     await app.query("commit");
     expect(await fenceIsUp(s.source)).toBe(true);
@@ -287,7 +333,10 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
     await start.exited;
     start = await streaming(s);
     const second = spawnPgferry(["cutover", "--switch-command", "sleep 3"], s.env);
-    await waitFor("the switch", async () => (await journal())?.step === "switch", { while: second, timeoutMs: 60_000 });
+    await waitFor("the switch", async () => (await journal())?.step === "switch", {
+      while: second,
+      timeoutMs: 60_000,
+    });
     await second.kill9();
     expect((await migration(s.target)).phase).toBe("cutover");
     // The application may have moved already: rollback refuses to undo, cutover finishes.
@@ -301,7 +350,9 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
     await app.end();
     await start.exited;
     // Every write the source acknowledged is on the target.
-    expect(await asOwner(s.target, "select balance::int from app.customers where id = 1")).toEqual([{ balance: 2 }]);
+    expect(await asOwner(s.target, "select balance::int from app.customers where id = 1")).toEqual([
+      { balance: 2 },
+    ]);
     expect((await cli(s, ["cleanup"])).code).toBe(0);
   });
 });

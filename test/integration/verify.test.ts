@@ -142,7 +142,10 @@ describe.each(testPairs())("verify, PostgreSQL %s", (p) => {
     expect(quick.tables.find((t) => t.name === "public.items")!.differences).toEqual([
       { kind: "extra", key: { id: 1001 } },
     ]);
-    expect(quick.tables.find((t) => t.name === "public.pairs")).toMatchObject({ sourceRows: 300, targetRows: 299 });
+    expect(quick.tables.find((t) => t.name === "public.pairs")).toMatchObject({
+      sourceRows: 300,
+      targetRows: 299,
+    });
 
     // The CLI: exit 1, the JSON of ../shared/CLI.md, and the password never printed.
     const cli = spawnSync(
