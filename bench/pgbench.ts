@@ -26,14 +26,14 @@ export async function pgbenchInit(db: LocalDatabase, scale: number): Promise<voi
 }
 
 /** The TPC-B-like builtin script, no vacuum of its own (-n): the caller prepares the tables. */
-export function startPgbenchArgs(opts: PgbenchOptions): string[] {
+export function pgbenchArgs(opts: PgbenchOptions): string[] {
   const args = ["-n", "-c", String(opts.clients), "-j", String(opts.threads), "-T", String(opts.seconds)];
   if (opts.rate !== undefined) args.push("-R", String(opts.rate));
   return args;
 }
 
 export async function runPgbench(db: LocalDatabase, opts: PgbenchOptions): Promise<PgbenchResult> {
-  const out = await run("pgbench", startPgbenchArgs(opts), { env: pgEnv(db.url) });
+  const out = await run("pgbench", pgbenchArgs(opts), { env: pgEnv(db.url) });
   return parsePgbench(out.stdout, out.seconds);
 }
 

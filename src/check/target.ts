@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { SYSTEM_SCHEMAS } from "../catalog/index.js";
 import type { ConnInfo } from "../db/index.js";
+import { isSameSource } from "../state/index.js";
 import { plural } from "./format.js";
 import { type Findings, nameList, tableName } from "./types.js";
 
@@ -41,7 +42,7 @@ export async function checkTarget(
       migration = {
         sourceDisplay: rows[0].source_display,
         phase: rows[0].phase,
-        sameSource: await isSameSource(rows[0], sourceClient, source),
+        sameSource: await isSameSource(sourceClient, source, rows[0].source_identity),
       };
     }
   }
@@ -71,63 +72,6 @@ export async function checkTarget(
     });
   }
   return { userTables, migration };
-}
-
-interface StoredIdentity {
-  host: string;
-  port: number;
-  database: string;
-  systemIdentifier: string | null;
-  databaseOid: number;
-}
-
-/**
- * The rule prepare applies (src/prepare/identity.ts; stages do not import each other): same
- * cluster and database oid when the stored identity has them, else the same address and name.
- */
-async function isSameSource(
-  row: { source_display: string; source_identity: string },
-  sourceClient: pg.ClientBase,
-  source: ConnInfo,
-): Promise<boolean> {
-  let stored: StoredIdentity | undefined;
-  try {
-    stored = JSON.parse(row.source_identity) as StoredIdentity;
-  } catch {
-    stored = undefined;
-  }
-  if (typeof stored?.databaseOid !== "number") return sameDatabase(row.source_display, source);
-  const { rows } = await sourceClient.query(
-    "select oid::int8 as oid from pg_database where datname = current_database()",
-  );
-  if (Number(rows[0].oid) !== stored.databaseOid) return false;
-  const system = await systemIdentifier(sourceClient);
-  if (stored.systemIdentifier && system) return stored.systemIdentifier === system;
-  return stored.host === source.host && stored.port === source.port && stored.database === source.database;
-}
-
-async function systemIdentifier(client: pg.ClientBase): Promise<string | null> {
-  try {
-    const { rows } = await client.query("select system_identifier::text as id from pg_control_system()");
-    return rows[0]?.id ?? null;
-  } catch {
-    return null; // managed hosts may revoke it
-  }
-}
-
-/** Host, port and database name identify the source; user, password and options may change. */
-function sameDatabase(display: string, source: ConnInfo): boolean {
-  try {
-    const u = new URL(display);
-    const host = u.hostname.replace(/^\[|\]$/g, "");
-    return (
-      host === source.host &&
-      Number(u.port || 5432) === source.port &&
-      decodeURIComponent(u.pathname.slice(1)) === source.database
-    );
-  } catch {
-    return false;
-  }
 }
 
 const SOURCE_LEFTOVER_SQL = `

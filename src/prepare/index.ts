@@ -3,12 +3,18 @@ import { runCheck } from "../check/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { ensureControlSchema, hasMigration, readMigration } from "../state/index.js";
+import {
+  ensureControlSchema,
+  hasMigration,
+  parseIdentity,
+  readMigration,
+  readSourceIdentity,
+  type SourceIdentity,
+  sameSource,
+} from "../state/index.js";
 import { installCapture } from "./capture-step.js";
-import { parseIdentity, readSourceIdentity, type SourceIdentity, sameSource } from "./identity.js";
 import { applySchema } from "./schema-step.js";
 
-export { type SourceIdentity, sameSource } from "./identity.js";
 export { insertTables, selectTables } from "./schema-step.js";
 
 export interface PrepareOptions {

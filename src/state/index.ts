@@ -7,4 +7,11 @@ export {
   setPhase,
   type TablePhase,
 } from "./migration-row.js";
-export { assertSameSource } from "./source-identity.js";
+export {
+  assertSameSource,
+  isSameSource,
+  parseIdentity,
+  readSourceIdentity,
+  type SourceIdentity,
+  sameSource,
+} from "./source-identity.js";
