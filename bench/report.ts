@@ -158,24 +158,27 @@ function triggerSection(t: TriggerOverheadResult): string[] {
     `pgbench scale ${t.scale}, -c ${o.clients} -j ${o.threads} -T ${o.seconds}, ${t.without.length} round(s) each, interleaved (without, with, with, without, …). pgbench_history was given \`id bigserial primary key\` for both runs. ${f(t.logRowsPerTransaction, 2)} log rows per transaction.`,
     "",
     table(
-      ["", "TPS", "latency avg ms", "runs (TPS)"],
+      ["", "TPS", "latency avg ms", "server CPU ms / transaction", "runs (TPS)"],
       [
         [
           "without triggers",
           f(t.tpsWithout),
           f(t.latencyWithout, 2),
+          f(t.cpuMsWithout, 3),
           t.without.map((x) => f(x.tps, 0)).join(", "),
         ],
         [
           "with capture triggers",
           f(t.tpsWith),
           f(t.latencyWith, 2),
+          f(t.cpuMsWith, 3),
           t.with.map((x) => f(x.tps, 0)).join(", "),
         ],
       ],
     ),
     "",
     `- TPS overhead: **${f(t.medianOverhead * 100)} %** as the median of the per-round ratios (goal < 10 %: ${goal(t.medianOverhead < 0.1)}); ${f(t.overhead * 100)} % from the mean TPS of each side`,
+    `- source server CPU per transaction: **+${f(t.cpuOverhead * 100)} %** (median of the per-round ratios; unlike TPS, not skewed by other load on the machine)`,
   ];
 }
 

@@ -4,13 +4,15 @@ import { ident, qualified } from "../src/db/index.js";
 import type { LocalDatabase } from "../src/local-server/index.js";
 import { sourceClient } from "./dataset.js";
 import { type PgbenchOptions, type PgbenchResult, pgbenchInit, runPgbench } from "./pgbench.js";
+import { sleep } from "./proc.js";
+import { serverCpuSeconds } from "./server-cpu.js";
 import { type BenchServers, sourceDatabase } from "./servers.js";
 
 export interface TriggerOverheadResult {
   scale: number;
   options: PgbenchOptions;
-  without: PgbenchResult[];
-  with: PgbenchResult[];
+  without: MeasuredRun[];
+  with: MeasuredRun[];
   tpsWithout: number;
   tpsWith: number;
   latencyWithout: number;
@@ -19,6 +21,11 @@ export interface TriggerOverheadResult {
   overhead: number;
   /** 1 - the median of the per-round ratios tps(with) / tps(without): less sensitive to the machine's other load. */
   medianOverhead: number;
+  /** Server CPU milliseconds per transaction (all source server processes), median of the runs. */
+  cpuMsWithout: number;
+  cpuMsWith: number;
+  /** Median of the per-round ratios of server CPU per transaction, with / without, minus 1. */
+  cpuOverhead: number;
   /** Log rows written per transaction while the triggers were on. */
   logRowsPerTransaction: number;
 }
@@ -53,6 +60,19 @@ async function dropTriggers(c: pg.ClientBase): Promise<void> {
   }
 }
 
+export interface MeasuredRun extends PgbenchResult {
+  serverCpuMsPerTransaction: number;
+}
+
+async function measuredRun(db: LocalDatabase, opts: PgbenchOptions): Promise<MeasuredRun> {
+  const cpu0 = serverCpuSeconds(db.server);
+  const res = await runPgbench(db, opts);
+  // Let the postmaster reap pgbench's backends, so their time is in its children's total.
+  await sleep(500);
+  const cpu1 = serverCpuSeconds(db.server);
+  return { ...res, serverCpuMsPerTransaction: ((cpu1 - cpu0) * 1000) / res.transactions };
+}
+
 /** Same state before every run: as pgbench's own pre-run vacuum, then a checkpoint. */
 async function resetTables(db: LocalDatabase): Promise<void> {
   await db.server.admin(db.database, "vacuum analyze pgbench_branches, pgbench_tellers");
@@ -83,8 +103,8 @@ export async function runTriggerOverhead(
   const db = await sourceDatabase(servers, "bench_pgbench");
   await pgbenchInit(db, scale);
   const c = await sourceClient(db);
-  const without: PgbenchResult[] = [];
-  const withTriggers: PgbenchResult[] = [];
+  const without: MeasuredRun[] = [];
+  const withTriggers: MeasuredRun[] = [];
   let logRows = 0;
   try {
     await installCaptureSchema(c);
@@ -96,7 +116,7 @@ export async function runTriggerOverhead(
         else await dropTriggers(c);
         await resetTables(db);
         const before = await logCount(c);
-        const res = await runPgbench(db, opts);
+        const res = await measuredRun(db, opts);
         if (triggers) {
           withTriggers.push(res);
           logRows += (await logCount(c)) - before;
@@ -119,6 +139,12 @@ export async function runTriggerOverhead(
     latencyWith: mean(withTriggers.map((r) => r.latencyMs)),
     overhead: 1 - tpsWith / tpsWithout,
     medianOverhead: 1 - median(withTriggers.map((w, i) => w.tps / without[i]!.tps)),
+    cpuMsWithout: median(without.map((r) => r.serverCpuMsPerTransaction)),
+    cpuMsWith: median(withTriggers.map((r) => r.serverCpuMsPerTransaction)),
+    cpuOverhead:
+      median(
+        withTriggers.map((w, i) => w.serverCpuMsPerTransaction / without[i]!.serverCpuMsPerTransaction),
+      ) - 1,
     logRowsPerTransaction: logRows / withTriggers.reduce((s, r) => s + r.transactions, 0),
   };
 }

@@ -26,17 +26,23 @@ export interface StartOptions extends PrepareOptions {
 export interface StartResult {
   /** The migration's phase when start returned. */
   phase: string;
-  /** Why start returned: stopped by the signal, copy done and streaming skipped or not built, or streaming ended. */
-  outcome: "stopped" | "indexed" | "stream-unavailable" | "streamed";
+  /**
+   * Why start returned: stopped by the signal; copy done and streaming skipped (or not built);
+   * streaming ended; or the migration moved on: switched without a rollback window, rolled
+   * back, or cleaned up (nothing left to stream in each).
+   */
+  outcome: "stopped" | "indexed" | "stream-unavailable" | "streamed" | "switched" | "rolled-back" | "cleaned";
   jobs: number;
   indexJobs: number;
 }
 
-const DONE_PHASES = new Set(["switched", "rolled-back", "cleaned"]);
+/** How often start looks at the phase while a cutover runs. */
+const CUTOVER_POLL_MS = 500;
 
 /**
  * `pgferry start` as a library call: prepare, copy and index (overlapped), then stream, each
- * resumed from the state on the target. Never prints; progress goes through ctx.emit.
+ * resumed from the state on the target, and on through the cutover (see followMigration).
+ * Never prints; progress goes through ctx.emit.
  */
 export async function runMigration(ctx: MigrationContext, opts: StartOptions = {}): Promise<StartResult> {
   const jobs = opts.jobs ?? (await jobsFromBudget(ctx));
@@ -58,10 +64,12 @@ export async function runMigration(ctx: MigrationContext, opts: StartOptions = {
         chunkRows: opts.chunkRows ?? null,
       },
     });
-    if (!prepared) return result(await currentPhase(ctx), "stopped");
-    let phase = await currentPhase(ctx);
-    if (DONE_PHASES.has(phase) || phase === "cutover") {
-      throw new PgferryError("ALREADY_SWITCHED", `This migration is past streaming (phase ${phase}).`, {
+    if (!prepared) return result((await readLifecycle(ctx)).phase, "stopped");
+    let phase = (await readLifecycle(ctx)).phase;
+    if (phase === "rolled-back" || phase === "cleaned") {
+      const what =
+        phase === "rolled-back" ? "was rolled back: the application uses the source" : "was cleaned up";
+      throw new PgferryError("MIGRATION_ENDED", `This migration ${what}; there is nothing left to stream.`, {
         side: "target",
       });
     }
@@ -73,18 +81,87 @@ export async function runMigration(ctx: MigrationContext, opts: StartOptions = {
         ...(opts.maxRateMBps ? { maxRateMBps: opts.maxRateMBps } : {}),
         ...(opts.maintenanceWorkMem ? { maintenanceWorkMem: opts.maintenanceWorkMem } : {}),
       });
-      phase = await currentPhase(ctx);
+      phase = (await readLifecycle(ctx)).phase;
       if (!done) return result(phase, "stopped");
     }
     if (opts.stream === false) return result(phase, "indexed");
-    const streamed = await stream(ctx, opts.streamOptions);
-    return result(await currentPhase(ctx), ctx.signal.aborted ? "stopped" : streamed);
+    const outcome = await followMigration(ctx, opts.streamOptions);
+    return result((await readLifecycle(ctx)).phase, ctx.signal.aborted ? "stopped" : outcome);
   } catch (err) {
     await recordFailure(ctx, err);
     throw err;
   } finally {
     await ticker.stop();
   }
+}
+
+/**
+ * Streams for as long as there is something to stream, following the phase another command
+ * sets: forward while the migration streams; waiting while a cutover runs (the cutover applies
+ * the last windows itself, and an aborted one sets 'streaming' again, so the forward stream
+ * resumes); after a switch with a rollback window, the reverse stream (the target's writes back
+ * to the source) until rollback or cleanup. Returns at Ctrl-C or when nothing is left.
+ */
+async function followMigration(
+  ctx: MigrationContext,
+  streamOptions: StreamOptions = {},
+): Promise<StartResult["outcome"]> {
+  let waiting: "no" | "cutover" | "interrupted" = "no";
+  for (;;) {
+    if (ctx.signal.aborted) return "stopped";
+    const m = await readLifecycle(ctx);
+    switch (m.phase) {
+      case "cutover": {
+        const running = await cutoverRunning(ctx);
+        if (running && waiting === "no")
+          info(ctx, "A cutover is running: waiting for it (streaming resumes if it is aborted).");
+        if (!running && waiting !== "interrupted") {
+          ctx.emit({
+            type: "log",
+            level: "warn",
+            message:
+              "The cutover was interrupted (no `pgferry cutover` holds the migration): run `pgferry cutover` to finish it or `pgferry rollback` to undo it. Waiting.",
+          });
+        }
+        waiting = running ? "cutover" : "interrupted";
+        await sleep(CUTOVER_POLL_MS, ctx.signal);
+        break;
+      }
+      case "switched":
+        if (!m.rollbackWindow) {
+          info(
+            ctx,
+            "The application was switched to the target without a rollback window: nothing left to stream.",
+          );
+          return "switched";
+        }
+        info(
+          ctx,
+          "Switched with a rollback window: streaming the target's writes back to the source until `pgferry rollback` or `pgferry cleanup`.",
+        );
+        waiting = "no";
+        await runStream(ctx, { ...streamOptions, direction: "reverse" });
+        break;
+      case "rolled-back":
+        info(
+          ctx,
+          "The migration was rolled back: the application uses the source again; nothing left to stream.",
+        );
+        return "rolled-back";
+      case "cleaned":
+        return "cleaned";
+      default: {
+        if (waiting !== "no") info(ctx, "The cutover was aborted: streaming again.");
+        waiting = "no";
+        const outcome = await stream(ctx, streamOptions);
+        if (outcome === "stream-unavailable") return outcome;
+      }
+    }
+  }
+}
+
+function info(ctx: MigrationContext, message: string): void {
+  ctx.emit({ type: "log", level: "info", message });
 }
 
 async function stream(ctx: MigrationContext, opts?: StreamOptions): Promise<StartResult["outcome"]> {
@@ -105,12 +182,44 @@ async function jobsFromBudget(ctx: MigrationContext): Promise<number> {
   return defaultJobs(slots.available);
 }
 
-async function currentPhase(ctx: MigrationContext): Promise<string> {
+async function readLifecycle(ctx: MigrationContext): Promise<{ phase: string; rollbackWindow: boolean }> {
   return withClient(ctx.target, { stage: "status" }, async (c) => {
     const has = await c.query<{ ok: boolean }>("select to_regclass('pgferry.migration') is not null as ok");
-    if (!has.rows[0]?.ok) return "preparing";
-    const { rows } = await c.query<{ phase: string }>("select phase from pgferry.migration");
-    return rows[0]?.phase ?? "preparing";
+    if (!has.rows[0]?.ok) return { phase: "preparing", rollbackWindow: false };
+    const { rows } = await c.query<{ phase: string; rollback_window: boolean }>(
+      "select phase, rollback_window from pgferry.migration",
+    );
+    return { phase: rows[0]?.phase ?? "preparing", rollbackWindow: rows[0]?.rollback_window === true };
+  });
+}
+
+/**
+ * A cutover (or a rollback undoing one) holds a session advisory lock on the target while it
+ * runs (src/cutover/common.ts); phase 'cutover' without it is a cutover that died.
+ */
+async function cutoverRunning(ctx: MigrationContext): Promise<boolean> {
+  return withClient(ctx.target, { stage: "status" }, async (c) => {
+    const { rows } = await c.query<{ held: boolean }>(
+      `select exists (select 1 from pg_locks
+                       where locktype = 'advisory' and objsubid = 1
+                         and database = (select oid from pg_database where datname = current_database())
+                         and ((classid::int8 << 32) | objid::int8) = hashtext('pgferry:cutover')::int8) as held`,
+    );
+    return rows[0]?.held === true;
+  });
+}
+
+/** Resolves after ms, or at once when the signal aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
   });
 }
 

@@ -17,6 +17,7 @@ export {
 } from "./install.js";
 export {
   type DropOptions,
+  dropCaptureObjects,
   dropSchema,
   dropTriggers,
   lockBounded,

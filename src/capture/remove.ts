@@ -121,6 +121,21 @@ export async function dropTriggers(
   return relations;
 }
 
+/**
+ * Drops what installCaptureSchema and installTableCapture put in schema pgferry (the log,
+ * heartbeat, meta, the capture functions and the fence), leaving the schema and anything else
+ * in it: on the target it also holds the control tables. Runs in the caller's transaction; the
+ * triggers that call these functions must be gone first (dropTriggers).
+ */
+export async function dropCaptureObjects(client: pg.ClientBase): Promise<void> {
+  const { rows } = await client.query<{ fn: string }>(
+    `select p.oid::regprocedure::text as fn from pg_proc p
+      where p.pronamespace = 'pgferry'::regnamespace and (p.proname like 'capture\\_%' or p.proname = 'fence')`,
+  );
+  await client.query("drop table if exists pgferry.changes, pgferry.heartbeat, pgferry.meta");
+  for (const r of rows) await client.query(`drop function if exists ${r.fn}`);
+}
+
 /** Drops schema pgferry and all in it; true when there was one. */
 export async function dropSchema(client: pg.ClientBase, side: Side, opts: DropOptions): Promise<boolean> {
   const { rows } = await client.query<{ ok: boolean }>(

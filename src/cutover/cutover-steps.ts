@@ -4,14 +4,13 @@ import type { MigrationContext } from "../context.js";
 import { withClient } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { recordEvent } from "../state/index.js";
-import { catchUp, installReverseCapture, syncSequences } from "../stream/index.js";
+import { catchUp, installReverseCapture, removeReverseCapture, syncSequences } from "../stream/index.js";
 import { quickVerify } from "../verify/index.js";
 import { describeVerifyFailure } from "./common.js";
 import { drainWriters, type Fence, fenceState, lowerFence, raiseFence } from "./fence.js";
 import { syncLargeObjects } from "./large-objects.js";
 import { buildCutoverObjects, refreshMatviews, undoCutoverObjects } from "./post-data.js";
 import type { MigrationState } from "./preflight.js";
-import { removeReverseCapture } from "./reverse-capture.js";
 import { inParallel, type Step, type StepLog } from "./steps.js";
 import { runSwitchCommand } from "./switch-command.js";
 

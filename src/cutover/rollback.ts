@@ -4,14 +4,13 @@ import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { assertSameSource, ensureControlSchema, hasMigration, recordEvent } from "../state/index.js";
-import { catchUp, syncSequences } from "../stream/index.js";
+import { catchUp, removeReverseCapture, syncSequences } from "../stream/index.js";
 import { quickVerify } from "../verify/index.js";
 import { describeVerifyFailure, failureToError, lockMigration } from "./common.js";
 import { drainWriters, type Fence, lowerFence, raiseFence } from "./fence.js";
 import { syncLargeObjects } from "./large-objects.js";
 import { undoCutoverObjects } from "./post-data.js";
 import { type MigrationState, readState } from "./preflight.js";
-import { removeReverseCapture } from "./reverse-capture.js";
 import { runSteps, type Step, StepJournal, type StepLog, StepsFailed } from "./steps.js";
 import { runSwitchCommand } from "./switch-command.js";
 

@@ -106,6 +106,10 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "This migration was already cut over; use `pgferry rollback` or `pgferry cleanup`.",
   },
+  MIGRATION_ENDED: {
+    exit: 1,
+    hint: "This migration was rolled back or cleaned up: nothing is left to stream. Run `pgferry cleanup`, then start a new migration into an empty target.",
+  },
   NO_ROLLBACK_WINDOW: {
     exit: 1,
     hint: "Rollback needs a cutover run with --rollback-window; without it the source did not receive the target's writes.",

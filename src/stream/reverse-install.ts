@@ -1,4 +1,11 @@
-import { installCaptureSchema, installTableCapture } from "../capture/index.js";
+import type pg from "pg";
+import {
+  type DropOptions,
+  dropCaptureObjects,
+  dropTriggers,
+  installCaptureSchema,
+  installTableCapture,
+} from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect, qualified } from "../db/index.js";
 import { recordEvent } from "../state/index.js";
@@ -83,4 +90,30 @@ export async function installReverseCapture(ctx: MigrationContext): Promise<stri
   } finally {
     await tgt.end().catch(() => {});
   }
+}
+
+/**
+ * The inverse of installReverseCapture, for a cutover undone before its switch: the target's
+ * capture triggers, log and functions, the migration's rollback-window flag and position (in
+ * one target transaction), then the reverse positions on the source. The control tables in
+ * the target's schema pgferry stay. Idempotent.
+ */
+export async function removeReverseCapture(
+  target: pg.ClientBase,
+  source: pg.ClientBase,
+  opts: DropOptions,
+): Promise<void> {
+  await dropTriggers(target, "target", opts);
+  await target.query("begin");
+  try {
+    await dropCaptureObjects(target);
+    await target.query(
+      "update pgferry.migration set rollback_window = false, reverse_position = null, updated_at = now()",
+    );
+    await target.query("commit");
+  } catch (err) {
+    await target.query("rollback").catch(() => {});
+    throw err;
+  }
+  await source.query("drop table if exists pgferry.reverse_tables");
 }

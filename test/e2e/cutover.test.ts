@@ -72,6 +72,45 @@ async function streaming(s: Setup): Promise<PgferryProcess> {
   return start;
 }
 
+/** The running `start` streams forward again: phase streaming, its figures refreshed since `since`. */
+async function streamingAgain(s: Setup, start: PgferryProcess, since: number): Promise<void> {
+  await waitFor(
+    "streaming again",
+    async () => {
+      const [m] = await asOwner<{ phase: string; fresh: boolean }>(
+        s.target,
+        `select phase, coalesce(stream_updated_at > to_timestamp($1 / 1000.0), false) as fresh
+           from pgferry.migration`,
+        [since],
+      );
+      return m?.phase === "streaming" && m.fresh;
+    },
+    { timeoutMs: 60_000, intervalMs: 200, while: start },
+  );
+}
+
+/** Writes a customer named `name` on `from` and waits until `start` has brought it to `to`. */
+async function arrives(from: LocalDatabase, to: LocalDatabase, name: string, start: PgferryProcess) {
+  await asOwner(from, "insert into app.customers (name) values ($1)", [name]);
+  const [row] = await asOwner<{ r: string }>(
+    from,
+    "select t::text as r from app.customers t where name = $1",
+    [name],
+  );
+  await waitFor(
+    `${name} on the other side`,
+    async () => {
+      const rows = await asOwner<{ r: string }>(
+        to,
+        "select t::text as r from app.customers t where name = $1",
+        [name],
+      );
+      return rows.length === 1 && rows[0]!.r === row!.r;
+    },
+    { timeoutMs: 60_000, intervalMs: 100, while: start },
+  );
+}
+
 async function migration(db: LocalDatabase) {
   const [m] = await asOwner<{
     phase: string;
@@ -139,7 +178,7 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
       switchFile: s.switchFile,
     });
     try {
-      let start = await streaming(s);
+      const start = await streaming(s);
 
       const early = await cli(s, ["cutover", "--max-lag", "0"]);
       expect(early.code).toBe(1);
@@ -160,11 +199,13 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
       expect(failed.stdout).toContain("undo fence");
       expect(await fenceIsUp(s.source)).toBe(false);
       expect((await migration(s.target)).phase).toBe("streaming");
+      // The same start waited through the cutover and streams again: a write made on the
+      // source after the abort reaches the target.
+      await streamingAgain(s, start, failedTo);
+      await arrives(s.source, s.target, "after the aborted cutover", start);
       await moreWrites(app, "source", 20);
-      // The stream stopped when the cutover began; started again, it resumes.
-      await start.exited;
-      start = await streaming(s);
-      await moreWrites(app, "source", 20);
+      expect(start.stdout.join("\n")).toContain("A cutover is running: waiting for it");
+      expect(start.stdout.join("\n")).toContain("The cutover was aborted: streaming again.");
 
       const done = await cli(s, ["cutover", "--switch-command", switchCommandFor(s.switchFile)]);
       expect(done.stderr).toBe("");
@@ -174,7 +215,9 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
       expect(done.stdout).toContain("application moved to");
       await moreWrites(app, "target", 40);
       await app.stop();
+      // No rollback window: start ends by itself once the switch is recorded.
       expect((await start.exited).code, [...start.stdout, ...start.stderr].join("\n")).toBe(0);
+      expect(start.stdout.join("\n")).toContain("without a rollback window: nothing left to stream");
 
       const m = await migration(s.target);
       expect(m.phase).toBe("switched");
@@ -242,7 +285,7 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
       switchFile: s.switchFile,
     });
     try {
-      const start = await streaming(s);
+      let start = await streaming(s);
       await moreWrites(app, "source", 20);
       const done = await cli(s, [
         "cutover",
@@ -251,8 +294,24 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
         switchCommandFor(s.switchFile),
       ]);
       expect(done.code, done.stderr).toBe(0);
-      await start.exited;
-      await moreWrites(app, "target", 60);
+      // The same start now streams the target's writes back to the source, with no rollback run.
+      await arrives(s.target, s.source, "written on the target", start);
+      await moreWrites(app, "target", 30);
+      const lastOrder = app.acks.filter((a) => a.db === "target" && a.op === "insert").at(-1)!;
+      await waitFor(
+        "the app's target writes on the source",
+        async () =>
+          (await asOwner(s.source, "select 1 from app.orders where token = $1", [lastOrder.value])).length ===
+          1,
+        { timeoutMs: 60_000, intervalMs: 100, while: start },
+      );
+      expect(start.stdout.join("\n")).toContain("streaming the target's writes back to the source");
+      // Stopped (Ctrl-C) and started again within the rollback window, it streams back again.
+      start.child.kill("SIGINT");
+      expect((await start.exited).code).toBe(0);
+      start = spawnPgferry(["start"], s.env);
+      await arrives(s.target, s.source, "written after a restart", start);
+      await moreWrites(app, "target", 30);
       // The source's own trigger is off while rows stream back to it.
       const disabled = await asOwner(
         s.source,
@@ -263,6 +322,12 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
       const back = await cli(s, ["rollback", "--switch-command", switchCommandFor(s.switchFile)]);
       expect(back.code, back.stderr).toBe(0);
       expect(back.stdout).toContain("Rolled back");
+      // The reverse stream ends with the rollback window; start cannot go on after it.
+      expect((await start.exited).code, [...start.stdout, ...start.stderr].join("\n")).toBe(0);
+      expect(start.stdout.join("\n")).toContain("The migration was rolled back");
+      const refused = await cli(s, ["start"]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("MIGRATION_ENDED");
       const afterBack = app.count("source");
       await moreWrites(app, "source", 20);
       await app.stop();
@@ -304,7 +369,7 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
           "select step, state from pgferry.cutover_steps order by id desc limit 1",
         ).catch(() => [])
       )[0];
-    let start = await streaming(s);
+    const start = await streaming(s);
     // An application transaction that wrote before the fence keeps the drain waiting.
     const app = new pg.Client({
       connectionString: s.source.url.replace(/\?.*$/, ""),
@@ -323,6 +388,11 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
     expect(await fenceIsUp(s.source)).toBe(true);
     expect((await migration(s.target)).phase).toBe("cutover");
 
+    // start waits through the cutover, and says when no cutover holds it any more.
+    await waitFor("start to see the interrupted cutover", () =>
+      start.stdout.some((l) => l.includes("The cutover was interrupted")),
+    );
+    const undoneAt = Date.now();
     const undone = await cli(s, ["rollback"]);
     expect(undone.code, undone.stderr).toBe(0);
     expect(undone.stdout).toContain("interrupted cutover was undone");
@@ -330,8 +400,7 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
     expect((await migration(s.target)).phase).toBe("streaming");
     await app.query("update app.customers set balance = balance + 1 where id = 1");
 
-    await start.exited;
-    start = await streaming(s);
+    await streamingAgain(s, start, undoneAt);
     const second = spawnPgferry(["cutover", "--switch-command", "sleep 3"], s.env);
     await waitFor("the switch", async () => (await journal())?.step === "switch", {
       while: second,
@@ -348,7 +417,7 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
     expect((await migration(s.target)).phase).toBe("switched");
     expect(await fenceIsUp(s.source)).toBe(true);
     await app.end();
-    await start.exited;
+    expect((await start.exited).code, [...start.stdout, ...start.stderr].join("\n")).toBe(0);
     // Every write the source acknowledged is on the target.
     expect(await asOwner(s.target, "select balance::int from app.customers where id = 1")).toEqual([
       { balance: 2 },

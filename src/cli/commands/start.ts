@@ -27,13 +27,18 @@ const OUTCOME_TEXT = {
   "stream-unavailable":
     "Every table is copied and indexed. Streaming changes is not available in this build yet; run `pgferry start` again once it is, and it resumes from here.",
   streamed: "Streaming stopped.",
+  switched:
+    "The application was switched to the target without a rollback window: nothing left to stream. Run `pgferry cleanup` when you are done.",
+  "rolled-back":
+    "The migration was rolled back: the application uses the source again, nothing left to stream. Run `pgferry cleanup` to remove pgferry's objects.",
+  cleaned: "The migration was cleaned up: nothing left to stream.",
 } as const;
 
 export function register(program: Command, ctx: CliContext): void {
   const cmd = program
     .command("start")
     .description(
-      "prepare, copy and index every table, then stream changes until cutover or Ctrl-C; run again, it resumes",
+      "prepare, copy and index every table, then stream changes until cutover (and back to the source during a rollback window) or Ctrl-C; run again, it resumes",
     );
   addConnectionOptions(cmd)
     .option(
