@@ -8,6 +8,8 @@ import { type BenchServers, dropTarget, freshTarget, sourceDatabase } from "./se
 
 export interface ReplayResult {
   burstTransactions: number;
+  /** Counts and balance sums of the four pgbench tables equal on both sides once caught up. */
+  matches: boolean;
   burstSeconds: number;
   burstTps: number;
   /** Rows of the source log the burst wrote (one per changed key and statement). */
@@ -46,6 +48,17 @@ async function caughtUp(watch: pg.ClientBase, txid: string): Promise<boolean> {
     [txid],
   );
   return rows[0]?.ok === true;
+}
+
+/** Nothing writes once the burst is over: after catching up, these must be equal on both sides. */
+async function aggregates(c: pg.ClientBase): Promise<string> {
+  const { rows } = await c.query(
+    `select (select row(count(*), sum(abalance)) from public.pgbench_accounts)::text as a,
+            (select row(count(*), sum(bbalance)) from public.pgbench_branches)::text as b,
+            (select row(count(*), sum(tbalance)) from public.pgbench_tellers)::text as t,
+            (select row(count(*), sum(delta), max(id)) from public.pgbench_history)::text as h`,
+  );
+  return JSON.stringify(rows[0]);
 }
 
 async function appliedSum(watch: pg.ClientBase): Promise<number> {
@@ -123,6 +136,7 @@ export async function runStreamBench(
     const end = performance.now();
     const catchUpSeconds = (end - proc.startedAt) / 1000;
     const appliedEnd = await appliedSum(watch);
+    const [sourceSums, targetSums] = await Promise.all([aggregates(sourceWatch), aggregates(watch)]);
 
     const lag: LagResult[] = [];
     for (const rate of opts.lagRates)
@@ -134,6 +148,7 @@ export async function runStreamBench(
         burstTps: burst.tps,
         logRows,
         distinctKeys,
+        matches: sourceSums === targetSums,
         sourceRowsPerSecond: logRows / burst.seconds,
         catchUpSeconds,
         replayRowsPerSecond: logRows / catchUpSeconds,

@@ -191,7 +191,7 @@ function streamSection(s: StreamBenchResult): string[] {
   return [
     "## Replay and lag",
     "",
-    `Burst while no stream ran: ${int(r.burstTransactions)} pgbench transactions in ${f(r.burstSeconds)} s (${f(r.burstTps)} TPS), ${int(r.logRows)} log rows (${int(r.distinctKeys)} distinct keys): the source wrote ${int(r.sourceRowsPerSecond)} changed rows/s.`,
+    `Burst while no stream ran: ${int(r.burstTransactions)} pgbench transactions in ${f(r.burstSeconds)} s (${f(r.burstTps)} TPS), ${int(r.logRows)} log rows (${int(r.distinctKeys)} distinct keys): the source wrote ${int(r.sourceRowsPerSecond)} changed rows/s. Once caught up, counts and balance sums of the four tables ${r.matches ? "match the source" : "DIFFER from the source"}.`,
     `\`pgferry start\` caught up in ${f(r.catchUpSeconds)} s (from spawn): **${int(r.replayRowsPerSecond)} changed rows/s** (${int(r.replayKeysPerSecond)} distinct keys/s); goal > source write rate: ${goal(r.replayRowsPerSecond > r.sourceRowsPerSecond)}. Leaving out the ${f(r.startupSeconds)} s from spawn to the first window committed: ${int(r.steadyRowsPerSecond)} log rows/s.`,
     "",
     table(

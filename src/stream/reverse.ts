@@ -6,17 +6,10 @@ import { PgferryError } from "../errors/index.js";
 import { readMigration } from "../state/index.js";
 import { cleanupLog } from "./monitor.js";
 import { RetryLoop } from "./retry.js";
+import { applyRound } from "./reverse-apply.js";
 import { syncSequencesOn } from "./sequences.js";
 import { isRetryable, onSide, Session, sleep, tagSide } from "./sessions.js";
-import {
-  applySql,
-  copyInSql,
-  copyOutSql,
-  createStagingSql,
-  stagingName,
-  truncateSql,
-  windowWhere,
-} from "./sql.js";
+import { copyInSql, copyOutSql, createStagingSql, stagingName, truncateSql, windowWhere } from "./sql.js";
 import { readStreamTables } from "./table-state.js";
 import { resolveOptions, type StreamOptions, type StreamTable } from "./types.js";
 
@@ -68,7 +61,9 @@ class ReverseEngine {
         cap.query<{ q: string }>("select txid_current_snapshot()::text as q"),
       );
       const q = r.rows[0]!.q;
-      await onSide("source", () => app.query("begin"));
+      // Deferrable keys and unique constraints are checked at commit, when the source equals
+      // the target as of q: values moved or swapped within the round then apply in any order.
+      await onSide("source", () => app.query("begin; set constraints all deferred"));
       const pos = await onSide("source", () =>
         app.query<{ id: number; position: string }>(
           "select id, position from pgferry.reverse_tables for update",
@@ -141,8 +136,7 @@ class ReverseEngine {
     for (const t of busy) await this.stage(cap, app, t);
     const order = await this.fkOrder(app);
     const sorted = [...busy].sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
-    for (const t of sorted) await onSide("source", () => app.query(applySql(t, "upsert")[0]!));
-    for (const t of sorted.reverse()) await onSide("source", () => app.query(applySql(t, "upsert")[1]!));
+    await applyRound(app, sorted);
   }
 
   private async stage(cap: pg.Client, app: pg.Client, t: StreamTable): Promise<void> {

@@ -100,17 +100,21 @@ function keyMatch(t: StreamTable): string {
     .join(" and ");
 }
 
-/** Statements that move the staged window into the table (run in the caller's transaction). */
-export function applySql(t: StreamTable, mode: ApplyMode): string[] {
+/**
+ * Statements that move the staged window into the table (run in the caller's transaction).
+ * `rows`: an extra condition on the staged rows (alias s), to apply only some of them.
+ */
+export function applySql(t: StreamTable, mode: ApplyMode, rows?: string): string[] {
   const stage = `pg_temp.${ident(stagingName(t))}`;
   const target = `${only(t)}${relation(t)}`;
   const cols = copiedColumns(t);
   const colList = cols.map((c) => ident(c.name)).join(", ");
   const values = cols.map((c) => `s.${ident(c.name)}::${c.type}`).join(", ");
+  const filter = rows === undefined ? "" : ` and (${rows})`;
   // OVERRIDING SYSTEM VALUE: identity columns keep the source's values.
-  const insert = `insert into ${relation(t)} (${colList}) overriding system value select ${values} from ${stage} s where s.pgferry_present`;
+  const insert = `insert into ${relation(t)} (${colList}) overriding system value select ${values} from ${stage} s where s.pgferry_present${filter}`;
   if (mode === "replace") {
-    return [`delete from ${target} t using ${stage} s where ${keyMatch(t)}`, insert];
+    return [`delete from ${target} t using ${stage} s where ${keyMatch(t)}${filter}`, insert];
   }
   const keySet = new Set(t.keyColumns);
   // An identity ALWAYS column cannot be SET by an UPDATE; its value never changes in practice.
@@ -120,8 +124,19 @@ export function applySql(t: StreamTable, mode: ApplyMode): string[] {
   const conflict = `on conflict (${t.keyColumns.map(ident).join(", ")}) do ${sets.length ? `update set ${sets.join(", ")}` : "nothing"}`;
   return [
     `${insert} ${conflict}`,
-    `delete from ${target} t using ${stage} s where not s.pgferry_present and ${keyMatch(t)}`,
+    `delete from ${target} t using ${stage} s where not s.pgferry_present and ${keyMatch(t)}${filter}`,
   ];
+}
+
+/**
+ * Replaces the staged rows' keys in ONE statement: the delete (a data-modifying CTE) runs to
+ * completion before the insert reads its first row, and foreign keys with NO ACTION check at
+ * the end of the statement, when every deleted key is back. For rows that exchanged unique
+ * values, which no order of upserts can apply.
+ */
+export function replaceInOneSql(t: StreamTable, rows: string): string {
+  const [del, insert] = applySql(t, "replace", rows);
+  return `with gone as (${del} returning 1) ${insert} and (select count(*) from gone) >= 0`;
 }
 
 /** TRUNCATE for one log 'T' row: the whole table (key null) or the leaf partition it names. */

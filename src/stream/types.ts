@@ -26,7 +26,10 @@ export interface StreamTable {
 export type ApplyMode =
   /** Delete every key of the window, insert the current rows: immune to unique-key swaps. */
   | "replace"
-  /** Upsert the present rows, delete the absent ones: never deletes a row a foreign key still needs. */
+  /**
+   * Upsert the present rows, delete the absent ones: never deletes a row a foreign key still
+   * needs. Not immune to unique values moving between rows: see reverse-apply.ts.
+   */
   | "upsert";
 
 export interface StreamOptions {
