@@ -64,7 +64,7 @@ export async function runMigration(ctx: MigrationContext, opts: StartOptions = {
         chunkRows: opts.chunkRows ?? null,
       },
     });
-    if (!prepared) return result((await readLifecycle(ctx)).phase, "stopped");
+    if (!prepared) return result((await readLifecycle(ctx, false)).phase, "stopped");
     let phase = (await readLifecycle(ctx)).phase;
     if (phase === "rolled-back" || phase === "cleaned") {
       const what =
@@ -140,7 +140,7 @@ async function followMigration(
           "Switched with a rollback window: streaming the target's writes back to the source until `pgferry rollback` or `pgferry cleanup`.",
         );
         waiting = "no";
-        await runStream(ctx, { ...streamOptions, direction: "reverse" });
+        await endedUnder(ctx, runStream(ctx, { ...streamOptions, direction: "reverse" }));
         break;
       case "rolled-back":
         info(
@@ -153,10 +153,24 @@ async function followMigration(
       default: {
         if (waiting !== "no") info(ctx, "The cutover was aborted: streaming again.");
         waiting = "no";
-        const outcome = await stream(ctx, streamOptions);
+        const outcome = await endedUnder(ctx, stream(ctx, streamOptions));
         if (outcome === "stream-unavailable") return outcome;
       }
     }
+  }
+}
+
+/**
+ * A stream whose objects `pgferry cleanup` dropped under it fails mid-round: that is the end
+ * of the migration, not a failure of start (the loop then sees phase 'cleaned').
+ */
+async function endedUnder<T>(ctx: MigrationContext, work: Promise<T>): Promise<T | undefined> {
+  try {
+    return await work;
+  } catch (err) {
+    const now = await readLifecycle(ctx).catch(() => undefined);
+    if (now?.phase === "cleaned") return undefined;
+    throw err;
   }
 }
 
@@ -182,14 +196,19 @@ async function jobsFromBudget(ctx: MigrationContext): Promise<number> {
   return defaultJobs(slots.available);
 }
 
-async function readLifecycle(ctx: MigrationContext): Promise<{ phase: string; rollbackWindow: boolean }> {
+async function readLifecycle(
+  ctx: MigrationContext,
+  prepared = true,
+): Promise<{ phase: string; rollbackWindow: boolean }> {
   return withClient(ctx.target, { stage: "status" }, async (c) => {
     const has = await c.query<{ ok: boolean }>("select to_regclass('pgferry.migration') is not null as ok");
-    if (!has.rows[0]?.ok) return { phase: "preparing", rollbackWindow: false };
+    // Once prepared, a control schema that is gone was dropped by cleanup.
+    if (!has.rows[0]?.ok) return { phase: prepared ? "cleaned" : "preparing", rollbackWindow: false };
     const { rows } = await c.query<{ phase: string; rollback_window: boolean }>(
       "select phase, rollback_window from pgferry.migration",
     );
-    return { phase: rows[0]?.phase ?? "preparing", rollbackWindow: rows[0]?.rollback_window === true };
+    const gone = prepared ? "cleaned" : "preparing";
+    return { phase: rows[0]?.phase ?? gone, rollbackWindow: rows[0]?.rollback_window === true };
   });
 }
 
