@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { MigrationContext } from "./context.js";
 import { runCopy } from "./copy/index.js";
 import { connect, connectionSlots, defaultIndexJobs, defaultJobs, withClient } from "./db/index.js";
-import { isPgferryError, PgferryError, redact } from "./errors/index.js";
+import { PgferryError, redact } from "./errors/index.js";
 import { type PrepareOptions, runPrepare } from "./prepare/index.js";
 import { readStatus } from "./progress/status.js";
 import { recordEvent } from "./state/index.js";
@@ -31,7 +31,7 @@ export interface StartResult {
    * streaming ended; or the migration moved on: switched without a rollback window, rolled
    * back, or cleaned up (nothing left to stream in each).
    */
-  outcome: "stopped" | "indexed" | "stream-unavailable" | "streamed" | "switched" | "rolled-back" | "cleaned";
+  outcome: "stopped" | "indexed" | "streamed" | "switched" | "rolled-back" | "cleaned";
   jobs: number;
   indexJobs: number;
 }
@@ -153,8 +153,7 @@ async function followMigration(
       default: {
         if (waiting !== "no") info(ctx, "The cutover was aborted: streaming again.");
         waiting = "no";
-        const outcome = await endedUnder(ctx, stream(ctx, streamOptions));
-        if (outcome === "stream-unavailable") return outcome;
+        await endedUnder(ctx, runStream(ctx, streamOptions));
       }
     }
   }
@@ -176,19 +175,6 @@ async function endedUnder<T>(ctx: MigrationContext, work: Promise<T>): Promise<T
 
 function info(ctx: MigrationContext, message: string): void {
   ctx.emit({ type: "log", level: "info", message });
-}
-
-async function stream(ctx: MigrationContext, opts?: StreamOptions): Promise<StartResult["outcome"]> {
-  try {
-    await runStream(ctx, opts);
-    return "streamed";
-  } catch (err) {
-    // The stream stage is built separately; until it is, start ends after the index stage.
-    if (isPgferryError(err) && err.code === "INTERNAL" && /not built yet/.test(err.message)) {
-      return "stream-unavailable";
-    }
-    throw err;
-  }
 }
 
 async function jobsFromBudget(ctx: MigrationContext): Promise<number> {

@@ -186,14 +186,11 @@ async function finalStatus(ctx: MigrationContext, rec: Recorder): Promise<void> 
   });
 }
 
-/** start ended before every table streamed: stopped, or a stage it needs is missing. */
+/** start ended before every table streamed (stopped, or switched by someone else). */
 function stoppedEarly(r: StartResult, rec: Recorder, summary: DemoSummary, signal: AbortSignal): false {
   if (signal.aborted) return false;
   if (rec.last) recordCopy(rec, summary, rec.last);
-  const reason =
-    r.outcome === "stream-unavailable"
-      ? "the stream stage is not built yet"
-      : `start ended early (${r.outcome})`;
+  const reason = `start ended early (${r.outcome})`;
   for (const stage of ["stream", "verify", "cutover", "cleanup"]) summary.notRun.push({ stage, reason });
   return false;
 }

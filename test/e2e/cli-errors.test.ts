@@ -66,7 +66,7 @@ const CASES: Case[] = [
     args: (u) => ["check", "--source", `postgres://app:${PASSWORD}@`, "--target", u.target],
     exit: 2,
     error: /^error BAD_URL \(source\): The source URL is not a valid connection URL\.$/,
-    hint: /postgres:\/\/user:.*@host:5432\/dbname/,
+    hint: /postgres:\/\/USER@HOST:5432\/DBNAME\?sslmode=require, with the password after USER/,
   },
   {
     name: "a target URL of another scheme",

@@ -24,8 +24,6 @@ const OUTCOME_TEXT = {
   stopped: "Stopped. Run `pgferry start` again to resume where it left off.",
   indexed:
     "Every table is copied and indexed. Streaming was skipped (--no-stream): run `pgferry start` again to stream changes.",
-  "stream-unavailable":
-    "Every table is copied and indexed. Streaming changes is not available in this build yet; run `pgferry start` again once it is, and it resumes from here.",
   streamed: "Streaming stopped.",
   switched:
     "The application was switched to the target without a rollback window: nothing left to stream. Run `pgferry cleanup` when you are done.",
