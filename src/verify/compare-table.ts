@@ -101,7 +101,9 @@ async function keyDifferences(
     listed.push(...diffs.slice(0, room));
     more += Math.max(0, diffs.length - room);
   }
-  if (listed.length > 0 && (await sides.settle(t))) {
+  if (listed.length > 0) {
+    // Give the stream a moment, then keep only keys that still differ with nothing in flight.
+    await sides.settle(t);
     listed = await recheckKeys(sides.source, sides.target, t, listed);
   }
   return { listed, more };

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { ident, qualified } from "../db/index.js";
 import {
   columnHashExpr,
   fromClause,
@@ -145,10 +146,20 @@ export async function recheckKeys(
   diffs: readonly KeyDiff[],
 ): Promise<KeyDiff[]> {
   const keys = diffs.map((d) => d.key);
-  const src = await keyDigests(source, t, keys);
-  const tgt = await keyDigests(target, t, keys);
+  // The target's rows and the position they are at, read together: one snapshot.
+  const { tgt, position } = await inSnapshot(target, async () => ({
+    position: t.id === null ? null : await appliedPosition(target, t.id),
+    tgt: await keyDigests(target, t, keys),
+  }));
+  // The source's rows and its log, read together: a key differs for good only if the
+  // source logged no change of it that the target's position does not include yet.
+  const { src, inFlight } = await inSnapshot(source, async () => ({
+    src: await keyDigests(source, t, keys),
+    inFlight: position === null ? new Set<number>() : await unappliedKeys(source, t, keys, position),
+  }));
   const out: KeyDiff[] = [];
-  for (const d of diffs) {
+  for (const [i, d] of diffs.entries()) {
+    if (inFlight.has(i)) continue;
     const a = src.get(d.keyJson);
     const b = tgt.get(d.keyJson);
     if (!a && !b) continue;
@@ -157,6 +168,58 @@ export async function recheckKeys(
     else if (a!.hash !== b!.hash) out.push({ ...d, kind: "changed" });
   }
   return out;
+}
+
+async function inSnapshot<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
+  await client.query("begin isolation level repeatable read read only");
+  try {
+    return await work();
+  } finally {
+    await client.query("commit");
+  }
+}
+
+async function appliedPosition(target: pg.ClientBase, tableId: number): Promise<string | null> {
+  const has = await target.query<{ ok: boolean }>("select to_regclass('pgferry.tables') is not null as ok");
+  if (!has.rows[0]?.ok) return null;
+  const { rows } = await target.query<{ p: string | null }>(
+    "select position as p from pgferry.tables where id = $1",
+    [tableId],
+  );
+  return rows[0]?.p ?? null;
+}
+
+/**
+ * Indexes (into `keys`) of the keys with a change in the source's log that `position` does not
+ * cover: still on their way to the target, so a difference there is not (yet) a difference.
+ * An unapplied TRUNCATE puts every key on its way.
+ */
+async function unappliedKeys(
+  source: pg.ClientBase,
+  t: VerifyTable,
+  keys: readonly KeyValues[],
+  position: string,
+): Promise<Set<number>> {
+  const has = await source.query<{ ok: boolean }>("select to_regclass('pgferry.changes') is not null as ok");
+  if (!has.rows[0]?.ok || keys.length === 0) return new Set();
+  const unapplied = (tbl: string, pos: string) =>
+    `c.tbl = ${tbl} and c.txid >= txid_snapshot_xmin(${pos}) and not txid_visible_in_snapshot(c.txid, ${pos})`;
+  const truncated = await source.query(
+    `select 1 from pgferry.changes c where ${unapplied("$1", "$2::txid_snapshot")} and c.op = 'T' limit 1`,
+    [t.id, position],
+  );
+  if ((truncated.rowCount ?? 0) > 0) return new Set(keys.map((_, i) => i));
+  const n = t.key.length;
+  const row = `jsonb_populate_record(null::${qualified(t.schema, t.name)}, c.key)`;
+  const arrays = t.key.map((_, i) => `$${i + 1}::text[]`).join(", ");
+  const cols = t.key.map((_, i) => `k${i}`).join(", ");
+  const on = t.key.map((k, i) => `(${row}).${ident(k.name)} = b.k${i}::${k.type}`).join(" and ");
+  const { rows } = await source.query<{ ord: string }>(
+    `select distinct b.ord from unnest(${arrays}) with ordinality as b(${cols}, ord)
+       join pgferry.changes c on ${unapplied(`$${n + 1}`, `$${n + 2}::txid_snapshot`)} and c.op <> 'T' and ${on}`,
+    [...keyBatchParams(t, keys), t.id, position],
+  );
+  return new Set(rows.map((r) => Number(r.ord) - 1));
 }
 
 /** Turns key diffs into reported differences, naming the columns that differ in changed rows. */

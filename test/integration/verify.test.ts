@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { installCaptureSchema, installTableCapture } from "../../src/capture/index.js";
 import { listTables, tableShape } from "../../src/catalog/index.js";
 import type { MigrationContext } from "../../src/context.js";
 import { connect, parseConnUrl, serverMajor } from "../../src/db/index.js";
@@ -219,6 +220,29 @@ describe.each(testPairs())("verify, PostgreSQL %s", (p) => {
     const again = await verify(ctx, { rangeRows: 100, settleTimeoutMs: 300, recheckAttempts: 2 });
     expect(again.tables.find((t) => t.name === "public.pairs")!.differences).toEqual([
       { kind: "changed", key: { a: "k2", b: 2 }, columns: ["v"] },
+    ]);
+
+    // A key whose newer change sits in the source's log, not yet applied, is lag, not a
+    // difference; a key with nothing in flight still is one (regression: the demo's verify
+    // reported a hot row of a busy table as different).
+    const src = await connect(parseConnUrl(source.url, "source"), { stage: "verify" });
+    try {
+      await installCaptureSchema(src);
+      await installTableCapture(src, {
+        tableId: 3,
+        schema: "public",
+        name: "pairs",
+        keyColumns: ["a", "b"],
+        leaves: [],
+      });
+    } finally {
+      await src.end();
+    }
+    await asOwner(source, "update public.pairs set v = 'y' where a = 'k2' and b = 2");
+    await asOwner(target, "update public.pairs set v = 'z' where a = 'k3' and b = 3");
+    const inFlight = await verify(ctx, { rangeRows: 100, settleTimeoutMs: 300, recheckAttempts: 1 });
+    expect(inFlight.tables.find((t) => t.name === "public.pairs")!.differences).toEqual([
+      { kind: "changed", key: { a: "k3", b: 3 }, columns: ["v"] },
     ]);
   });
 });
