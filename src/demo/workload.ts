@@ -2,6 +2,7 @@ import pg from "pg";
 import { parseConnUrl, tlsOptions } from "../db/index.js";
 import type { DatabaseUrlFile } from "./app-config.js";
 import { type Ledger, type LedgerTable, readStates } from "./ledger.js";
+import { prng } from "./prng.js";
 import type { DemoSize } from "./sizes.js";
 
 export interface AppStats {
@@ -95,7 +96,7 @@ class Worker {
     private readonly app: ShopApp,
     private readonly index: number,
   ) {
-    this.rand = mulberry32(0x5eed + index);
+    this.rand = prng(0x5eed + index);
   }
 
   async run(): Promise<void> {
@@ -280,16 +281,4 @@ class Worker {
       throw err;
     }
   }
-}
-
-/** A small seeded generator: the same run makes the same choices. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

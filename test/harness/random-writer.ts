@@ -1,4 +1,5 @@
 import pg from "pg";
+import { prng } from "../../src/demo/prng.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 
 /**
@@ -137,18 +138,6 @@ async function openClient(db: LocalDatabase): Promise<pg.Client> {
   client.on("error", () => {});
   await client.connect();
   return client;
-}
-
-/** mulberry32: small, seeded, good enough for workloads. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const EXPECTED = new Set(["23505", "40P01", "40001", "55P03", "23P01", "57014"]);

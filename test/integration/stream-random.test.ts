@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { prng } from "../../src/demo/prng.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { assertSameContents } from "../harness/compare.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
 import { type PgferryProcess, spawnPgferry } from "../harness/pgferry-process.js";
-import { createWriterTables, prng, seedWriterTables, startRandomWriter } from "../harness/random-writer.js";
+import { createWriterTables, seedWriterTables, startRandomWriter } from "../harness/random-writer.js";
 import { asOwner, sourceDb, targetDb } from "../harness/servers.js";
 import { waitCaughtUp } from "../harness/stream-wait.js";
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { prng } from "../../src/demo/prng.js";
 import { topoRank } from "../../src/stream/reverse.js";
 import {
   cutSnapshot,
@@ -8,18 +9,6 @@ import {
   snapshotCovers,
   type TxidSnapshot,
 } from "../../src/stream/snapshot.js";
-
-/** A small seeded PRNG so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A random snapshot and a later one, as a real server would produce them. */
 function snapshotPair(rand: () => number): [TxidSnapshot, TxidSnapshot] {
@@ -70,7 +59,7 @@ describe("txid snapshots", () => {
   });
 
   it("cuts a window so each txid lands in exactly one of the two halves", () => {
-    const rand = rng(42);
+    const rand = prng(42);
     for (let round = 0; round < 500; round++) {
       const [p, q] = snapshotPair(rand);
       expect(snapshotCovers(q, p)).toBe(true);
