@@ -15,9 +15,26 @@ export interface PgferryProcess {
   kill9(): Promise<void>;
 }
 
-export function spawnPgferry(args: string[], env: Record<string, string> = {}): PgferryProcess {
+/**
+ * Moves `--source URL` / `--target URL` into PGFERRY_SOURCE_URL / PGFERRY_TARGET_URL, so the
+ * passwords they hold never show on a process command line (visible to every user in `ps`).
+ */
+function urlsToEnv(args: string[]): { args: string[]; env: Record<string, string> } {
+  const rest: string[] = [];
+  const env: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i]!;
+    if ((flag === "--source" || flag === "--target") && args[i + 1] !== undefined) {
+      env[flag === "--source" ? "PGFERRY_SOURCE_URL" : "PGFERRY_TARGET_URL"] = args[++i]!;
+    } else rest.push(flag);
+  }
+  return { args: rest, env };
+}
+
+export function spawnPgferry(rawArgs: string[], extraEnv: Record<string, string> = {}): PgferryProcess {
+  const { args, env } = urlsToEnv(rawArgs);
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, NO_COLOR: "1", ...env },
+    env: { ...process.env, NO_COLOR: "1", ...env, ...extraEnv },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const stdout: string[] = [];
