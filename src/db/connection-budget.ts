@@ -56,7 +56,11 @@ export function defaultJobs(freeConnections: number, cores = os.availableParalle
   return Math.max(1, Math.min(Math.max(2, cores), 8, Math.floor(freeConnections / 2)));
 }
 
-/** Index builds are CPU- and I/O-bound on the target: half the cores, 1 to 4. */
+/**
+ * Index builds are CPU- and I/O-bound on the target: half the cores, 2 to 4. At least two, so
+ * the tail after the copy (the biggest table's indexes) never runs alone while another
+ * table's wait: with one, the bench lost end to end to pg_restore -j on two cores.
+ */
 export function defaultIndexJobs(cores = os.availableParallelism()): number {
-  return Math.max(1, Math.min(4, Math.floor(cores / 2)));
+  return Math.max(2, Math.min(4, Math.floor(cores / 2)));
 }

@@ -110,7 +110,7 @@ describe("default jobs", () => {
     expect(defaultJobs(100, 64)).toBe(8);
     expect(defaultJobs(6, 8)).toBe(3);
     expect(defaultJobs(0, 8)).toBe(1);
-    expect(defaultIndexJobs(2)).toBe(1);
+    expect(defaultIndexJobs(2)).toBe(2);
     expect(defaultIndexJobs(16)).toBe(4);
   });
 });
