@@ -30,11 +30,12 @@ export function toPgferryError(err: unknown): PgferryError {
   }
   const e = err as { code?: string; message?: string };
   if (e && typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) {
+    // With row_security = off, a table whose rows RLS would hide fails with 42501 and this text.
+    if (/row-level security/i.test(e.message ?? "")) {
+      return new PgferryError("ROW_SECURITY", redact(e.message ?? ""), { cause: err });
+    }
     if (e.code === "42501") {
       return new PgferryError("PERMISSION_DENIED", redact(e.message ?? "permission denied"), { cause: err });
-    }
-    if (e.code === "42P17" || /row-level security/i.test(e.message ?? "")) {
-      return new PgferryError("ROW_SECURITY", redact(e.message ?? ""), { cause: err });
     }
   }
   return new PgferryError("INTERNAL", redact(e?.message ?? String(err)), { side: "local", cause: err });
