@@ -1,13 +1,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { type Ack, APP_SCHEMA, AppClient, type Failure, switchCommandFor } from "../harness/app-client.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
 import { type PgferryProcess, spawnPgferry, waitFor } from "../harness/pgferry-process.js";
-import { asOwner, sourceDb, targetDb } from "../harness/servers.js";
+import { asOwner, ownerSession, sourceDb, targetDb } from "../harness/servers.js";
 
 const PASSWORD = "cutover-e2e-secret-42";
 const pair = testPairs()[0]!;
@@ -371,11 +370,7 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
       )[0];
     const start = await streaming(s);
     // An application transaction that wrote before the fence keeps the drain waiting.
-    const app = new pg.Client({
-      connectionString: s.source.url.replace(/\?.*$/, ""),
-      ssl: { rejectUnauthorized: false },
-    });
-    await app.connect();
+    const app = await ownerSession(s.source);
     await app.query("begin");
     await app.query("update app.customers set balance = balance + 1 where id = 1");
     const first = spawnPgferry(["cutover", "--drain-timeout", "60"], s.env);

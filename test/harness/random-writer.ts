@@ -1,6 +1,7 @@
 import pg from "pg";
 import { prng } from "../../src/demo/prng.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
+import { ownerSession } from "./servers.js";
 
 /**
  * A randomized concurrent workload, for tests and the demo: several clients run short
@@ -129,15 +130,8 @@ export function startRandomWriter(db: LocalDatabase, opts: RandomWriterOptions =
   };
 }
 
-async function openClient(db: LocalDatabase): Promise<pg.Client> {
-  const client = new pg.Client({
-    connectionString: db.url.replace(/\?.*$/, ""),
-    ssl: db.url.includes("sslmode=require") ? { rejectUnauthorized: false } : false,
-    application_name: "random-writer",
-  });
-  client.on("error", () => {});
-  await client.connect();
-  return client;
+function openClient(db: LocalDatabase): Promise<pg.Client> {
+  return ownerSession(db, "random-writer");
 }
 
 const EXPECTED = new Set(["23505", "40P01", "40001", "55P03", "23P01", "57014"]);

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import pg from "pg";
 import { inject } from "vitest";
 import {
   herokuLikeDatabase,
@@ -29,18 +30,31 @@ export function targetDb(major: number, opts: ProfileOptions = {}): Promise<Loca
   return rdsLikeDatabase(server(major), uniqueName("tgt"), opts);
 }
 
+/**
+ * A plain session as the database's owner role, as the application would open it (not a
+ * pgferry session: none of its settings), over SSL when the URL asks for it.
+ */
+export async function ownerSession(
+  db: Pick<LocalDatabase, "url">,
+  applicationName?: string,
+): Promise<pg.Client> {
+  const client = new pg.Client({
+    connectionString: db.url.replace(/\?.*$/, ""),
+    ssl: db.url.includes("sslmode=require") ? { rejectUnauthorized: false } : false,
+    ...(applicationName ? { application_name: applicationName } : {}),
+  });
+  client.on("error", () => {});
+  await client.connect();
+  return client;
+}
+
 /** Runs SQL as the database's owner role (not superuser), over SSL as the URL says. */
 export async function asOwner<T = Record<string, unknown>>(
   db: LocalDatabase,
   sql: string,
   params: unknown[] = [],
 ): Promise<T[]> {
-  const { default: pg } = await import("pg");
-  const client = new pg.Client({
-    connectionString: db.url.replace(/\?.*$/, ""),
-    ssl: db.url.includes("sslmode=require") ? { rejectUnauthorized: false } : false,
-  });
-  await client.connect();
+  const client = await ownerSession(db);
   try {
     const r = await client.query(sql, params);
     return r.rows as T[];

@@ -10,7 +10,7 @@ import { parseConnUrl } from "../../src/db/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { ensureControlSchema } from "../../src/state/index.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
-import { asOwner, asSuperuser, sourceDb, targetDb } from "../harness/servers.js";
+import { asOwner, asSuperuser, ownerSession, sourceDb, targetDb } from "../harness/servers.js";
 
 const PASSWORD = "Sup3rSecretPw!";
 const repoRoot = path.resolve(import.meta.dirname, "../..");
@@ -198,11 +198,7 @@ describe.each(testPairs())("pgferry check, $source → $target", (pair) => {
   });
 
   it(`${label}: --exclude leaves a keyless table out; a long transaction is named with its locks`, async () => {
-    const holder = new pg.Client({
-      connectionString: source.url.replace(/\?.*$/, ""),
-      ssl: { rejectUnauthorized: false },
-    });
-    await holder.connect();
+    const holder = await ownerSession(source);
     try {
       await holder.query("begin; select count(*) from public.ukey");
       const { rows } = await holder.query<{ pid: number }>("select pg_backend_pid() as pid");
@@ -307,11 +303,7 @@ describe("pgferry check, pg_dump, budgets and resumed targets", () => {
   });
 
   it("fails as a check (LOCK_TIMEOUT naming the source) when a table stays locked exclusively", async () => {
-    const holder = new pg.Client({
-      connectionString: source.url.replace(/\?.*$/, ""),
-      ssl: { rejectUnauthorized: false },
-    });
-    await holder.connect();
+    const holder = await ownerSession(source);
     try {
       await holder.query("begin; lock table public.t in access exclusive mode");
       await expect(check(source, target)).rejects.toMatchObject({ code: "LOCK_TIMEOUT", side: "source" });

@@ -1,11 +1,11 @@
-import pg from "pg";
+import type pg from "pg";
 import { describe, expect, it } from "vitest";
 import { installCaptureSchema, installTableCapture } from "../../src/capture/index.js";
 import { drainWriters, fenceState, lowerFence, raiseFence } from "../../src/cutover/fence.js";
 import { connect, parseConnUrl } from "../../src/db/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { testPairs } from "../harness/pairs.js";
-import { asOwner, sourceDb } from "../harness/servers.js";
+import { asOwner, ownerSession, sourceDb } from "../harness/servers.js";
 
 const SCHEMA = `
 create table public.items (id int primary key, note text);
@@ -44,14 +44,8 @@ async function capturedSource(major: number): Promise<LocalDatabase> {
 }
 
 /** An application session (not pgferry): a plain client, as the app would have. */
-async function appSession(db: LocalDatabase): Promise<pg.Client> {
-  const c = new pg.Client({
-    connectionString: db.url.replace(/\?.*$/, ""),
-    ssl: { rejectUnauthorized: false },
-    application_name: "app",
-  });
-  await c.connect();
-  return c;
+function appSession(db: LocalDatabase): Promise<pg.Client> {
+  return ownerSession(db, "app");
 }
 
 function sqlState(p: Promise<unknown>): Promise<string | undefined> {

@@ -1,10 +1,10 @@
-import pg from "pg";
+import type pg from "pg";
 import { describe, expect, it } from "vitest";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { assertSameContents } from "../harness/compare.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
 import { spawnPgferry, waitFor } from "../harness/pgferry-process.js";
-import { asOwner, sourceDb, targetDb } from "../harness/servers.js";
+import { asOwner, ownerSession, sourceDb, targetDb } from "../harness/servers.js";
 
 // slow_key sleeps on the target only (its databases are named tgt_…), so the index built
 // with it takes a few seconds there: a window to kill pgferry in the middle of an index build.
@@ -40,12 +40,7 @@ async function doneChunks(tgt: LocalDatabase): Promise<ChunkState[]> {
 
 /** A session of "the application" holding a row lock in an open transaction. */
 async function holdRowLock(db: LocalDatabase): Promise<pg.Client> {
-  const client = new pg.Client({
-    connectionString: db.url.replace(/\?.*$/, ""),
-    ssl: { rejectUnauthorized: false },
-    application_name: "billing-app",
-  });
-  await client.connect();
+  const client = await ownerSession(db, "billing-app");
   await client.query("begin");
   await client.query("update public.locked set v = v + 1 where id = 1");
   return client;

@@ -1,4 +1,3 @@
-import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { FENCE_UP_SQL } from "../../src/capture/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
@@ -8,7 +7,7 @@ import { catchUp, installReverseCapture, syncSequences } from "../../src/stream/
 import { applySessions } from "../../src/stream/worker-pool.js";
 import { assertSameContents } from "../harness/compare.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
-import { asOwner, sourceDb, targetDb } from "../harness/servers.js";
+import { asOwner, ownerSession, sourceDb, targetDb } from "../harness/servers.js";
 import { setupStream } from "../harness/stream-setup.js";
 import { streamContext } from "../harness/stream-wait.js";
 
@@ -21,15 +20,6 @@ const USERS = `
 create schema app;
 create table app.users (id int primary key, email text not null unique, n int not null default 0);
 insert into app.users select g, 'u' || g || '@x', 0 from generate_series(1, 40) g;`;
-
-async function appClient(db: LocalDatabase): Promise<pg.Client> {
-  const c = new pg.Client({
-    connectionString: db.url.replace(/\?.*$/, ""),
-    ssl: { rejectUnauthorized: false },
-  });
-  await c.connect();
-  return c;
-}
 
 /** Each list of statements as one application transaction. */
 async function run(db: LocalDatabase, ...txns: string[][]): Promise<void> {
@@ -90,7 +80,7 @@ describe(`forward stream, unique column (${pairLabel(forwardPair)})`, () => {
 
       // Uncut windows: the lower txid takes an email a later transaction freed, and commits
       // last, so a window boundary falls between the two.
-      const t1 = await appClient(source);
+      const t1 = await ownerSession(source);
       try {
         await t1.query("begin");
         await t1.query("select txid_current()");

@@ -1,4 +1,3 @@
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FENCE_UP_SQL } from "../../src/capture/index.js";
 import {
@@ -12,7 +11,7 @@ import { parseSnapshot, snapshotCovers } from "../../src/stream/snapshot.js";
 import { assertSameContents } from "../harness/compare.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
 import { createWriterTables, seedWriterTables, startRandomWriter } from "../harness/random-writer.js";
-import { asOwner, sourceDb, targetDb } from "../harness/servers.js";
+import { asOwner, ownerSession, sourceDb, targetDb } from "../harness/servers.js";
 import { setupStream } from "../harness/stream-setup.js";
 import { streamContext, waitCaughtUp, waitFor } from "../harness/stream-wait.js";
 
@@ -24,16 +23,6 @@ async function prepared(pair: { source: number; target: number }) {
   await seedWriterTables(source, 60);
   const setup = await setupStream(source, target, ["rw"]);
   return { source, target, setup };
-}
-
-/** A plain application session (not a pgferry one). */
-async function appClient(db: LocalDatabase): Promise<pg.Client> {
-  const c = new pg.Client({
-    connectionString: db.url.replace(/\?.*$/, ""),
-    ssl: { rejectUnauthorized: false },
-  });
-  await c.connect();
-  return c;
 }
 
 /** Runs SQL statements on the source as the application would, each list in one transaction. */
@@ -156,8 +145,8 @@ describe.each(testPairs())("stream %#", (pair) => {
     );
     // t1 takes the lower txid but commits after t2, which frees the email t1 then takes:
     // a window cut between them would insert a duplicate email on the target.
-    const t1 = await appClient(source);
-    const t2 = await appClient(source);
+    const t1 = await ownerSession(source);
+    const t2 = await ownerSession(source);
     await t1.query("begin");
     await t1.query("select txid_current()");
     await t2.query("update rw.uniq set email = 'moved@x' where id = $1", [b!.id]);
