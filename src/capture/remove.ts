@@ -132,7 +132,7 @@ export async function dropCaptureObjects(client: pg.ClientBase): Promise<void> {
     `select p.oid::regprocedure::text as fn from pg_proc p
       where p.pronamespace = 'pgferry'::regnamespace and (p.proname like 'capture\\_%' or p.proname = 'fence')`,
   );
-  await client.query("drop table if exists pgferry.changes, pgferry.heartbeat, pgferry.meta");
+  await client.query("drop table if exists pgferry.changes, pgferry.heartbeat, pgferry.meta, pgferry.fenced");
   for (const r of rows) await client.query(`drop function if exists ${r.fn}`);
 }
 

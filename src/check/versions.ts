@@ -3,15 +3,18 @@ import { installHint, locatePgDump, type PgDumpBinary, pgDumpSupports } from "..
 import type { ServerFacts } from "./connections.js";
 import type { Findings } from "./types.js";
 
-/** Statement triggers with transition tables (what capture relies on) arrived in PostgreSQL 10. */
-export const MIN_SOURCE_MAJOR = 10;
+/**
+ * Capture puts row triggers on partitioned tables, which PostgreSQL clones onto every
+ * partition, present and future: that arrived in 11.
+ */
+export const MIN_SOURCE_MAJOR = 11;
 
 export function checkVersions(source: ServerFacts, target: ServerFacts, findings: Findings): void {
   if (source.major < MIN_SOURCE_MAJOR) {
     findings.blocker({
       code: "SOURCE_TOO_OLD",
       side: "source",
-      message: `The source runs PostgreSQL ${source.version}; pgferry needs ${MIN_SOURCE_MAJOR} or newer (its change capture uses transition tables).`,
+      message: `The source runs PostgreSQL ${source.version}; pgferry needs ${MIN_SOURCE_MAJOR} or newer (its change capture puts row triggers on partitioned tables).`,
       fix: `Upgrade the source to PostgreSQL ${MIN_SOURCE_MAJOR} or newer first (on Heroku: pg:upgrade), or migrate it with pg_dump/pg_restore during a maintenance window.`,
     });
   }

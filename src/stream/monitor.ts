@@ -86,9 +86,9 @@ export async function cleanupLog(
     for (;;) {
       if (Date.now() > deadline) return deleted;
       const r = await read.query(
-        `delete from pgferry.changes where id in (
-           select id from pgferry.changes where tbl = $1 and txid < txid_snapshot_xmin(${bound})
-            limit $${params.length})`,
+        `delete from pgferry.changes where ctid = any (array(
+           select ctid from pgferry.changes where tbl = $1 and txid < txid_snapshot_xmin(${bound})
+            limit $${params.length}))`,
         params,
       );
       deleted += r.rowCount ?? 0;
