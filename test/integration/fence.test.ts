@@ -66,8 +66,13 @@ describe.each(sources)("the write fence, PostgreSQL %i source", (major) => {
       // The app session has run the capture function before: its cached plpgsql must see the change.
       await app.query("insert into public.items values (2, 'two')");
       expect(await fenceState(pgferry)).toBe("down");
+      const bodies = () =>
+        asOwner(db, "select proname, prosrc from pg_proc where pronamespace = 'pgferry'::regnamespace order by 1");
+      const live = await bodies();
       await raiseFence(pgferry, "source");
       expect(await fenceState(pgferry)).toBe("up");
+      // Raised again (a cutover resumed after a kill): the saved live bodies are kept.
+      await raiseFence(pgferry, "source");
       const err = await app.query("insert into public.items values (3, 'three')").catch((e) => e);
       expect(err).toMatchObject({ code: "25006", message: expect.stringContaining("writes are paused") });
       expect(err.hint).toContain("retry against the new database");
@@ -89,6 +94,12 @@ describe.each(sources)("the write fence, PostgreSQL %i source", (major) => {
       await lowerFence(pgferry);
       expect(await fenceState(pgferry)).toBe("down");
       await app.query("insert into public.items values (5, 'five')");
+      // Every capture function has its own body back, and logs again.
+      expect(await bodies()).toEqual(live);
+      expect(await asOwner(db, "select key from pgferry.changes where tbl = 1 order by ctid")).toEqual([
+        { key: { id: 2 } },
+        { key: { id: 5 } },
+      ]);
       const rows = await asOwner(db, "select id, note from public.items order by id");
       expect(rows).toEqual([
         { id: 1, note: "one" },
