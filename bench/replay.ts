@@ -73,12 +73,10 @@ async function committedTxid(sourceWatch: pg.ClientBase): Promise<string> {
   return rows[0]!.x;
 }
 
+/** A txid below every later transaction's: the burst's log rows are the ones above it. */
 async function logHighWater(source: LocalDatabase): Promise<string> {
-  const { rows } = await source.server.admin<{ id: string }>(
-    source.database,
-    "select coalesce(max(id), 0)::text as id from pgferry.changes",
-  );
-  return rows[0]!.id;
+  const { rows } = await source.server.admin<{ x: string }>(source.database, "select txid_current()::text as x");
+  return rows[0]!.x;
 }
 
 /**
@@ -114,7 +112,7 @@ export async function runStreamBench(
     const last = await committedTxid(sourceWatch);
     const { rows } = await source.server.admin<{ n: string; keys: string }>(
       source.database,
-      "select count(*) as n, count(distinct (tbl, key::text)) as keys from pgferry.changes where id > $1 and tbl <> 0",
+      "select count(*) as n, count(distinct (tbl, key::text)) as keys from pgferry.changes where txid > $1::bigint and tbl <> 0",
       [before],
     );
     const logRows = Number(rows[0]!.n);

@@ -2,6 +2,7 @@ import os from "node:os";
 import type { BenchOptions } from "./args.js";
 import type { Dataset } from "./dataset.js";
 import type { DumpRestoreResult } from "./dump-restore.js";
+import type { InstructionsResult } from "./instructions.js";
 import type { Distribution } from "./lag.js";
 import type { PgferryCopyResult } from "./pgferry-copy.js";
 import type { RawPipeResult } from "./raw-pipe.js";
@@ -22,6 +23,8 @@ export interface BenchResults {
   /** End-to-end seconds of every run of each copy contender (the fastest is in the table). */
   copyRuns: Record<string, number[]>;
   triggers?: TriggerOverheadResult;
+  /** The same trigger overhead in instructions (callgrind), or why it was not counted. */
+  instructions?: InstructionsResult | { skipped: string };
   stream?: StreamBenchResult;
   totalSeconds: number;
 }
@@ -150,7 +153,15 @@ function copySection(r: BenchResults): string[] {
   return out;
 }
 
-function triggerSection(t: TriggerOverheadResult): string[] {
+function instructionLines(i: InstructionsResult | { skipped: string } | undefined): string[] {
+  if (i === undefined) return [];
+  if ("skipped" in i) return [`- instructions per transaction: not counted (${i.skipped})`];
+  return [
+    `- instructions per transaction (callgrind, one backend in single-user mode, ${int(i.transactions)} transactions, the same on every run): ${int(i.without)} without, ${int(i.with)} with the triggers: **+${f(i.overhead * 100)} %**. No network or protocol work is counted, so this is an upper bound of the CPU a client-server transaction pays for capture.`,
+  ];
+}
+
+function triggerSection(t: TriggerOverheadResult, i?: InstructionsResult | { skipped: string }): string[] {
   const o = t.options;
   return [
     "## Capture trigger overhead on the source (pgbench TPC-B-like)",
@@ -178,7 +189,8 @@ function triggerSection(t: TriggerOverheadResult): string[] {
     ),
     "",
     `- TPS overhead: **${f(t.medianOverhead * 100)} %** as the median of the per-round ratios (goal < 10 %: ${goal(t.medianOverhead < 0.1)}); ${f(t.overhead * 100)} % from the mean TPS of each side`,
-    `- source server CPU per transaction: **+${f(t.cpuOverhead * 100)} %** (median of the per-round ratios; unlike TPS, not skewed by other load on the machine)`,
+    `- source server CPU per transaction: **+${f(t.cpuOverhead * 100)} %** (median of the per-round ratios; less skewed by other load on the machine than TPS)`,
+    ...instructionLines(i),
   ];
 }
 
@@ -233,7 +245,7 @@ export function renderReport(r: BenchResults): string {
     ...copySection(r),
   ];
   for (const [section, why] of Object.entries(r.failures)) lines.push(`- ${section}: no figures (${why})`);
-  if (r.triggers) lines.push("", ...triggerSection(r.triggers));
+  if (r.triggers) lines.push("", ...triggerSection(r.triggers, r.instructions));
   if (r.stream) lines.push("", ...streamSection(r.stream));
   return `${lines.join("\n")}\n`;
 }

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { parseBenchArgs } from "./args.js";
 import { generateDataset, planDataset } from "./dataset.js";
 import { type DumpRestoreResult, runDumpRestore } from "./dump-restore.js";
+import { runInstructionCount, valgrindAvailable } from "./instructions.js";
 import { type PgferryCopyResult, runPgferryCopy } from "./pgferry-copy.js";
 import { type RawPipeResult, runRawPipe } from "./raw-pipe.js";
 import { runStreamBench } from "./replay.js";
@@ -113,6 +114,11 @@ async function main(): Promise<void> {
           opts.triggerRounds,
         ),
       );
+    if (s.has("triggers")) {
+      results.instructions = valgrindAvailable()
+        ? await attempt("trigger instructions", () => runInstructionCount(opts.quick ? 300 : 1000))
+        : { skipped: "valgrind is not installed: apt-get install valgrind" };
+    }
     if (s.has("replay") || s.has("lag"))
       results.stream = await attempt("replay and lag", () =>
         runStreamBench(servers, {

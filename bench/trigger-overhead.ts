@@ -37,7 +37,8 @@ const PGBENCH_TABLES: { name: string; key: string }[] = [
   { name: "pgbench_history", key: "id" },
 ];
 
-async function installTriggers(c: pg.ClientBase): Promise<void> {
+export async function installTriggers(c: pg.ClientBase): Promise<void> {
+  await installCaptureSchema(c);
   for (const [i, t] of PGBENCH_TABLES.entries()) {
     await installTableCapture(c, {
       tableId: i + 1,
@@ -52,7 +53,7 @@ async function installTriggers(c: pg.ClientBase): Promise<void> {
 
 // The "without" runs drop the triggers rather than disable them: nothing of capture is left
 // to cost anything (a disabled trigger with transition tables, say, still has its rows collected).
-async function dropTriggers(c: pg.ClientBase): Promise<void> {
+export async function dropTriggers(c: pg.ClientBase): Promise<void> {
   for (const t of PGBENCH_TABLES) {
     for (const trig of Object.values(TRIGGER_NAMES)) {
       await c.query(`drop trigger if exists ${ident(trig)} on ${qualified("public", t.name)}`);
@@ -107,7 +108,6 @@ export async function runTriggerOverhead(
   const withTriggers: MeasuredRun[] = [];
   let logRows = 0;
   try {
-    await installCaptureSchema(c);
     // ABBA order: a slow drift of the machine's other load hits both sides alike.
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? [false, true] : [true, false];
