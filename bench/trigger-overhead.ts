@@ -108,6 +108,7 @@ export async function runTriggerOverhead(
   const withTriggers: MeasuredRun[] = [];
   let logRows = 0;
   try {
+    await installCaptureSchema(c);
     // ABBA order: a slow drift of the machine's other load hits both sides alike.
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? [false, true] : [true, false];

@@ -139,7 +139,12 @@ do $do$
 declare f record;
 begin
   for f in ${CAPTURE_FUNCTIONS} loop
-    insert into pgferry.fenced (name, body) values (f.name, f.prosrc) on conflict (name) do nothing;
+    -- A body already fenced stays saved as it was; a live one (new, or installed again while
+    -- the fence was up) is saved and fenced.
+    if f.prosrc is distinct from ${literal(FENCED_BODY)} then
+      insert into pgferry.fenced (name, body) values (f.name, f.prosrc)
+        on conflict (name) do update set body = excluded.body;
+    end if;
     execute format('create or replace function pgferry.%I() returns trigger language plpgsql security definer as %L',
                    f.name, ${literal(FENCED_BODY)});
   end loop;

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import type pg from "pg";
 import { literal, qualified } from "../db/quote.js";
 import { PgferryError } from "../errors/index.js";
-import { captureFunctionSql, HEARTBEAT_TABLE_ID, triggerSql } from "./capture-sql.js";
+import { captureFunctionSql, FENCE_UP_SQL, HEARTBEAT_TABLE_ID, triggerSql } from "./capture-sql.js";
 
 const SCHEMA_SQL = readFileSync(
   path.join(path.dirname(fileURLToPath(import.meta.url)), "sql", "capture-schema.sql"),
@@ -73,6 +73,12 @@ export async function installTableCapture(
       await client.query(captureFunctionSql(target.tableId, target.keyColumns, leaf));
       for (const sql of triggerSql(target.tableId, rel.schema, rel.name, rel.leafOid))
         await client.query(sql);
+      // Installed while the fence is up (a start resumed after a cutover was killed): the new
+      // function is fenced at once, in the same transaction, or its writes would slip past.
+      const { rows } = await client.query<{ up: boolean }>(
+        "select coalesce((select prosrc ~* 'raise\\s+exception' from pg_proc where oid = to_regprocedure('pgferry.fence()')), false) as up",
+      );
+      if (rows[0]?.up) await client.query(FENCE_UP_SQL);
     });
   }
 }
