@@ -75,7 +75,10 @@ async function committedTxid(sourceWatch: pg.ClientBase): Promise<string> {
 
 /** A txid below every later transaction's: the burst's log rows are the ones above it. */
 async function logHighWater(source: LocalDatabase): Promise<string> {
-  const { rows } = await source.server.admin<{ x: string }>(source.database, "select txid_current()::text as x");
+  const { rows } = await source.server.admin<{ x: string }>(
+    source.database,
+    "select txid_current()::text as x",
+  );
   return rows[0]!.x;
 }
 

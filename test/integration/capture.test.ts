@@ -19,8 +19,20 @@ async function capturedSource(major: number): Promise<LocalDatabase> {
   const c = await connect(parseConnUrl(db.url, "source"), { stage: "prepare" });
   try {
     await installCaptureSchema(c);
-    await installTableCapture(c, { tableId: 1, schema: "public", name: "items", keyColumns: ["id"], leaves: [] });
-    await installTableCapture(c, { tableId: 2, schema: "public", name: "pairs", keyColumns: ["a", "b"], leaves: [] });
+    await installTableCapture(c, {
+      tableId: 1,
+      schema: "public",
+      name: "items",
+      keyColumns: ["id"],
+      leaves: [],
+    });
+    await installTableCapture(c, {
+      tableId: 2,
+      schema: "public",
+      name: "pairs",
+      keyColumns: ["a", "b"],
+      leaves: [],
+    });
     const [leaf] = await asOwner<{ oid: string }>(db, "select 'public.parts_eu'::regclass::oid::int8 as oid");
     await installTableCapture(c, {
       tableId: 3,
@@ -43,7 +55,10 @@ interface LogRow {
 
 /** The log rows written since `after` rows, in insertion order (the heap's, on a fresh table). */
 async function logSince(db: LocalDatabase, after: number): Promise<LogRow[]> {
-  const rows = await asOwner<LogRow>(db, "select tbl, op, key from pgferry.changes where tbl <> 0 order by ctid");
+  const rows = await asOwner<LogRow>(
+    db,
+    "select tbl, op, key from pgferry.changes where tbl <> 0 order by ctid",
+  );
   return rows.slice(after);
 }
 
@@ -68,7 +83,10 @@ describe.each(sources)("capture triggers, PostgreSQL %i source", (major) => {
       await app.query("update public.items set note = 'x' where id = 10");
       expect(await next()).toEqual([{ tbl: 1, op: "U", key: { id: 10 } }]);
       await app.query("update public.items set id = 20 where id = 11");
-      expect(await next()).toEqual([{ tbl: 1, op: "U", key: { id: 20 } }, { tbl: 1, op: "U", key: { id: 11 } }]);
+      expect(await next()).toEqual([
+        { tbl: 1, op: "U", key: { id: 20 } },
+        { tbl: 1, op: "U", key: { id: 11 } },
+      ]);
       await app.query("update public.pairs set b = b where false");
       await app.query("insert into public.pairs values ('k', 1, 'one')");
       await app.query("update public.pairs set a = 'j' where a = 'k'");
@@ -92,7 +110,9 @@ describe.each(sources)("capture triggers, PostgreSQL %i source", (major) => {
       ]);
       // A rolled-back change leaves nothing; pgferry's apply sessions are not logged back.
       await app.query("begin; insert into public.items values (30, 'x'); rollback");
-      await app.query("begin; set local pgferry.apply = 'on'; insert into public.items values (31, 'y'); commit");
+      await app.query(
+        "begin; set local pgferry.apply = 'on'; insert into public.items values (31, 'y'); commit",
+      );
       expect(await next()).toEqual([]);
     } finally {
       await app.end();
@@ -118,11 +138,14 @@ describe.each(sources)("capture triggers, PostgreSQL %i source", (major) => {
     await asOwner(db, `grant select, insert, update, delete on public.items to ${ident(role)}`);
     // Decoys that an unqualified name in the capture function (which runs as the owner) would
     // pick up: a current_setting saying "apply session", an = that is always true.
-    await asOwner(db, `create schema decoy; grant usage on schema decoy to ${ident(role)};
+    await asOwner(
+      db,
+      `create schema decoy; grant usage on schema decoy to ${ident(role)};
       create function decoy.current_setting(text, boolean) returns text language sql as $$ select 'on' $$;
       create function decoy.always(text, text) returns boolean language sql as $$ select true $$;
       create operator decoy.= (leftarg = text, rightarg = text, function = decoy.always);
-      create function decoy.jsonb_build_object(text, int) returns jsonb language sql as $$ select '{"decoy": 1}'::jsonb $$;`);
+      create function decoy.jsonb_build_object(text, int) returns jsonb language sql as $$ select '{"decoy": 1}'::jsonb $$;`,
+    );
     const url = new URL(db.url);
     url.username = role;
     url.password = password;
@@ -132,7 +155,9 @@ describe.each(sources)("capture triggers, PostgreSQL %i source", (major) => {
       await other.query("insert into public.items values (40, 'forty')");
       await other.query("update public.items set id = 41 where id = 40");
       await other.query("delete from public.items where id = 41");
-      const denied = await other.query("select count(*) from pgferry.changes").catch((e: { code?: string }) => e);
+      const denied = await other
+        .query("select count(*) from pgferry.changes")
+        .catch((e: { code?: string }) => e);
       expect(denied).toMatchObject({ code: "42501" });
     } finally {
       await other.end();
