@@ -33,3 +33,29 @@ export interface TableStatus {
   /** Copy rate of this table over the last minute (chunks finished), when it is being copied. */
   bytesPerSecond?: number;
 }
+
+/**
+ * The report of a target that holds no migration (never started, or cleaned up): phase
+ * "none". `pgferry status` shows it and exits 0, as CLI.md's contract says.
+ */
+export function noMigrationStatus(): StatusReport {
+  return {
+    phase: "none",
+    source: "",
+    lagSeconds: null,
+    pendingChanges: null,
+    copy: {
+      rowsDone: 0,
+      rowsTotal: 0,
+      bytesDone: 0,
+      bytesTotal: 0,
+      bytesPerSecond: 0,
+      etaSeconds: null,
+      chunksDone: 0,
+      chunksTotal: 0,
+    },
+    stream: { changesApplied: 0, changesPerSecond: 0 },
+    tables: [],
+    errors: [],
+  };
+}

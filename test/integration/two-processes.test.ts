@@ -111,8 +111,12 @@ describe("start and status refusals", () => {
     expect(err).toMatch(/nokey/);
     expect(err).not.toContain(src.password);
 
+    // Nothing was prepared: status says so and exits 0 (CLI.md: status always 0).
     const st = spawnPgferry(["status", "--target", tgt.url, "--json"]);
-    expect((await st.exited).code).toBe(1);
-    expect(st.stderr.join("\n")).toMatch(/NOT_PREPARED/);
+    expect((await st.exited).code).toBe(0);
+    expect(JSON.parse(st.stdout.join(""))).toMatchObject({ phase: "none", tables: [], errors: [] });
+    const plain = spawnPgferry(["status", "--target", tgt.url]);
+    expect((await plain.exited).code).toBe(0);
+    expect(plain.stdout.join("")).toMatch(/No pgferry migration on this target/);
   });
 });

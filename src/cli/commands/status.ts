@@ -25,7 +25,15 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (flags: StatusFlags) => {
       const target = resolveUrl(flags.target, "target");
       const { connect } = await import("../../db/index.js");
-      const { readStatus } = await import("../../progress/status.js");
+      const { readStatus: readMigration } = await import("../../progress/status.js");
+      const { noMigrationStatus } = await import("../../progress/status-model.js");
+      const { isPgferryError } = await import("../../errors/index.js");
+      // No migration on the target is an answer, not a failure (exit 0, phase "none").
+      const readStatus = (c: typeof client) =>
+        readMigration(c).catch((err: unknown) => {
+          if (isPgferryError(err) && err.code === "NOT_PREPARED") return noMigrationStatus();
+          throw err;
+        });
       const render = await import("../render/index.js");
       const client = await connect(target, { stage: "status", statementTimeoutMs: 30_000 });
       try {

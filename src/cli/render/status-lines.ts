@@ -8,8 +8,12 @@ function bytesOf(done: number, total: number): string {
   return total > done ? `${formatBytes(done)}/~${formatBytes(total)}` : formatBytes(done);
 }
 
+const NO_MIGRATION =
+  "No pgferry migration on this target: none was started here, or it was cleaned up. `pgferry start` begins one.";
+
 /** The overall line: phase, rows and bytes done of total, rate, ETA. */
 export function summaryLine(s: StatusReport): string {
+  if (s.phase === "none") return NO_MIGRATION;
   const c = s.copy;
   const parts = [`phase ${s.phase}`];
   if (s.phase === "preparing" || s.phase === "copying" || s.phase === "indexing") {
@@ -72,6 +76,7 @@ export function busiestTables(tables: readonly TableStatus[], max: number): Tabl
  * live view can redraw in place; otherwise every table (for `pgferry status`).
  */
 export function statusLines(s: StatusReport, opts: { maxTables?: number; fixed?: boolean } = {}): string[] {
+  if (s.phase === "none") return [NO_MIGRATION];
   const shown = opts.maxTables === undefined ? s.tables : busiestTables(s.tables, opts.maxTables);
   const nameWidth = Math.min(40, Math.max(10, ...shown.map((t) => t.name.length)));
   const lines = [summaryLine(s), tablesLine(s), ...shown.map((t) => tableLine(t, nameWidth))];
