@@ -19,7 +19,7 @@ export interface PgferryProcess {
  * Moves `--source URL` / `--target URL` into PGFERRY_SOURCE_URL / PGFERRY_TARGET_URL, so the
  * passwords they hold never show on a process command line (visible to every user in `ps`).
  */
-function urlsToEnv(args: string[]): { args: string[]; env: Record<string, string> } {
+export function urlsToEnv(args: string[]): { args: string[]; env: Record<string, string> } {
   const rest: string[] = [];
   const env: Record<string, string> = {};
   for (let i = 0; i < args.length; i++) {

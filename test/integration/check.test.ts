@@ -10,16 +10,19 @@ import { parseConnUrl } from "../../src/db/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { ensureControlSchema } from "../../src/state/index.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
+import { urlsToEnv } from "../harness/pgferry-process.js";
 import { asOwner, asSuperuser, ownerSession, sourceDb, targetDb } from "../harness/servers.js";
 
 const PASSWORD = "Sup3rSecretPw!";
 const repoRoot = path.resolve(import.meta.dirname, "../..");
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(rawArgs: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  // The URLs (and their passwords) travel in the environment, never on a command line.
+  const { args, env } = urlsToEnv(rawArgs);
   try {
     const { stdout, stderr } = await promisify(execFile)("node", ["bin/pgferry.js", ...args], {
       cwd: repoRoot,
-      env: { ...process.env, PGFERRY_SOURCE_URL: "", PGFERRY_TARGET_URL: "", NO_COLOR: "1" },
+      env: { ...process.env, PGFERRY_SOURCE_URL: "", PGFERRY_TARGET_URL: "", NO_COLOR: "1", ...env },
     });
     return { code: 0, stdout, stderr };
   } catch (err) {
