@@ -3,9 +3,15 @@ import { ident, literal, qualified } from "../db/quote.js";
 /** The id under which the heartbeat table's changes are logged. */
 export const HEARTBEAT_TABLE_ID = 0;
 
-/** One function per captured relation: the table, or each leaf partition of a partitioned table. */
-export function captureFunctionName(tableId: number, leafOid?: number): string {
-  return leafOid === undefined ? `capture_${tableId}` : `capture_${tableId}_p${leafOid}`;
+export type CaptureOp = "ins" | "upd" | "del" | "trunc";
+
+/**
+ * One function per captured relation and operation: the table's insert, update, delete and
+ * truncate functions, and each leaf partition's truncate function. One body per operation has
+ * no branch on tg_op to evaluate: plpgsql sets up each expression again in every transaction.
+ */
+export function captureFunctionName(tableId: number, op: CaptureOp, leafOid?: number): string {
+  return leafOid === undefined ? `capture_${tableId}_${op}` : `capture_${tableId}_p${leafOid}_${op}`;
 }
 
 // The capture functions are SECURITY DEFINER without a SET clause: a SET costs a GUC save
@@ -19,18 +25,40 @@ function keyJson(row: "new" | "old", keyColumns: readonly string[]): string {
   return `pg_catalog.jsonb_build_object(${keyColumns.map((k) => `${literal(k)}, ${row}.${ident(k)}`).join(", ")})`;
 }
 
+function keyUnchanged(keyColumns: readonly string[]): string {
+  return keyColumns
+    .map((k) => `new.${ident(k)}::pg_catalog.text ${EQ} old.${ident(k)}::pg_catalog.text`)
+    .join(" and ");
+}
+
 function logInsert(tableId: number, op: string, ...keys: string[]): string {
   return `insert into pgferry.changes (tbl, op, key) values ${keys.map((k) => `(${tableId}, '${op}', ${k})`).join(", ")};`;
 }
 
+// pgferry's own apply sessions (the reverse stream, or the forward one once reverse capture is
+// on the target) set pgferry.apply: their writes must not be logged back.
+const SKIP_APPLY = `if pg_catalog.current_setting('pgferry.apply', true) ${EQ} 'on' then return null; end if;`;
+
+function fn(name: string, body: string): string {
+  return `create or replace function pgferry.${ident(name)}() returns trigger
+language plpgsql security definer as $fn$
+begin
+  ${SKIP_APPLY}
+  ${body}
+  return null;
+end
+$fn$;`;
+}
+
 /**
- * The per-relation capture function, called by row triggers for INSERT, UPDATE and DELETE and
- * by a statement trigger for TRUNCATE. Static SQL (plpgsql caches the plans), SECURITY DEFINER
- * so any role that may write the table can append to the log.
- * `truncateKey` of a TRUNCATE: null for the whole table; for a leaf partition, the leaf's
- * name, so only that partition is truncated on the target.
+ * The capture functions of one relation: for a table, the functions its row triggers call on
+ * INSERT, UPDATE and DELETE, and its TRUNCATE function; for a leaf partition, its TRUNCATE
+ * function only (rows are captured by the table's triggers, which PostgreSQL clones onto it).
+ * Static SQL (plpgsql caches the plans), SECURITY DEFINER so any role that may write the table
+ * can append to the log. A TRUNCATE's key: null for the whole table; for a leaf partition, the
+ * leaf's name, so only that partition is truncated on the target.
  *
- * The write fence is not tested here: raising it swaps this body for fencedBody() (see
+ * The write fence is not tested here: raising it swaps these bodies for FENCED_BODY (see
  * FENCE_UP_SQL), so an unfenced write pays nothing for it.
  */
 export function captureFunctionSql(
@@ -39,37 +67,27 @@ export function captureFunctionSql(
   leaf: { schema: string; name: string; oid: number } | null,
 ): string {
   const id = Math.trunc(tableId);
-  const fn = `pgferry.${ident(captureFunctionName(id, leaf?.oid))}`;
-  const truncKey = leaf
-    ? `pg_catalog.jsonb_build_object('schema', ${literal(leaf.schema)}, 'name', ${literal(leaf.name)})`
-    : "null";
-  return `
-create or replace function ${fn}() returns trigger
-language plpgsql security definer as $fn$
-declare
-  k pg_catalog.jsonb;
-begin
-  -- pgferry's own apply sessions (the reverse stream, or the forward one once reverse capture
-  -- is on the target) set pgferry.apply: their writes must not be logged back.
-  if pg_catalog.current_setting('pgferry.apply', true) ${EQ} 'on' then return null; end if;
-  if tg_op ${EQ} 'UPDATE' then
-    -- A key update logs the old key too, so the target deletes it.
-    k := ${keyJson("new", keyColumns)};
-    if k ${EQ} ${keyJson("old", keyColumns)} then
-      ${logInsert(id, "U", "k")}
-    else
-      ${logInsert(id, "U", "k", keyJson("old", keyColumns))}
-    end if;
-  elsif tg_op ${EQ} 'INSERT' then
-    ${logInsert(id, "I", keyJson("new", keyColumns))}
-  elsif tg_op ${EQ} 'DELETE' then
-    ${logInsert(id, "D", keyJson("old", keyColumns))}
+  if (leaf) {
+    const key = `pg_catalog.jsonb_build_object('schema', ${literal(leaf.schema)}, 'name', ${literal(leaf.name)})`;
+    return fn(captureFunctionName(id, "trunc", leaf.oid), logInsert(id, "T", key));
+  }
+  const newKey = keyJson("new", keyColumns);
+  const oldKey = keyJson("old", keyColumns);
+  return [
+    fn(captureFunctionName(id, "ins"), logInsert(id, "I", newKey)),
+    fn(
+      captureFunctionName(id, "upd"),
+      // A key update logs the old key too, so the target deletes it. Compared as text: every
+      // type has one, and equal text is the same key (a NULL compares unequal: both are logged).
+      `if ${keyUnchanged(keyColumns)} then
+    ${logInsert(id, "U", newKey)}
   else
-    ${logInsert(id, "T", truncKey)}
-  end if;
-  return null;
-end
-$fn$`;
+    ${logInsert(id, "U", newKey, oldKey)}
+  end if;`,
+    ),
+    fn(captureFunctionName(id, "del"), logInsert(id, "D", oldKey)),
+    fn(captureFunctionName(id, "trunc"), logInsert(id, "T", "null")),
+  ].join("\n");
 }
 
 /**
@@ -99,21 +117,21 @@ export const TRIGGER_NAMES = {
  */
 export function triggerSql(tableId: number, schema: string, name: string, leafOid?: number): string[] {
   const rel = qualified(schema, name);
-  const fn = `pgferry.${ident(captureFunctionName(tableId, leafOid))}()`;
+  const call = (op: CaptureOp) => `pgferry.${ident(captureFunctionName(tableId, op, leafOid))}()`;
   const T = TRIGGER_NAMES;
   // EXECUTE PROCEDURE is accepted by every version from 10 on (EXECUTE FUNCTION needs 11).
   const truncate = [
     `drop trigger if exists ${ident(T.truncate)} on ${rel}`,
-    `create trigger ${ident(T.truncate)} after truncate on ${rel} for each statement execute procedure ${fn}`,
+    `create trigger ${ident(T.truncate)} after truncate on ${rel} for each statement execute procedure ${call("trunc")}`,
   ];
   if (leafOid !== undefined) return truncate;
   return [
     `drop trigger if exists ${ident(T.insert)} on ${rel}`,
-    `create trigger ${ident(T.insert)} after insert on ${rel} for each row execute procedure ${fn}`,
+    `create trigger ${ident(T.insert)} after insert on ${rel} for each row execute procedure ${call("ins")}`,
     `drop trigger if exists ${ident(T.update)} on ${rel}`,
-    `create trigger ${ident(T.update)} after update on ${rel} for each row execute procedure ${fn}`,
+    `create trigger ${ident(T.update)} after update on ${rel} for each row execute procedure ${call("upd")}`,
     `drop trigger if exists ${ident(T.delete)} on ${rel}`,
-    `create trigger ${ident(T.delete)} after delete on ${rel} for each row execute procedure ${fn}`,
+    `create trigger ${ident(T.delete)} after delete on ${rel} for each row execute procedure ${call("del")}`,
     ...truncate,
   ];
 }
