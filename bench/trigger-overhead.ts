@@ -40,13 +40,18 @@ const PGBENCH_TABLES: { name: string; key: string }[] = [
 export async function installTriggers(c: pg.ClientBase): Promise<void> {
   await installCaptureSchema(c);
   for (const [i, t] of PGBENCH_TABLES.entries()) {
-    await installTableCapture(c, {
-      tableId: i + 1,
-      schema: "public",
-      name: t.name,
-      keyColumns: [t.key],
-      leaves: [],
-    });
+    await installTableCapture(
+      c,
+      {
+        tableId: i + 1,
+        schema: "public",
+        name: t.name,
+        keyColumns: [t.key],
+        leaves: [],
+      },
+      // As `pgferry start` installs them on the source.
+      { skipApplySessions: false },
+    );
   }
   await c.query("truncate pgferry.changes");
 }

@@ -39,11 +39,11 @@ function logInsert(tableId: number, op: string, ...keys: string[]): string {
 // on the target) set pgferry.apply: their writes must not be logged back.
 const SKIP_APPLY = `if pg_catalog.current_setting('pgferry.apply', true) ${EQ} 'on' then return null; end if;`;
 
-function fn(name: string, body: string): string {
+function fn(name: string, body: string, skipApply: boolean): string {
   return `create or replace function pgferry.${ident(name)}() returns trigger
 language plpgsql security definer as $fn$
 begin
-  ${SKIP_APPLY}
+  ${skipApply ? SKIP_APPLY : ""}
   ${body}
   return null;
 end
@@ -60,21 +60,30 @@ $fn$;`;
  *
  * The write fence is not tested here: raising it swaps these bodies for FENCED_BODY (see
  * FENCE_UP_SQL), so an unfenced write pays nothing for it.
+ *
+ * `skipApplySessions`: whether pgferry's apply sessions go unlogged. Needed where pgferry
+ * applies changes while the capture is live: the target's capture for the rollback window,
+ * written to by the forward stream until the switch. The source's capture is live only while
+ * nothing applies into the source (the reverse stream writes into a fenced source, and
+ * FENCED_BODY always skips apply sessions), so it leaves the test out: ~5,000 instructions
+ * less per captured row.
  */
 export function captureFunctionSql(
   tableId: number,
   keyColumns: readonly string[],
   leaf: { schema: string; name: string; oid: number } | null,
+  skipApplySessions = true,
 ): string {
   const id = Math.trunc(tableId);
+  const skip = skipApplySessions;
   if (leaf) {
     const key = `pg_catalog.jsonb_build_object('schema', ${literal(leaf.schema)}, 'name', ${literal(leaf.name)})`;
-    return fn(captureFunctionName(id, "trunc", leaf.oid), logInsert(id, "T", key));
+    return fn(captureFunctionName(id, "trunc", leaf.oid), logInsert(id, "T", key), skip);
   }
   const newKey = keyJson("new", keyColumns);
   const oldKey = keyJson("old", keyColumns);
   return [
-    fn(captureFunctionName(id, "ins"), logInsert(id, "I", newKey)),
+    fn(captureFunctionName(id, "ins"), logInsert(id, "I", newKey), skip),
     fn(
       captureFunctionName(id, "upd"),
       // A key update logs the old key too, so the target deletes it. Compared as text: every
@@ -84,9 +93,10 @@ export function captureFunctionSql(
   else
     ${logInsert(id, "U", newKey, oldKey)}
   end if;`,
+      skip,
     ),
-    fn(captureFunctionName(id, "del"), logInsert(id, "D", oldKey)),
-    fn(captureFunctionName(id, "trunc"), logInsert(id, "T", "null")),
+    fn(captureFunctionName(id, "del"), logInsert(id, "D", oldKey), skip),
+    fn(captureFunctionName(id, "trunc"), logInsert(id, "T", "null"), skip),
   ].join("\n");
 }
 

@@ -46,6 +46,11 @@ export interface LockWaiter {
 }
 
 export interface InstallOptions {
+  /**
+   * Leave pgferry's apply sessions (pgferry.apply = on) unlogged (default). The source's
+   * capture passes false: nothing applies into an unfenced source (see captureFunctionSql).
+   */
+  skipApplySessions?: boolean;
   lockTimeoutMs?: number;
   /** Attempts per table before giving up on it for this round. */
   attempts?: number;
@@ -70,7 +75,9 @@ export async function installTableCapture(
   for (const rel of relations) {
     const leaf = rel.leafOid === undefined ? null : { schema: rel.schema, name: rel.name, oid: rel.leafOid };
     await withLockRetry(client, rel, opts, async () => {
-      await client.query(captureFunctionSql(target.tableId, target.keyColumns, leaf));
+      await client.query(
+        captureFunctionSql(target.tableId, target.keyColumns, leaf, opts.skipApplySessions ?? true),
+      );
       for (const sql of triggerSql(target.tableId, rel.schema, rel.name, rel.leafOid))
         await client.query(sql);
       // Installed while the fence is up (a start resumed after a cutover was killed): the new

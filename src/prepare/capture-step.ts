@@ -79,6 +79,7 @@ async function installAll(
       const table = `${t.schema}.${t.name}`;
       try {
         await installTableCapture(source, t, {
+          skipApplySessions: false,
           lockTimeoutMs: opts.lockTimeoutMs,
           attempts: 1,
           signal: ctx.signal,

@@ -52,13 +52,18 @@ export async function setupStream(
          values ($1, $2, $3, $4, $5, $6, $7, 'copying')`,
         [i + 1, t.schema, t.name, t.kind, t.key!.columns, JSON.stringify(columns), tableShape(t.columns)],
       );
-      await installTableCapture(src, {
-        tableId: i + 1,
-        schema: t.schema,
-        name: t.name,
-        keyColumns: t.key!.columns,
-        leaves: t.leaves,
-      });
+      await installTableCapture(
+        src,
+        {
+          tableId: i + 1,
+          schema: t.schema,
+          name: t.name,
+          keyColumns: t.key!.columns,
+          leaves: t.leaves,
+        },
+        // As `pgferry start` installs them on the source.
+        { skipApplySessions: false },
+      );
     }
     const { rows } = await src.query<{ s: string }>("select txid_current_snapshot()::text as s");
     const s0 = rows[0]!.s;

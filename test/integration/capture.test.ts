@@ -119,6 +119,23 @@ describe.each(sources)("capture triggers, PostgreSQL %i source", (major) => {
     }
   });
 
+  it("as installed on the source, logs pgferry's apply sessions too (nothing applies into a live source)", async () => {
+    const db = await capturedSource(major);
+    await asOwner(db, "create table public.src_side (id int primary key)");
+    const c = await connect(parseConnUrl(db.url, "source"), { stage: "prepare" });
+    try {
+      const target = { tableId: 5, schema: "public", name: "src_side", keyColumns: ["id"], leaves: [] };
+      await installTableCapture(c, target, { skipApplySessions: false });
+    } finally {
+      await c.end();
+    }
+    await asOwner(
+      db,
+      "begin; set local pgferry.apply = 'on'; insert into public.src_side values (1); commit",
+    );
+    expect(await logSince(db, 0)).toEqual([{ tbl: 5, op: "I", key: { id: 1 } }]);
+  });
+
   it("captures a partition created after the triggers were installed", async () => {
     const db = await capturedSource(major);
     await asOwner(db, "create table public.parts_us partition of public.parts for values in ('us')");
