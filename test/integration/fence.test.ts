@@ -1,9 +1,9 @@
 import type pg from "pg";
 import { describe, expect, it } from "vitest";
-import { installCaptureSchema, installTableCapture } from "../../src/capture/index.js";
 import { drainWriters, fenceState, lowerFence, raiseFence } from "../../src/cutover/fence.js";
 import { connect, parseConnUrl } from "../../src/db/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
+import { installCapture } from "../harness/capture.js";
 import { testPairs } from "../harness/pairs.js";
 import { asOwner, ownerSession, sourceDb } from "../harness/servers.js";
 
@@ -17,30 +17,10 @@ insert into public.items values (1, 'one');`;
 async function capturedSource(major: number): Promise<LocalDatabase> {
   const db = await sourceDb(major);
   await asOwner(db, SCHEMA);
-  const c = await connect(parseConnUrl(db.url, "source"), { stage: "prepare" });
-  try {
-    await installCaptureSchema(c);
-    await installTableCapture(c, {
-      tableId: 1,
-      schema: "public",
-      name: "items",
-      keyColumns: ["id"],
-      leaves: [],
-    });
-    const [leaf] = (await asOwner<{ oid: string }>(
-      db,
-      "select 'public.parts_eu'::regclass::oid::int8 as oid",
-    )) as [{ oid: string }];
-    await installTableCapture(c, {
-      tableId: 2,
-      schema: "public",
-      name: "parts",
-      keyColumns: ["region", "id"],
-      leaves: [{ schema: "public", name: "parts_eu", oid: Number(leaf.oid) }],
-    });
-  } finally {
-    await c.end();
-  }
+  await installCapture(db, [
+    { tableId: 1, name: "items", keyColumns: ["id"] },
+    { tableId: 2, name: "parts", keyColumns: ["region", "id"], leaves: ["parts_eu"] },
+  ]);
   return db;
 }
 
@@ -77,14 +57,10 @@ describe.each(sources)("the write fence, PostgreSQL %i source", (major) => {
       expect(await fenceState(pgferry)).toBe("up");
       // Raised again (a cutover resumed after a kill): the saved live bodies are kept.
       await raiseFence(pgferry, "source");
-      // A table captured while the fence is up is fenced at once.
-      await installTableCapture(pgferry, {
-        tableId: 9,
-        schema: "public",
-        name: "late",
-        keyColumns: ["id"],
-        leaves: [],
-      });
+      // A table captured while the fence is up (the capture schema installed again too) is
+      // fenced at once, and the fence stays up.
+      await installCapture(db, [{ tableId: 9, name: "late", keyColumns: ["id"] }]);
+      expect(await fenceState(pgferry)).toBe("up");
       expect(await sqlState(app.query("insert into public.late values (1)"))).toBe("25006");
       const err = await app.query("insert into public.items values (3, 'three')").catch((e) => e);
       expect(err).toMatchObject({ code: "25006", message: expect.stringContaining("writes are paused") });

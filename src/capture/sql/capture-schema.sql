@@ -21,7 +21,13 @@ create table if not exists pgferry.meta (key text primary key, value text not nu
 -- The write fence. A no-op until cutover replaces it with one that raises, in the same
 -- transaction that swaps every capture function's body for one that calls it (FENCE_UP_SQL);
 -- the live bodies wait in pgferry.fenced until the fence is lowered. Its source also tells
--- whether the fence is up.
-create or replace function pgferry.fence() returns void
-language plpgsql as $fn$ begin end $fn$;
+-- whether the fence is up. Created only when missing: installing again must not lower a
+-- raised fence (the fenced bodies would then let writes through unlogged).
+do $do$
+begin
+  if pg_catalog.to_regprocedure('pgferry.fence()') is null then
+    create function pgferry.fence() returns void language plpgsql as $fn$ begin end $fn$;
+  end if;
+end
+$do$;
 create table if not exists pgferry.fenced (name text primary key, body text not null);
