@@ -55,7 +55,7 @@ export function valgrindAvailable(): boolean {
 /** Instructions the single-user backend executes on `script` (start-up and shutdown included). */
 function countInstructions(server: LocalServer, database: string, script: string): Promise<number> {
   const postgres = path.join(serverBinaries(server.major), "bin", "postgres");
-  const owner = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  const owner = server.owner ?? {};
   const args = [
     "--tool=callgrind",
     "--callgrind-out-file=/dev/null",

@@ -72,7 +72,7 @@ export function captureFunctionSql(
   tableId: number,
   keyColumns: readonly string[],
   leaf: { schema: string; name: string; oid: number } | null,
-  skipApplySessions = true,
+  skipApplySessions: boolean,
 ): string {
   const id = Math.trunc(tableId);
   const skip = skipApplySessions;
@@ -146,6 +146,10 @@ export function triggerSql(tableId: number, schema: string, name: string, leafOi
   ];
 }
 
+// Replaces one capture function's body (format(): the name, then the body).
+const REPLACE_BODY =
+  "'create or replace function pgferry.%I() returns trigger language plpgsql security definer as %L'";
+
 // The capture functions' saved bodies live in pgferry.fenced while the fence is up; raising
 // and lowering both run in one transaction, so the swap is all-or-nothing. plpgsql checks a
 // function's catalog row at every call: from the commit on, every session runs the new body.
@@ -173,8 +177,7 @@ begin
       insert into pgferry.fenced (name, body) values (f.name, f.prosrc)
         on conflict (name) do update set body = excluded.body;
     end if;
-    execute format('create or replace function pgferry.%I() returns trigger language plpgsql security definer as %L',
-                   f.name, ${literal(FENCED_BODY)});
+    execute format(${REPLACE_BODY}, f.name, ${literal(FENCED_BODY)});
   end loop;
 end
 $do$`;
@@ -189,8 +192,7 @@ begin
   if pg_catalog.to_regclass('pgferry.fenced') is null then return; end if;
   for f in select name, body from pgferry.fenced loop
     if exists (select 1 from pg_catalog.pg_proc p where p.pronamespace = 'pgferry'::regnamespace and p.proname = f.name) then
-      execute format('create or replace function pgferry.%I() returns trigger language plpgsql security definer as %L',
-                     f.name, f.body);
+      execute format(${REPLACE_BODY}, f.name, f.body);
     end if;
   end loop;
   delete from pgferry.fenced;

@@ -9,6 +9,8 @@ export {
 } from "./capture-sql.js";
 export {
   type CaptureTarget,
+  type FenceState,
+  fenceState,
   type InstallOptions,
   installCaptureSchema,
   installTableCapture,

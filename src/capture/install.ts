@@ -17,7 +17,7 @@ export async function installCaptureSchema(client: pg.ClientBase): Promise<void>
   try {
     await client.query("select pg_advisory_xact_lock(hashtext('pgferry:capture-schema'))");
     await client.query(SCHEMA_SQL);
-    await client.query(captureFunctionSql(HEARTBEAT_TABLE_ID, ["id"], null));
+    await client.query(captureFunctionSql(HEARTBEAT_TABLE_ID, ["id"], null, true));
     for (const sql of triggerSql(HEARTBEAT_TABLE_ID, "pgferry", "heartbeat")) await client.query(sql);
     await client.query("commit");
   } catch (err) {
@@ -31,8 +31,20 @@ export interface CaptureTarget {
   schema: string;
   name: string;
   keyColumns: readonly string[];
-  /** For a partitioned table: its leaves, each captured with its own triggers too. */
+  /** For a partitioned table: its leaves, each with a TRUNCATE trigger of its own (rows are caught by the table's row triggers, cloned onto every partition). */
   leaves: readonly { schema: string; name: string; oid: number }[];
+}
+
+export type FenceState = "up" | "down" | "absent";
+
+/** Whether pgferry.fence() on this side raises (the fence is up), is a no-op, or does not exist. */
+export async function fenceState(client: pg.ClientBase): Promise<FenceState> {
+  const { rows } = await client.query<{ src: string | null }>(
+    "select (select prosrc from pg_proc where oid = to_regprocedure('pgferry.fence()')) as src",
+  );
+  const src = rows[0]?.src;
+  if (src === null || src === undefined) return "absent";
+  return /raise\s+exception/i.test(src) ? "up" : "down";
 }
 
 /** Who holds up a trigger install: the sessions blocking ours. */
@@ -82,10 +94,7 @@ export async function installTableCapture(
         await client.query(sql);
       // Installed while the fence is up (a start resumed after a cutover was killed): the new
       // function is fenced at once, in the same transaction, or its writes would slip past.
-      const { rows } = await client.query<{ up: boolean }>(
-        "select coalesce((select prosrc ~* 'raise\\s+exception' from pg_proc where oid = to_regprocedure('pgferry.fence()')), false) as up",
-      );
-      if (rows[0]?.up) await client.query(FENCE_UP_SQL);
+      if ((await fenceState(client)) === "up") await client.query(FENCE_UP_SQL);
     });
   }
 }

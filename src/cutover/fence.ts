@@ -1,18 +1,8 @@
 import type pg from "pg";
-import { FENCE_DOWN_SQL, FENCE_UP_SQL } from "../capture/index.js";
+import { FENCE_DOWN_SQL, FENCE_UP_SQL, fenceState } from "../capture/index.js";
 import { PgferryError, type Side } from "../errors/index.js";
 
-export type FenceState = "up" | "down" | "absent";
-
-/** Whether pgferry.fence() on this side raises (the fence is up), is a no-op, or does not exist. */
-export async function fenceState(client: pg.ClientBase): Promise<FenceState> {
-  const { rows } = await client.query<{ src: string | null }>(
-    "select (select prosrc from pg_proc where oid = to_regprocedure('pgferry.fence()')) as src",
-  );
-  const src = rows[0]?.src;
-  if (src === null || src === undefined) return "absent";
-  return /raise\s+exception/i.test(src) ? "up" : "down";
-}
+export { type FenceState, fenceState } from "../capture/index.js";
 
 /** What the drain waits for: set right after the fence went up. */
 export interface Fence {

@@ -60,7 +60,8 @@ export class LocalServer {
     readonly dataDir: string,
     readonly caCertPath: string,
     private readonly bin: string,
-    private readonly owner: { uid: number; gid: number } | undefined,
+    /** The OS user the server runs as (nobody when started by root), for its other programs. */
+    readonly owner: { uid: number; gid: number } | undefined,
   ) {}
 
   static async start(opts: LocalServerOptions): Promise<LocalServer> {

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { installCaptureSchema, installTableCapture } from "../../src/capture/index.js";
-import { connect, ident, literal, parseConnUrl } from "../../src/db/index.js";
+import { ident, literal } from "../../src/db/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
+import { installCapture } from "../harness/capture.js";
 import { testPairs } from "../harness/pairs.js";
 import { asOwner, asSuperuser, ownerSession, sourceDb } from "../harness/servers.js";
 
@@ -16,34 +16,11 @@ insert into public.items select g, 'n' || g from generate_series(1, 3) g;`;
 async function capturedSource(major: number): Promise<LocalDatabase> {
   const db = await sourceDb(major);
   await asOwner(db, SCHEMA);
-  const c = await connect(parseConnUrl(db.url, "source"), { stage: "prepare" });
-  try {
-    await installCaptureSchema(c);
-    await installTableCapture(c, {
-      tableId: 1,
-      schema: "public",
-      name: "items",
-      keyColumns: ["id"],
-      leaves: [],
-    });
-    await installTableCapture(c, {
-      tableId: 2,
-      schema: "public",
-      name: "pairs",
-      keyColumns: ["a", "b"],
-      leaves: [],
-    });
-    const [leaf] = await asOwner<{ oid: string }>(db, "select 'public.parts_eu'::regclass::oid::int8 as oid");
-    await installTableCapture(c, {
-      tableId: 3,
-      schema: "public",
-      name: "parts",
-      keyColumns: ["region", "id"],
-      leaves: [{ schema: "public", name: "parts_eu", oid: Number(leaf!.oid) }],
-    });
-  } finally {
-    await c.end();
-  }
+  await installCapture(db, [
+    { tableId: 1, name: "items", keyColumns: ["id"] },
+    { tableId: 2, name: "pairs", keyColumns: ["a", "b"] },
+    { tableId: 3, name: "parts", keyColumns: ["region", "id"], leaves: ["parts_eu"] },
+  ]);
   return db;
 }
 
@@ -122,13 +99,9 @@ describe.each(sources)("capture triggers, PostgreSQL %i source", (major) => {
   it("as installed on the source, logs pgferry's apply sessions too (nothing applies into a live source)", async () => {
     const db = await capturedSource(major);
     await asOwner(db, "create table public.src_side (id int primary key)");
-    const c = await connect(parseConnUrl(db.url, "source"), { stage: "prepare" });
-    try {
-      const target = { tableId: 5, schema: "public", name: "src_side", keyColumns: ["id"], leaves: [] };
-      await installTableCapture(c, target, { skipApplySessions: false });
-    } finally {
-      await c.end();
-    }
+    await installCapture(db, [{ tableId: 5, name: "src_side", keyColumns: ["id"] }], {
+      install: { skipApplySessions: false },
+    });
     await asOwner(
       db,
       "begin; set local pgferry.apply = 'on'; insert into public.src_side values (1); commit",

@@ -1,6 +1,5 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { installCaptureSchema, installTableCapture } from "../../src/capture/index.js";
 import { listTables, tableShape } from "../../src/catalog/index.js";
 import type { MigrationContext } from "../../src/context.js";
 import { connect, parseConnUrl, serverMajor } from "../../src/db/index.js";
@@ -8,6 +7,7 @@ import type { LocalDatabase } from "../../src/local-server/index.js";
 import { noEvents } from "../../src/progress/events.js";
 import { ensureControlSchema } from "../../src/state/index.js";
 import { type Difference, quickVerify, verify } from "../../src/verify/index.js";
+import { installCapture } from "../harness/capture.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
 import { asOwner, sourceDb, targetDb } from "../harness/servers.js";
 
@@ -225,19 +225,7 @@ describe.each(testPairs())("verify, PostgreSQL %s", (p) => {
     // A key whose newer change sits in the source's log, not yet applied, is lag, not a
     // difference; a key with nothing in flight still is one (regression: the demo's verify
     // reported a hot row of a busy table as different).
-    const src = await connect(parseConnUrl(source.url, "source"), { stage: "verify" });
-    try {
-      await installCaptureSchema(src);
-      await installTableCapture(src, {
-        tableId: 3,
-        schema: "public",
-        name: "pairs",
-        keyColumns: ["a", "b"],
-        leaves: [],
-      });
-    } finally {
-      await src.end();
-    }
+    await installCapture(source, [{ tableId: 3, name: "pairs", keyColumns: ["a", "b"] }]);
     await asOwner(source, "update public.pairs set v = 'y' where a = 'k2' and b = 2");
     await asOwner(target, "update public.pairs set v = 'z' where a = 'k3' and b = 3");
     const inFlight = await verify(ctx, { rangeRows: 100, settleTimeoutMs: 300, recheckAttempts: 1 });
