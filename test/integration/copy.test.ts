@@ -191,10 +191,12 @@ describe("copy stage, lost connections", () => {
       if (r!.n >= 4) break;
       await new Promise((res) => setTimeout(res, 30));
     }
-    // As an operator (or a failover) would: end every copy session on the source.
+    // As an operator (or a failover) would: end every copy session on the source. Only this
+    // test's database: other tests copy on the same server at the same time, as other roles.
     const killed = await asOwner<{ ok: boolean }>(
       src,
-      "select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'pgferry:copy'",
+      `select pg_terminate_backend(pid) as ok from pg_stat_activity
+        where application_name = 'pgferry:copy' and datname = current_database()`,
     );
     expect(killed.length).toBeGreaterThan(0);
     expect(await run).toBe(true);
