@@ -37,8 +37,11 @@ const PGBENCH_TABLES: { name: string; key: string }[] = [
   { name: "pgbench_history", key: "id" },
 ];
 
+/** The bench's capture belongs to no real migration; a fixed token stands in. */
+const BENCH_OWNER = { token: "pgferry-bench", label: "the bench" };
+
 export async function installTriggers(c: pg.ClientBase): Promise<void> {
-  await installCaptureSchema(c);
+  await installCaptureSchema(c, BENCH_OWNER);
   for (const [i, t] of PGBENCH_TABLES.entries()) {
     await installTableCapture(
       c,
@@ -113,7 +116,7 @@ export async function runTriggerOverhead(
   const withTriggers: MeasuredRun[] = [];
   let logRows = 0;
   try {
-    await installCaptureSchema(c);
+    await installCaptureSchema(c, BENCH_OWNER);
     // ABBA order: a slow drift of the machine's other load hits both sides alike.
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? [false, true] : [true, false];

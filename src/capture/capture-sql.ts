@@ -1,4 +1,5 @@
 import { ident, literal, qualified } from "../db/quote.js";
+import { APPLY_SESSION_TEST } from "./ownership.js";
 
 /** The id under which the heartbeat table's changes are logged. */
 export const HEARTBEAT_TABLE_ID = 0;
@@ -36,8 +37,14 @@ function logInsert(tableId: number, op: string, ...keys: string[]): string {
 }
 
 // pgferry's own apply sessions (the reverse stream, or the forward one once reverse capture is
-// on the target) set pgferry.apply: their writes must not be logged back.
-const SKIP_APPLY = `if pg_catalog.current_setting('pgferry.apply', true) ${EQ} 'on' then return null; end if;`;
+// on the target) set pgferry.apply to the migration's token: their writes must not be logged
+// back. Any role can set pgferry.apply, so the value must be the token, which only the owning
+// role can read (ownership.ts). The outer test is a plpgsql simple expression: a writer that
+// never set it pays one current_setting, as before; only a set value runs the lookup.
+const IS_APPLY_SESSION = `pg_catalog.current_setting('pgferry.apply', true) operator(pg_catalog.<>) ''`;
+const SKIP_APPLY = `if ${IS_APPLY_SESSION} then
+    if ${APPLY_SESSION_TEST} then return null; end if;
+  end if;`;
 
 function fn(name: string, body: string, skipApply: boolean): string {
   return `create or replace function pgferry.${ident(name)}() returns trigger
@@ -101,12 +108,12 @@ export function captureFunctionSql(
 }
 
 /**
- * What every capture function becomes while the fence is up: apply sessions pass (unlogged,
- * as always), every other write fails at once in pgferry.fence().
+ * What every capture function becomes while the fence is up: apply sessions (with the
+ * migration's token) pass unlogged, every other write fails at once in pgferry.fence().
  */
 export const FENCED_BODY = `
 begin
-  if pg_catalog.current_setting('pgferry.apply', true) ${EQ} 'on' then return null; end if;
+  ${SKIP_APPLY}
   perform pgferry.fence();
   return null;
 end
@@ -161,8 +168,11 @@ export const FENCE_UP_SQL = `
 create or replace function pgferry.fence() returns void
 language plpgsql as $fn$
 begin
-  -- pgferry's apply sessions (the reverse stream writing into a fenced source) pass.
-  if current_setting('pgferry.apply', true) = 'on' then return; end if;
+  -- pgferry's apply sessions (the reverse stream writing into a fenced source) pass; only
+  -- with the migration's token (ownership.ts), which a plain writer cannot read.
+  if ${IS_APPLY_SESSION} then
+    if ${APPLY_SESSION_TEST} then return; end if;
+  end if;
   raise exception 'pgferry: writes are paused while this database is switched over'
     using errcode = '25006', hint = 'This database is being migrated; retry against the new database.';
 end

@@ -18,6 +18,14 @@ export {
   lockHolders,
 } from "./install.js";
 export {
+  APPLY_SESSION_TEST,
+  assertCaptureOwner,
+  type CaptureOwner,
+  claimCapture,
+  OWNER_KEY,
+  readCaptureOwner,
+} from "./ownership.js";
+export {
   type DropOptions,
   dropCaptureObjects,
   dropSchema,

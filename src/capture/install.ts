@@ -5,18 +5,27 @@ import type pg from "pg";
 import { literal, qualified } from "../db/quote.js";
 import { PgferryError } from "../errors/index.js";
 import { captureFunctionSql, FENCE_UP_SQL, HEARTBEAT_TABLE_ID, triggerSql } from "./capture-sql.js";
+import { type CaptureOwner, claimCapture } from "./ownership.js";
 
 const SCHEMA_SQL = readFileSync(
   path.join(path.dirname(fileURLToPath(import.meta.url)), "sql", "capture-schema.sql"),
   "utf8",
 );
 
-/** Creates the capture schema (log, heartbeat, fence) and captures the heartbeat table. */
-export async function installCaptureSchema(client: pg.ClientBase): Promise<void> {
+/**
+ * Creates the capture schema (log, heartbeat, fence), claims it for `owner`'s migration (a
+ * capture another migration owns is refused, see ownership.ts) and captures the heartbeat table.
+ */
+export async function installCaptureSchema(
+  client: pg.ClientBase,
+  owner: CaptureOwner,
+  side: "source" | "target" = "source",
+): Promise<void> {
   await client.query("begin");
   try {
     await client.query("select pg_advisory_xact_lock(hashtext('pgferry:capture-schema'))");
     await client.query(SCHEMA_SQL);
+    await claimCapture(client, owner, side);
     await client.query(captureFunctionSql(HEARTBEAT_TABLE_ID, ["id"], null, true));
     for (const sql of triggerSql(HEARTBEAT_TABLE_ID, "pgferry", "heartbeat")) await client.query(sql);
     await client.query("commit");
@@ -59,7 +68,7 @@ export interface LockWaiter {
 
 export interface InstallOptions {
   /**
-   * Leave pgferry's apply sessions (pgferry.apply = on) unlogged (default). The source's
+   * Leave pgferry's apply sessions (pgferry.apply = the migration's token) unlogged (default). The source's
    * capture passes false: nothing applies into an unfenced source (see captureFunctionSql).
    */
   skipApplySessions?: boolean;

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { readCaptureOwner } from "../capture/index.js";
 import { SYSTEM_SCHEMAS } from "../catalog/index.js";
 import type { ConnInfo } from "../db/index.js";
 import { isSameSource } from "../state/index.js";
@@ -18,7 +19,7 @@ const CONTROL_SQL = `select to_regclass('pgferry.migration') is not null as has_
 export interface TargetState {
   userTables: string[];
   /** The migration recorded in the target's control schema, if any. */
-  migration: { sourceDisplay: string; phase: string; sameSource: boolean } | undefined;
+  migration: { sourceDisplay: string; phase: string; sameSource: boolean; token: string } | undefined;
 }
 
 /**
@@ -36,12 +37,13 @@ export async function checkTarget(
   let migration: TargetState["migration"];
   if ((await client.query(CONTROL_SQL)).rows[0].has_control) {
     const { rows } = await client.query(
-      "select source_display, source_identity, phase from pgferry.migration",
+      "select source_display, source_identity, phase, token from pgferry.migration",
     );
     if (rows[0]) {
       migration = {
         sourceDisplay: rows[0].source_display,
         phase: rows[0].phase,
+        token: rows[0].token,
         sameSource: await isSameSource(sourceClient, source, rows[0].source_identity),
       };
     }
@@ -86,6 +88,17 @@ export async function checkSourceLeftovers(
 ): Promise<void> {
   const r = (await client.query(SOURCE_LEFTOVER_SQL)).rows[0];
   if (!r.has_schema && r.triggers === 0) return;
+  const owner = await readCaptureOwner(client);
+  const ours = target.migration?.sameSource ? target.migration.token : undefined;
+  if (owner !== "absent" && owner !== null && owner.token !== ours) {
+    findings.blocker({
+      code: "SOURCE_IN_USE",
+      side: "source",
+      message: `The source's changes are captured for another pgferry migration (its state is on ${owner.label}); two migrations from one source would lose changes.`,
+      fix: "Finish or abandon that migration first: `pgferry cleanup` with its target (--force if it still streams). If that target is gone for good, `pgferry cleanup --force` with this target removes its capture.",
+    });
+    return;
+  }
   if (target.migration?.sameSource) return;
   findings.warning({
     code: "SOURCE_LEFTOVERS",

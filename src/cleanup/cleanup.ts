@@ -1,5 +1,11 @@
 import type pg from "pg";
-import { type DropOptions, dropSchema, dropTriggers, enableUserTriggers } from "../capture/index.js";
+import {
+  type DropOptions,
+  dropSchema,
+  dropTriggers,
+  enableUserTriggers,
+  readCaptureOwner,
+} from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
@@ -36,15 +42,18 @@ const UNFINISHED: Record<string, string> = {
   cutover: "is in the middle of a cutover",
 };
 
-async function readPhase(target: pg.ClientBase): Promise<{ phase: string; identity: string } | null> {
+async function readPhase(
+  target: pg.ClientBase,
+): Promise<{ phase: string; identity: string; token: string } | null> {
   const { rows } = await target.query<{ ok: boolean }>(
     "select to_regclass('pgferry.migration') is not null as ok",
   );
   if (!rows[0]?.ok) return null;
-  const m = await target.query<{ phase: string; source_identity: string }>(
-    "select phase, source_identity from pgferry.migration",
+  const m = await target.query<{ phase: string; source_identity: string; token: string }>(
+    "select phase, source_identity, token from pgferry.migration",
   );
-  return m.rows[0] ? { phase: m.rows[0].phase, identity: m.rows[0].source_identity } : null;
+  const r = m.rows[0];
+  return r ? { phase: r.phase, identity: r.source_identity, token: r.token } : null;
 }
 
 async function cleanSide(
@@ -57,6 +66,23 @@ async function cleanSide(
   const relations = await dropTriggers(client, side, opts);
   const schemaDropped = await dropSchema(client, side, opts);
   return { relations: relations.map((r) => `${r.schema}.${r.name}`), schemaDropped, skipped: false };
+}
+
+/**
+ * The source's capture of another migration (another target's, or any when this target has
+ * none) is left alone without --force: removing it would make that migration lose changes.
+ */
+async function refuseOthersCapture(source: pg.ClientBase, token: string | undefined): Promise<void> {
+  const owner = await readCaptureOwner(source);
+  if (owner === "absent" || owner === null || owner.token === token) return;
+  throw new PgferryError(
+    "SOURCE_IN_USE",
+    `The source's change capture belongs to another migration (its state is on ${owner.label}); cleanup would make it lose changes.`,
+    {
+      side: "source",
+      hint: "Run `pgferry cleanup` with that migration's target; if that target is gone for good, run this again with --force.",
+    },
+  );
 }
 
 /**
@@ -82,6 +108,7 @@ export async function cleanup(ctx: MigrationContext, opts: CleanupOptions = {}):
       source = await connect(ctx.source, { stage: "cleanup", statementTimeoutMs: 120_000 });
     const migration = await readPhase(target);
     if (migration && source) await assertSameSource(source, ctx.source, migration.identity);
+    if (source && !opts.force) await refuseOthersCapture(source, migration?.token);
     const why = migration ? UNFINISHED[migration.phase] : undefined;
     if (why && !opts.force) {
       throw new PgferryError("CLEANUP_REFUSED", `The migration ${why}; cleanup would abandon it.`, {

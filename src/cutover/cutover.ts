@@ -3,7 +3,7 @@ import type { DropOptions } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { assertSameSource, ensureControlSchema, hasMigration } from "../state/index.js";
+import { ensureControlSchema, hasMigration } from "../state/index.js";
 import { failureToError, lockMigration } from "./common.js";
 import {
   CUTOVER_DEFAULTS,
@@ -14,7 +14,7 @@ import {
   finishSteps,
 } from "./cutover-steps.js";
 import { validateForeignKeys } from "./post-data.js";
-import { assertReadyForCutover, type MigrationState, readState } from "./preflight.js";
+import { assertOwnSource, assertReadyForCutover, type MigrationState, readState } from "./preflight.js";
 import { runSteps, StepJournal, type StepLog, StepsFailed } from "./steps.js";
 
 export type { CutoverOptions, CutoverResult } from "./cutover-steps.js";
@@ -37,7 +37,7 @@ async function openCutover(
       lockTimeoutMs: 5000,
     });
     try {
-      await assertSameSource(source, ctx.source, state.sourceIdentity);
+      await assertOwnSource(source, ctx.source, state);
       if (!(state.phase === "cutover" && state.switchStartedAt)) {
         await assertReadyForCutover(control, state, o.maxLagSeconds);
       }

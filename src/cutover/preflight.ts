@@ -1,9 +1,14 @@
 import type pg from "pg";
+import { assertCaptureOwner } from "../capture/index.js";
+import type { ConnInfo } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
+import { assertSameSource } from "../state/index.js";
 
 export interface MigrationState {
   phase: string;
   sourceIdentity: string;
+  /** The migration's token (capture/ownership.ts). */
+  token: string;
   rollbackWindow: boolean;
   fenceRaisedAt: Date | null;
   /** The switch command of an unfinished cutover may have run (see 004_cutover.sql). */
@@ -18,7 +23,7 @@ export async function readState(target: pg.ClientBase): Promise<MigrationState> 
   );
   const { rows } = has[0]?.ok
     ? await target.query(
-        `select phase, source_identity, rollback_window, fence_raised_at, switch_started_at,
+        `select phase, source_identity, token, rollback_window, fence_raised_at, switch_started_at,
                 extract(epoch from now() - heartbeat_at)::float8 as lag
            from pgferry.migration`,
       )
@@ -30,11 +35,25 @@ export async function readState(target: pg.ClientBase): Promise<MigrationState> 
   return {
     phase: r.phase,
     sourceIdentity: r.source_identity,
+    token: r.token,
     rollbackWindow: r.rollback_window,
     fenceRaisedAt: r.fence_raised_at,
     switchStartedAt: r.switch_started_at ?? null,
     lagSeconds: r.lag === null ? null : Number(r.lag),
   };
+}
+
+/**
+ * The source is this migration's: the same database, and its capture is this migration's (a
+ * fence or a catch-up on another migration's capture would switch with changes missing).
+ */
+export async function assertOwnSource(
+  source: pg.ClientBase,
+  info: ConnInfo,
+  state: MigrationState,
+): Promise<void> {
+  await assertSameSource(source, info, state.sourceIdentity);
+  await assertCaptureOwner(source, state.token, "source");
 }
 
 /**

@@ -3,14 +3,14 @@ import { type DropOptions, disableUserTriggers, enableUserTriggers } from "../ca
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { assertSameSource, ensureControlSchema, hasMigration, recordEvent } from "../state/index.js";
+import { ensureControlSchema, hasMigration, recordEvent } from "../state/index.js";
 import { catchUp, removeReverseCapture, syncSequences } from "../stream/index.js";
 import { quickVerify } from "../verify/index.js";
 import { describeVerifyFailure, failureToError, lockMigration } from "./common.js";
 import { drainWriters, type Fence, lowerFence, raiseFence } from "./fence.js";
 import { syncLargeObjects } from "./large-objects.js";
 import { undoCutoverObjects } from "./post-data.js";
-import { type MigrationState, readState } from "./preflight.js";
+import { assertOwnSource, type MigrationState, readState } from "./preflight.js";
 import { runSteps, type Step, StepJournal, type StepLog, StepsFailed } from "./steps.js";
 import { runSwitchCommand } from "./switch-command.js";
 
@@ -207,7 +207,7 @@ export async function rollback(ctx: MigrationContext, opts: RollbackOptions = {}
       statementTimeoutMs: 60_000,
       lockTimeoutMs: 5000,
     });
-    await assertSameSource(source, ctx.source, state.sourceIdentity);
+    await assertOwnSource(source, ctx.source, state);
     const drop: DropOptions = { lockTimeoutMs: opts.lockTimeoutMs ?? 5000, attempts: 6, emit: ctx.emit };
     const r: Run = { ctx, o: opts, control, source, drop, changesBack: 0 };
     if (state.phase === "cutover") return await undoInterruptedCutover(r, state);

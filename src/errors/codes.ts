@@ -130,6 +130,14 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "The source URL names another database than the one this migration copies; pass the migration's source.",
   },
+  SOURCE_IN_USE: {
+    exit: 1,
+    hint: "Finish or abandon the other migration first: `pgferry cleanup` with its target (add --force if it is still streaming). If that target is gone for good, `pgferry cleanup --force` with this target removes the other migration's capture from the source.",
+  },
+  CAPTURE_MISSING: {
+    exit: 1,
+    hint: "Changes since the capture was removed are lost to this migration: start over with `pgferry cleanup --force`, then `pgferry start`.",
+  },
   DEMO_FAILED: { exit: 1, hint: "Run `pgferry demo --debug` to see the whole error." },
   SERVER_START_FAILED: {
     exit: 1,

@@ -1,5 +1,10 @@
 import type pg from "pg";
-import { type CaptureTarget, installCaptureSchema, installTableCapture } from "../capture/index.js";
+import {
+  type CaptureOwner,
+  type CaptureTarget,
+  installCaptureSchema,
+  installTableCapture,
+} from "../capture/index.js";
 import { listTables } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
 import { serverMajor } from "../db/index.js";
@@ -109,9 +114,10 @@ export async function installCapture(
   source: pg.Client,
   target: pg.Client,
   opts: CaptureStepOptions,
+  owner: CaptureOwner,
 ): Promise<string> {
   const targets = await captureTargets(source, target);
-  await installCaptureSchema(source);
+  await installCaptureSchema(source, owner);
   ctx.emit({
     type: "log",
     level: "info",

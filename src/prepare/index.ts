@@ -1,4 +1,6 @@
+import { randomBytes } from "node:crypto";
 import type pg from "pg";
+import { assertCaptureOwner, readCaptureOwner } from "../capture/index.js";
 import { runCheck } from "../check/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
@@ -61,9 +63,14 @@ async function ensureMigrationRow(
   opts: PrepareOptions,
 ): Promise<string> {
   await target.query(
-    `insert into pgferry.migration (source_display, source_identity, options)
-     values ($1, $2, $3) on conflict do nothing`,
-    [ctx.source.display, JSON.stringify(identity), JSON.stringify(opts.recordOptions ?? {})],
+    `insert into pgferry.migration (source_display, source_identity, options, token)
+     values ($1, $2, $3, $4) on conflict do nothing`,
+    [
+      ctx.source.display,
+      JSON.stringify(identity),
+      JSON.stringify(opts.recordOptions ?? {}),
+      randomBytes(24).toString("hex"),
+    ],
   );
   const m = (await readMigration(target))!;
   assertSameSource(m.source_display, m.source_identity, identity);
@@ -95,6 +102,12 @@ export async function runPrepare(ctx: MigrationContext, opts: PrepareOptions = {
     // then finds the migration prepared (and skips the preflight, whose empty-target rule
     // the first process's tables would break) and joins the copy.
     await lockPrepare(ctx, target);
+    // Before anything is written: a source another migration captures is refused here, not
+    // after the schema was applied (installCaptureSchema claims it under a lock).
+    await refuseCapturedSource(
+      source,
+      (await hasMigration(target)) ? (await readMigration(target))!.token : null,
+    );
     if (await hasMigration(target)) {
       const m = (await readMigration(target))!;
       assertSameSource(m.source_display, m.source_identity, identity);
@@ -118,10 +131,13 @@ export async function runPrepare(ctx: MigrationContext, opts: PrepareOptions = {
       });
     }
     ctx.signal.throwIfAborted();
-    const s0 = await installCapture(ctx, source, target, {
-      lockTimeoutMs: opts.lockTimeoutMs ?? 3000,
-      maxLockWaitMs: opts.maxLockWaitMs ?? 30 * 60_000,
-    });
+    const s0 = await installCapture(
+      ctx,
+      source,
+      target,
+      { lockTimeoutMs: opts.lockTimeoutMs ?? 3000, maxLockWaitMs: opts.maxLockWaitMs ?? 30 * 60_000 },
+      { token: (await readMigration(target))!.token, label: ctx.target.display },
+    );
     ctx.emit({
       type: "stage:done",
       stage: "prepare",
@@ -136,6 +152,13 @@ export async function runPrepare(ctx: MigrationContext, opts: PrepareOptions = {
     // Ending the session releases the prepare lock.
     await Promise.all([target.end().catch(() => {}), source.end().catch(() => {})]);
   }
+}
+
+/** A source whose capture belongs to another migration than `token` (or to any, with none). */
+async function refuseCapturedSource(source: pg.Client, token: string | null): Promise<void> {
+  const owner = await readCaptureOwner(source);
+  if (owner === "absent" || owner === null || owner.token === token) return;
+  await assertCaptureOwner(source, token ?? "", "source");
 }
 
 async function lockPrepare(ctx: MigrationContext, target: pg.Client): Promise<void> {

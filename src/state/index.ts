@@ -3,6 +3,7 @@ export { type EventLevel, recordEvent } from "./events.js";
 export {
   type MigrationPhase,
   type MigrationRow,
+  migrationToken,
   readMigration,
   setPhase,
   type TablePhase,

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { PgferryError } from "../errors/index.js";
 
 export type MigrationPhase =
   | "preparing"
@@ -27,11 +28,21 @@ export interface MigrationRow {
   rollback_window: boolean;
   reverse_position: string | null;
   rolled_back_at: Date | null;
+  /** The migration's secret (see capture/ownership.ts); never printed. */
+  token: string;
 }
 
 export async function readMigration(client: pg.ClientBase): Promise<MigrationRow | undefined> {
   const { rows } = await client.query<MigrationRow>("select * from pgferry.migration");
   return rows[0];
+}
+
+/** The migration's token (capture/ownership.ts): whose capture a database holds, and the apply key. */
+export async function migrationToken(client: pg.ClientBase): Promise<string> {
+  const { rows } = await client.query<{ token: string }>("select token from pgferry.migration");
+  if (!rows[0])
+    throw new PgferryError("NOT_PREPARED", "There is no migration on this target.", { side: "target" });
+  return rows[0].token;
 }
 
 export async function setPhase(client: pg.ClientBase, phase: MigrationPhase): Promise<void> {

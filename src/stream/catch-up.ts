@@ -1,7 +1,8 @@
+import { assertCaptureOwner } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect, serverMajor } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { ensureControlSchema } from "../state/index.js";
+import { ensureControlSchema, migrationToken } from "../state/index.js";
 import { countPending, storeStreamStatus } from "./monitor.js";
 import { catchUpReverse } from "./reverse.js";
 import { parseSnapshot, snapshotCovers } from "./snapshot.js";
@@ -26,7 +27,8 @@ export async function catchUp(
   const tgt = await connect(ctx.target, { stage: "stream" });
   try {
     await ensureControlSchema(tgt);
-    const { q, major } = await sourceNow(ctx);
+    const token = await migrationToken(tgt);
+    const { q, major } = await sourceNow(ctx, token);
     const totals = { changes: 0, windows: 0 };
     for (let pass = 1; ; pass++) {
       ctx.signal.throwIfAborted();
@@ -47,6 +49,7 @@ export async function catchUp(
         window: { lock: "wait", maxChanges: Number.POSITIVE_INFINITY, syncCommit: true },
         maxRetryMs: o.maxRetryMs,
         readMajor: major,
+        applyToken: token,
       });
       await pool.finish(true);
       if (pool.error !== undefined) throw streamFailed(pool.error);
@@ -66,9 +69,11 @@ export async function catchUp(
   }
 }
 
-async function sourceNow(ctx: MigrationContext): Promise<{ q: string; major: number }> {
+/** Q, after checking that the source's log is this migration's (another one's would lack changes). */
+async function sourceNow(ctx: MigrationContext, token: string): Promise<{ q: string; major: number }> {
   const src = await connect(ctx.source, { stage: "stream", statementTimeoutMs: 60_000 });
   try {
+    await assertCaptureOwner(src, token, "source");
     const { rows } = await src.query<{ q: string }>("select txid_current_snapshot()::text as q");
     return { q: rows[0]!.q, major: await serverMajor(src) };
   } finally {

@@ -8,7 +8,7 @@ import {
 } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect, qualified } from "../db/index.js";
-import { recordEvent } from "../state/index.js";
+import { migrationToken, recordEvent } from "../state/index.js";
 import { readStreamTables } from "./table-state.js";
 
 const REVERSE_TABLES_SQL = `
@@ -41,7 +41,11 @@ export async function installReverseCapture(ctx: MigrationContext): Promise<stri
     const src = await connect(ctx.source, { stage: "cutover", statementTimeoutMs: 60_000 });
     try {
       const tables = await readStreamTables(tgt);
-      await installCaptureSchema(tgt);
+      await installCaptureSchema(
+        tgt,
+        { token: await migrationToken(tgt), label: ctx.target.display },
+        "target",
+      );
       for (const t of tables) {
         const leaves =
           t.kind === "partitioned"

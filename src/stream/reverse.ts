@@ -2,8 +2,9 @@ import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import type { MigrationContext } from "../context.js";
+import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { readMigration } from "../state/index.js";
+import { migrationToken, readMigration } from "../state/index.js";
 import { cleanupLog } from "./monitor.js";
 import { RetryLoop } from "./retry.js";
 import { applyRound } from "./reverse-apply.js";
@@ -17,7 +18,7 @@ import { resolveOptions, type StreamOptions, type StreamTable } from "./types.js
  * The rollback window: after the switch the application writes to the target; pgferry
  * captures there (same triggers, same table ids) and applies to the old source, so switching
  * back loses nothing. Positions live on the apply side (the old source), in
- * pgferry.reverse_tables. Apply sessions set pgferry.apply=on: the source's fence lets them
+ * pgferry.reverse_tables. Apply sessions set pgferry.apply to the migration's token: the source's fence lets them
  * through and its capture triggers do not log their writes back.
  *
  * Each round applies every table in ONE source transaction at one target snapshot, upserts
@@ -34,13 +35,26 @@ class ReverseEngine {
   readonly control: Session;
   private order: Map<number, number> | undefined;
 
-  constructor(readonly ctx: MigrationContext) {
+  /** Opens nothing yet: reads the migration's token, which the apply session writes with. */
+  static async create(ctx: MigrationContext): Promise<ReverseEngine> {
+    const tgt = await onSide("target", () => connect(ctx.target, { stage: "rollback" }));
+    try {
+      return new ReverseEngine(ctx, await onSide("target", () => migrationToken(tgt)));
+    } finally {
+      await tgt.end().catch(() => {});
+    }
+  }
+
+  private constructor(
+    readonly ctx: MigrationContext,
+    applyToken: string,
+  ) {
     this.capture = new Session(ctx.target, { stage: "rollback", statementTimeoutMs: 30 * 60_000 });
     this.apply = new Session(ctx.source, {
       stage: "rollback",
       statementTimeoutMs: 30 * 60_000,
       lockTimeoutMs: 10_000,
-      settings: { "pgferry.apply": "on" },
+      settings: { "pgferry.apply": applyToken },
     });
     this.control = new Session(ctx.target, { stage: "rollback" });
   }
@@ -204,7 +218,7 @@ export function topoRank(ids: number[], edges: { child: number; parent: number }
  */
 export async function runReverseStream(ctx: MigrationContext, opts: StreamOptions = {}): Promise<void> {
   const o = resolveOptions(opts);
-  const engine = new ReverseEngine(ctx);
+  const engine = await ReverseEngine.create(ctx);
   const retry = new RetryLoop("reverse stream", ctx.emit, o.maxRetryMs);
   const last = { cleanup: 0, sequences: 0 };
   const totals = { changes: 0, windows: 0 };
@@ -281,7 +295,7 @@ export async function catchUpReverse(
   opts: StreamOptions = {},
 ): Promise<{ changes: number; windows: number }> {
   const o = resolveOptions(opts);
-  const engine = new ReverseEngine(ctx);
+  const engine = await ReverseEngine.create(ctx);
   const retry = new RetryLoop("reverse catch-up", ctx.emit, o.maxRetryMs);
   try {
     for (;;) {

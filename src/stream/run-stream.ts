@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { assertCaptureOwner } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { serverMajor } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
@@ -56,6 +57,8 @@ export class ForwardStream {
   /** Counting a huge backlog is not free: the pause between counts grows with their cost. */
   private statusEveryMs = 0;
   private applied: { total: number; at: number } | undefined;
+  /** The migration's token (capture/ownership.ts), read at start. */
+  private token = "";
 
   constructor(
     private readonly ctx: MigrationContext,
@@ -88,6 +91,7 @@ export class ForwardStream {
         window: { lock: "skip", maxChanges: o.windowMaxChanges },
         maxRetryMs: o.maxRetryMs,
         readMajor: this.majors.source,
+        applyToken: this.token,
       },
       (out) => this.report(out),
     );
@@ -129,6 +133,9 @@ export class ForwardStream {
       throw new PgferryError("NOT_PREPARED", "There is no migration on this target.", { side: "target" });
     if (!(FORWARD_MIGRATION_PHASES as readonly string[]).includes(m.phase)) return false;
     const src = await onSide("source", () => this.read.get());
+    this.token = m.token;
+    // Another migration's log would lack changes, and this stream would trim it under it.
+    await onSide("source", () => assertCaptureOwner(src, m.token, "source"));
     this.majors = { source: await serverMajor(src), target: await serverMajor(tgt) };
     await this.recheckPaused(true);
     await this.recordOids();
@@ -249,6 +256,9 @@ export class ForwardStream {
       this.last.cleanup = now;
       const withPosition = this.tables.filter((t) => t.position);
       const src = await onSide("source", () => this.read.get());
+      // Trimmed only while the log is still this migration's (a forced cleanup may have
+      // handed the source to another one since the start).
+      await onSide("source", () => assertCaptureOwner(src, this.token, "source"));
       await onSide("source", () => cleanupLog(src, withPosition, o.cleanupBatch, 1000));
     }
     if (now - this.last.sequences >= o.sequenceSyncIntervalMs) {

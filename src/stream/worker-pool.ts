@@ -66,8 +66,12 @@ export interface PoolOptions {
   jobs: number;
   window: WindowOptions;
   maxRetryMs: number;
-  /** Apply sessions write with pgferry.apply=on: the fence lets them through, capture skips them. */
   readMajor: number;
+  /**
+   * The migration's token: apply sessions write with pgferry.apply set to it, so the fence
+   * lets them through and the target's capture (rollback window) skips them.
+   */
+  applyToken: string;
 }
 
 export interface PoolTotals {
@@ -93,7 +97,8 @@ export class WorkerPool {
     private readonly opts: PoolOptions,
     private readonly onOutcome: (out: WindowOutcome) => void = () => {},
   ) {
-    for (let i = 0; i < opts.jobs; i++) this.sessions.push(applySessions(ctx, opts.readMajor));
+    for (let i = 0; i < opts.jobs; i++)
+      this.sessions.push(applySessions(ctx, opts.readMajor, opts.applyToken));
     this.runs = this.sessions.map((s, i) => this.work(s, i + 1));
   }
 
@@ -147,7 +152,7 @@ export class WorkerPool {
   }
 }
 
-export function applySessions(ctx: MigrationContext, readMajor: number): ApplySessions {
+export function applySessions(ctx: MigrationContext, readMajor: number, applyToken: string): ApplySessions {
   return {
     read: new Session(ctx.source, {
       stage: "stream",
@@ -157,7 +162,7 @@ export function applySessions(ctx: MigrationContext, readMajor: number): ApplySe
     write: new Session(ctx.target, {
       stage: "stream",
       asyncCommit: true,
-      settings: { "pgferry.apply": "on" },
+      settings: { "pgferry.apply": applyToken },
     }),
     readMajor,
   };

@@ -2,6 +2,12 @@ import { type InstallOptions, installCaptureSchema, installTableCapture } from "
 import { connect, parseConnUrl } from "../../src/db/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 
+/**
+ * The migration a test's capture belongs to (capture/ownership.ts). Tests that also write a
+ * migration row on the target give it this token, as prepare would.
+ */
+export const TEST_OWNER = { token: "pgferry-test-migration-token", label: "the test's target" } as const;
+
 /** A table to capture in a test; its leaf partitions by name, in the table's schema. */
 export interface CapturedTable {
   tableId: number;
@@ -22,7 +28,7 @@ export async function installCapture(
 ): Promise<void> {
   const c = await connect(parseConnUrl(db.url, opts.side ?? "source"), { stage: "prepare" });
   try {
-    await installCaptureSchema(c);
+    await installCaptureSchema(c, TEST_OWNER, opts.side ?? "source");
     for (const t of tables) {
       const schema = t.schema ?? "public";
       const { rows } = await c.query<{ name: string; oid: string }>(

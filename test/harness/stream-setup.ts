@@ -6,6 +6,7 @@ import { copyColumns, listTables, type SourceTable, tableShape } from "../../src
 import { connect, identList, parseConnUrl, qualified, serverMajor } from "../../src/db/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { ensureControlSchema } from "../../src/state/index.js";
+import { TEST_OWNER } from "./capture.js";
 
 /**
  * Stands in for prepare/copy/index in stream tests: the target holds the same tables (created
@@ -35,11 +36,11 @@ export async function setupStream(
   try {
     await ensureControlSchema(tgt);
     await tgt.query(
-      `insert into pgferry.migration (source_display, source_identity, phase) values ($1, 'test', 'copying')`,
-      [source.database],
+      `insert into pgferry.migration (source_display, source_identity, phase, token) values ($1, 'test', 'copying', $2)`,
+      [source.database, TEST_OWNER.token],
     );
     const tables = (await listTables(src, await serverMajor(src))).filter((t) => schemas.includes(t.schema));
-    await installCaptureSchema(src);
+    await installCaptureSchema(src, TEST_OWNER);
     for (const [i, t] of tables.entries()) {
       const columns = t.columns.map((c) => ({
         name: c.name,

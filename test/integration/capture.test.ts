@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ident, literal } from "../../src/db/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
-import { installCapture } from "../harness/capture.js";
+import { installCapture, TEST_OWNER } from "../harness/capture.js";
 import { testPairs } from "../harness/pairs.js";
 import { asOwner, asSuperuser, ownerSession, sourceDb } from "../harness/servers.js";
 
@@ -85,12 +85,17 @@ describe.each(sources)("capture triggers, PostgreSQL %i source", (major) => {
         { tbl: 3, op: "T", key: { schema: "public", name: "parts_eu" } },
         { tbl: 1, op: "T", key: null },
       ]);
-      // A rolled-back change leaves nothing; pgferry's apply sessions are not logged back.
+      // A rolled-back change leaves nothing; pgferry's apply sessions (with the migration's
+      // token) are not logged back. Any other value is an ordinary write (issue 17, item 6).
       await app.query("begin; insert into public.items values (30, 'x'); rollback");
       await app.query(
-        "begin; set local pgferry.apply = 'on'; insert into public.items values (31, 'y'); commit",
+        `begin; set local pgferry.apply = ${literal(TEST_OWNER.token)}; insert into public.items values (31, 'y'); commit`,
       );
       expect(await next()).toEqual([]);
+      await app.query(
+        "begin; set local pgferry.apply = 'on'; insert into public.items values (32, 'z'); commit",
+      );
+      expect(await next()).toEqual([{ tbl: 1, op: "I", key: { id: 32 } }]);
     } finally {
       await app.end();
     }

@@ -7,6 +7,7 @@ import { connect, parseConnUrl } from "../../src/db/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { noEvents } from "../../src/progress/events.js";
 import { ensureControlSchema } from "../../src/state/index.js";
+import { TEST_OWNER } from "../harness/capture.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
 import { asOwner, sourceDb, targetDb } from "../harness/servers.js";
 
@@ -46,7 +47,7 @@ function ctxOf(source: LocalDatabase, target: LocalDatabase): MigrationContext {
 async function installCapture(db: LocalDatabase, side: "source" | "target"): Promise<void> {
   const c = await connect(parseConnUrl(db.url, side), { stage: "prepare" });
   try {
-    await installCaptureSchema(c);
+    await installCaptureSchema(c, TEST_OWNER, side);
     for (const t of TABLES) {
       const { rows } = await c.query<{ name: string; oid: number }>(
         "select relname as name, oid::int8 as oid from pg_class where relname = any ($1::text[])",
@@ -82,8 +83,8 @@ async function migrated(p: { source: number; target: number }, phase: string) {
   const c = await connect(parseConnUrl(target.url, "target"), { stage: "prepare" });
   await ensureControlSchema(c);
   await c.query(
-    "insert into pgferry.migration (source_display, source_identity, phase) values ($1, $2, $3)",
-    [info.display, JSON.stringify(identity), phase],
+    "insert into pgferry.migration (source_display, source_identity, phase, token) values ($1, $2, $3, $4)",
+    [info.display, JSON.stringify(identity), phase, TEST_OWNER.token],
   );
   await c.end();
   await installCapture(target, "target");

@@ -58,7 +58,10 @@ describe(`forward stream, unique column (${pairLabel(forwardPair)})`, () => {
       target,
       "select id from pgferry.tables where table_name = 'users'",
     )) as [{ id: number }];
-    const sessions = applySessions(ctx, forwardPair.source);
+    const [{ token }] = (await asOwner<{ token: string }>(target, "select token from pgferry.migration")) as [
+      { token: string },
+    ];
+    const sessions = applySessions(ctx, forwardPair.source, token);
     try {
       // A cut window holding key 1 only (its first change), while row 1 is read as it is now:
       // it took the email row 3 gave up after the cut, and row 3 on the target still has it.
