@@ -11,6 +11,7 @@ import { runMigration } from "../../src/migration.js";
 import { catchUp } from "../../src/stream/index.js";
 import { assertSameContents } from "../harness/compare.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
+import { createWriterTables, seedWriterTables, startRandomWriter } from "../harness/random-writer.js";
 import { asOwner, asSuperuser, ownerSession, sourceDb, targetDb } from "../harness/servers.js";
 import { streamContext } from "../harness/stream-wait.js";
 
@@ -57,8 +58,11 @@ describe.each(testPairs())("one source, one migration (PostgreSQL %s)", (p) => {
     const targetB = await targetDb(p.target);
     const targetA = await targetDb(p.target);
     await asOwner(source, SCHEMA);
+    await createWriterTables(source);
+    await seedWriterTables(source);
     // B is started first and left without a stream (a rehearsal left behind).
     const ctxB = await started(source, targetB);
+    const app = startRandomWriter(source, { clients: 2, seed: 17 });
     await asOwner(source, "update app.accounts set balance = balance + 1 where id <= 100");
 
     const ctxA = streamContext(source, targetA);
@@ -80,6 +84,9 @@ describe.each(testPairs())("one source, one migration (PostgreSQL %s)", (p) => {
 
     // B resumes and catches up: the changes made meanwhile are all there.
     await asOwner(source, "update app.accounts set balance = balance + 1 where id > 100");
+    const stats = await app.stop();
+    expect(stats.errors).toEqual([]);
+    expect(stats.committed).toBeGreaterThan(0);
     await catchUp(ctxB);
     await assertSameContents(source, targetB);
   });
@@ -104,8 +111,13 @@ describe.each(testPairs())("one source, one migration (PostgreSQL %s)", (p) => {
     const source = await sourceDb(p.source);
     const target = await targetDb(p.target);
     await asOwner(source, SCHEMA);
+    await createWriterTables(source);
+    await seedWriterTables(source);
     const ctx = await started(source, target);
     await catchUp(ctx);
+    // The app writes throughout; the fence holds it off (it waits out 25006) and nothing it
+    // committed escapes the log.
+    const app = startRandomWriter(source, { clients: 2, seed: 23 });
     const writer = await writerRole(source);
     const owner = await ownerSession(source, "app");
     try {
@@ -124,6 +136,8 @@ describe.each(testPairs())("one source, one migration (PostgreSQL %s)", (p) => {
       await writer.query("set pgferry.apply = 'a-guess'");
       expect(await sqlState(writer.query("update app.notes set body = 'x' where id = 3"))).toBe("25006");
       await asOwner(source, FENCE_DOWN_SQL);
+      const stats = await app.stop();
+      expect(stats.errors).toEqual([]);
       await catchUp(ctx);
       await assertSameContents(source, target);
     } finally {
