@@ -179,7 +179,7 @@ async function replaceRows(
       {
         side: "source",
         cause: conflict,
-        hint: "On the source, in a session with `set pgferry.apply = on`, give one of the rows named a temporary unique value in that column (the target's value overwrites it), then run again.",
+        hint: "On the source, in a session that first runs `select set_config('pgferry.apply', value, false) from pgferry.meta where key = 'migration'` (the fence then lets it write), give one of the rows named a temporary unique value in that column (the target's value overwrites it), then run again.",
       },
     );
   }
