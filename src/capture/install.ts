@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type pg from "pg";
+import { lockTimeoutValue } from "../db/connect.js";
 import { literal, qualified } from "../db/quote.js";
 import { PgferryError } from "../errors/index.js";
 import { captureFunctionSql, FENCE_UP_SQL, HEARTBEAT_TABLE_ID, triggerSql } from "./capture-sql.js";
@@ -121,7 +122,7 @@ async function withLockRetry(
     opts.signal?.throwIfAborted();
     await client.query("begin");
     try {
-      await client.query(`set local lock_timeout = ${literal(String(lockTimeout))}`);
+      await client.query(`set local lock_timeout = ${literal(lockTimeoutValue(lockTimeout))}`);
       await body();
       await client.query("commit");
       return;

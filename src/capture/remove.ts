@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { ident, literal, qualified, serverMajor } from "../db/index.js";
+import { ident, literal, lockTimeoutValue, qualified, serverMajor } from "../db/index.js";
 import { PgferryError, type Side } from "../errors/index.js";
 import type { EventSink } from "../progress/events.js";
 import { lockHolders } from "./install.js";
@@ -65,7 +65,7 @@ export async function lockBounded(
     opts.signal?.throwIfAborted();
     await client.query("begin");
     try {
-      await client.query(`set local lock_timeout = ${literal(String(opts.lockTimeoutMs))}`);
+      await client.query(`set local lock_timeout = ${literal(lockTimeoutValue(opts.lockTimeoutMs))}`);
       await body();
       await client.query("commit");
       return;

@@ -39,6 +39,25 @@ export function nonNegativeNumber(name: string) {
   };
 }
 
+/** The longest lock wait pgferry accepts on the source: writers queue behind a waiting lock request. */
+export const MAX_LOCK_TIMEOUT_SECONDS = 60;
+
+/**
+ * A --lock-timeout in seconds. PostgreSQL's lock_timeout = 0 means "wait forever", which would
+ * queue the application's writers behind pgferry's DDL for as long as any transaction holds
+ * the table: so at least 1 ms (what reaches the server, in whole ms), at most a minute.
+ */
+export function lockTimeoutSeconds(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || Math.round(n * 1000) < 1 || n > MAX_LOCK_TIMEOUT_SECONDS)
+      throw new InvalidArgumentError(
+        `${name} must be between 0.001 and ${MAX_LOCK_TIMEOUT_SECONDS} seconds (0 would make PostgreSQL wait forever, queueing the application's writes behind pgferry).`,
+      );
+    return n;
+  };
+}
+
 export function jsonOption(): Option {
   return new Option("--json", "machine-readable output");
 }

@@ -43,10 +43,18 @@ export const CANONICAL_SETTINGS: Readonly<Record<string, string>> = {
   client_encoding: "UTF8",
 };
 
+/**
+ * The lock_timeout value for a bound of `ms`: never 0, which PostgreSQL reads as "wait
+ * forever" (a lock request queued behind a long transaction stalls every writer after it).
+ */
+export function lockTimeoutValue(ms: number): string {
+  return `${Math.max(1, Math.round(ms))}ms`;
+}
+
 function startupOptions(opts: SessionOptions): string {
   const gucs: Record<string, string | number> = { ...CANONICAL_SETTINGS, ...opts.settings };
   if (opts.statementTimeoutMs !== undefined) gucs["statement_timeout"] = opts.statementTimeoutMs;
-  if (opts.lockTimeoutMs !== undefined) gucs["lock_timeout"] = opts.lockTimeoutMs;
+  if (opts.lockTimeoutMs !== undefined) gucs["lock_timeout"] = lockTimeoutValue(opts.lockTimeoutMs);
   if (opts.asyncCommit) gucs["synchronous_commit"] = "off";
   // Spaces inside a value must be backslash-escaped in the startup options string.
   return Object.entries(gucs)

@@ -4,6 +4,7 @@ export {
   connect,
   connectError,
   isTransient,
+  lockTimeoutValue,
   type SessionOptions,
   type Stage,
   serverMajor,

@@ -2,7 +2,7 @@ import type pg from "pg";
 import { ident, literal } from "../db/quote.js";
 import { PgferryError } from "../errors/index.js";
 import { onSide, sqlState } from "./sessions.js";
-import { applySql, regclassOf, replaceInOneSql, stagingName } from "./sql.js";
+import { applySql, presentColumn, regclassOf, replaceInOneSql, stagingName } from "./sql.js";
 import { tableName } from "./table-state.js";
 import type { StreamTable } from "./types.js";
 
@@ -87,7 +87,7 @@ async function passes(
 async function stagedRows(app: pg.Client, t: StreamTable): Promise<Pending> {
   const { rows } = await onSide("source", () =>
     app.query<{ ctid: string; present: boolean }>(
-      `select ctid::text as ctid, pgferry_present as present from pg_temp.${ident(stagingName(t))}`,
+      `select ctid::text as ctid, ${ident(presentColumn(t))} as present from pg_temp.${ident(stagingName(t))}`,
     ),
   );
   return {

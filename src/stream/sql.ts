@@ -78,6 +78,17 @@ export function copyOutSql(t: StreamTable, where: string): string {
   left join ${only(t)}${relation(t)} t on ${join}) to stdout`;
 }
 
+/**
+ * The staging table's "the source still has this key" flag: a name none of the table's
+ * columns has (a user column called pgferry_present once paused its table forever).
+ */
+export function presentColumn(t: Pick<StreamTable, "columns">): string {
+  const taken = new Set(t.columns.map((c) => c.name));
+  let name = "pgferry_present";
+  while (taken.has(name)) name += "_";
+  return name;
+}
+
 /** A temp table per table and shape on each apply session; text columns take any COPY text. */
 export function stagingName(t: StreamTable): string {
   const h = createHash("sha1").update(t.shape).digest("hex").slice(0, 8);
@@ -86,11 +97,11 @@ export function stagingName(t: StreamTable): string {
 
 export function createStagingSql(t: StreamTable): string {
   const cols = stagedColumns(t).map((c) => `${ident(c.name)} text`);
-  return `create temp table if not exists ${ident(stagingName(t))} (pgferry_present boolean, ${cols.join(", ")}) on commit delete rows`;
+  return `create temp table if not exists ${ident(stagingName(t))} (${ident(presentColumn(t))} boolean, ${cols.join(", ")}) on commit delete rows`;
 }
 
 export function copyInSql(t: StreamTable): string {
-  const cols = ["pgferry_present", ...stagedColumns(t).map((c) => c.name)].map(ident).join(", ");
+  const cols = [presentColumn(t), ...stagedColumns(t).map((c) => c.name)].map(ident).join(", ");
   return `copy pg_temp.${ident(stagingName(t))} (${cols}) from stdin`;
 }
 
@@ -111,8 +122,9 @@ export function applySql(t: StreamTable, mode: ApplyMode, rows?: string): string
   const colList = cols.map((c) => ident(c.name)).join(", ");
   const values = cols.map((c) => `s.${ident(c.name)}::${c.type}`).join(", ");
   const filter = rows === undefined ? "" : ` and (${rows})`;
+  const present = ident(presentColumn(t));
   // OVERRIDING SYSTEM VALUE: identity columns keep the source's values.
-  const insert = `insert into ${relation(t)} (${colList}) overriding system value select ${values} from ${stage} s where s.pgferry_present${filter}`;
+  const insert = `insert into ${relation(t)} (${colList}) overriding system value select ${values} from ${stage} s where s.${present}${filter}`;
   if (mode === "replace") {
     return [`delete from ${target} t using ${stage} s where ${keyMatch(t)}${filter}`, insert];
   }
@@ -124,7 +136,7 @@ export function applySql(t: StreamTable, mode: ApplyMode, rows?: string): string
   const conflict = `on conflict (${t.keyColumns.map(ident).join(", ")}) do ${sets.length ? `update set ${sets.join(", ")}` : "nothing"}`;
   return [
     `${insert} ${conflict}`,
-    `delete from ${target} t using ${stage} s where not s.pgferry_present and ${keyMatch(t)}${filter}`,
+    `delete from ${target} t using ${stage} s where not s.${present} and ${keyMatch(t)}${filter}`,
   ];
 }
 

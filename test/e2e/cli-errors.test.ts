@@ -112,6 +112,15 @@ const CASES: Case[] = [
     hint: /--help/,
   },
   {
+    // Issue 17, item 9: PostgreSQL's lock_timeout 0 waits forever, queueing the app's writers.
+    name: "--lock-timeout 0",
+    args: (u) => ["start", "--source", u.source, "--target", u.target, "--lock-timeout", "0"],
+    exit: 2,
+    error:
+      /^error USAGE: Option '--lock-timeout <seconds>' argument '0' is invalid\. --lock-timeout must be between 0\.001 and 60 seconds \(0 would make PostgreSQL wait forever, queueing the application's writes behind pgferry\)\.$/,
+    hint: /--help/,
+  },
+  {
     name: "a bad table pattern",
     args: (u) => ["check", "--source", u.source, "--target", u.target, "--exclude", "a.b.c"],
     exit: 2,

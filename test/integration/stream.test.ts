@@ -31,6 +31,33 @@ async function onSource(db: Awaited<ReturnType<typeof sourceDb>>, ...txns: strin
 }
 
 describe.each(testPairs())("stream %#", (pair) => {
+  it(`replays a table whose columns are named like pgferry's staging flag (issue 17 item 11, ${pairLabel(pair)})`, async () => {
+    const source = await sourceDb(pair.source);
+    const target = await targetDb(pair.target);
+    const ddl = `create schema odd;
+      create table odd.flags (id int primary key, pgferry_present text, pgferry_present_ boolean);`;
+    await asOwner(
+      source,
+      `${ddl} insert into odd.flags select g, 'p' || g, g % 2 = 0 from generate_series(1, 20) g;`,
+    );
+    await asOwner(target, ddl);
+    const setup = await setupStream(source, target, ["odd"]);
+    await setup.copyAll();
+    await onSource(
+      source,
+      [
+        "insert into odd.flags values (21, null, null)",
+        "update odd.flags set pgferry_present = 'x' where id < 5",
+      ],
+      ["delete from odd.flags where id between 10 and 12", "update odd.flags set pgferry_present_ = null"],
+    );
+    await catchUp(streamContext(source, target));
+    await assertSameContents(source, target);
+    expect(await asOwner(target, "select phase, paused_reason from pgferry.tables")).toEqual([
+      { phase: "streaming", paused_reason: null },
+    ]);
+  });
+
   it(`replays every kind of change exactly (${pairLabel(pair)})`, async () => {
     const { source, target, setup } = await prepared(pair);
     // Changes while the copy runs, before and after each table's copy.

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { CleanupReport, SideCleanup } from "../../cleanup/index.js";
 import type { MigrationContext } from "../../context.js";
 import type { CliContext } from "../context.js";
-import { addConnectionOptions, nonNegativeNumber, positiveInt } from "../options.js";
+import { addConnectionOptions, lockTimeoutSeconds, positiveInt } from "../options.js";
 
 interface CleanupFlags {
   source?: string;
@@ -26,7 +26,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option(
       "--lock-timeout <seconds>",
       "longest wait for each table's lock (default 2)",
-      nonNegativeNumber("--lock-timeout"),
+      lockTimeoutSeconds("--lock-timeout"),
     )
     .option("--attempts <n>", "tries per table before giving up (default 10)", positiveInt("--attempts"))
     .option("--json", "machine-readable report")

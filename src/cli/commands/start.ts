@@ -2,7 +2,13 @@ import { type Command, Option } from "commander";
 import { parsePatterns, tableMatcher } from "../../catalog/index.js";
 import { resolveUrl } from "../../db/index.js";
 import type { CliContext } from "../context.js";
-import { addConnectionOptions, jsonOption, nonNegativeNumber, positiveInt } from "../options.js";
+import {
+  addConnectionOptions,
+  jsonOption,
+  lockTimeoutSeconds,
+  nonNegativeNumber,
+  positiveInt,
+} from "../options.js";
 
 interface StartFlags {
   source?: string;
@@ -66,7 +72,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option(
       "--lock-timeout <seconds>",
       "how long one capture-trigger install may wait for its table lock (default 3)",
-      nonNegativeNumber("--lock-timeout"),
+      lockTimeoutSeconds("--lock-timeout"),
     )
     .addOption(jsonOption())
     .addOption(
