@@ -11,6 +11,7 @@ import {
   type ServerFacts,
   type Sides,
 } from "./connections.js";
+import { checkDatabaseSettings } from "./database-settings.js";
 import { checkExtensions } from "./extensions.js";
 import { plural } from "./format.js";
 import { checkKeys } from "./keys.js";
@@ -75,6 +76,7 @@ async function inspect(
   checkEncryption(opts.source, source, findings);
   checkEncryption(opts.target, target, findings);
   checkVersions(source, target, findings);
+  await checkDatabaseSettings(sides.source, sides.target, findings);
   const pgDump = await checkPgDump(opts.pgDump, source.major, findings);
   const report = emptyReport(source, target, pgDump);
   // Older servers lack the catalogs the rest reads; the version blocker says what to do.
