@@ -1,6 +1,7 @@
 import { listTables, tableMatcher } from "../catalog/index.js";
 import { connectionSlots, defaultJobs, EXTRA_CONNECTIONS } from "../db/index.js";
 import { noEvents } from "../progress/events.js";
+import { readSourceIdentity, sameSource } from "../state/index.js";
 import { checkActivity } from "./activity.js";
 import { connectionBudget, reportBudget } from "./budget.js";
 import {
@@ -61,6 +62,21 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
   }
 }
 
+/** The source and the target must be two databases (issue 17, item 14: refused only by accident before). */
+async function checkDistinctDatabases(sides: Sides, opts: CheckOptions, findings: Findings): Promise<void> {
+  const [s, t] = await Promise.all([
+    readSourceIdentity(sides.source, opts.source),
+    readSourceIdentity(sides.target, opts.target),
+  ]);
+  if (!sameSource(s, t)) return;
+  findings.blocker({
+    code: "SAME_DATABASE",
+    side: "target",
+    message: `The source and the target are the same database (${opts.target.display}).`,
+    fix: "Point --target (or PGFERRY_TARGET_URL) at the new, empty database.",
+  });
+}
+
 async function inspect(
   sides: Sides,
   opts: CheckOptions,
@@ -76,6 +92,7 @@ async function inspect(
   checkEncryption(opts.source, source, findings);
   checkEncryption(opts.target, target, findings);
   checkVersions(source, target, findings);
+  await checkDistinctDatabases(sides, opts, findings);
   await checkDatabaseSettings(sides.source, sides.target, findings);
   const pgDump = await checkPgDump(opts.pgDump, source.major, findings);
   const report = emptyReport(source, target, pgDump);

@@ -42,6 +42,13 @@ describe.each(testPairs())("check: the target database's encoding and settings (
     expect(report.blockers.find((b) => b.code === "ENCODING_MISMATCH")!.message).toContain("LATIN1");
   });
 
+  it(`${pairLabel(p)}: the source given as the target is a blocker (issue 17, item 14)`, async () => {
+    const source = await sourceDb(p.source);
+    await asOwner(source, "create table public.t (id int primary key)");
+    const report = await checkOf(source, source);
+    expect(report.blockers.map((b) => b.code)).toContain("SAME_DATABASE");
+  });
+
   it(`${pairLabel(p)}: a read-only target role is a blocker whose printed fix works; role timeouts do not reach pgferry's sessions`, async () => {
     const source = await sourceDb(p.source);
     const target = await targetDb(p.target);
@@ -52,10 +59,10 @@ describe.each(testPairs())("check: the target database's encoding and settings (
        create index t_s on public.t (s);`,
     );
     await asSuperuser(target, `alter role ${ident(target.role)} set default_transaction_read_only = on`);
-    await asSuperuser(target, `alter role ${ident(target.role)} set statement_timeout = '1ms'`);
+    await asSuperuser(target, `alter role ${ident(target.role)} set statement_timeout = '5min'`);
     await asSuperuser(
       target,
-      `alter role ${ident(target.role)} set idle_in_transaction_session_timeout = '1ms'`,
+      `alter role ${ident(target.role)} set idle_in_transaction_session_timeout = '5min'`,
     );
     const before = await checkOf(source, target);
     const finding = before.blockers.find((b) => b.code === "TARGET_ROLE_SETTINGS");
@@ -73,7 +80,7 @@ describe.each(testPairs())("check: the target database's encoding and settings (
     }
     const after = await checkOf(source, target);
     expect(after.blockers.map((b) => b.code)).not.toContain("TARGET_ROLE_SETTINGS");
-    // The 1 ms timeouts stay on the role: pgferry's own sessions set theirs.
+    // The role's timeouts stay; pgferry's own sessions set theirs (a role's 1 ms failed every index build).
     const c = await connect(parseConnUrl(target.url, "target"), { stage: "index" });
     try {
       const { rows } = await c.query(
