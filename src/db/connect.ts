@@ -52,12 +52,15 @@ export function lockTimeoutValue(ms: number): string {
 }
 
 function startupOptions(opts: SessionOptions): string {
-  const gucs: Record<string, string | number> = { ...CANONICAL_SETTINGS, ...opts.settings };
-  // Always set, never inherited: a statement_timeout or idle_in_transaction_session_timeout
-  // given to the role or database (ALTER ROLE … SET) would cut every index build or a
-  // chunk's transaction short on every rerun (issue 17, item 12).
-  gucs["statement_timeout"] = opts.statementTimeoutMs ?? 0;
-  gucs["idle_in_transaction_session_timeout"] = 0;
+  const gucs: Record<string, string | number> = {
+    ...CANONICAL_SETTINGS,
+    // Always set, never inherited: a statement_timeout or idle_in_transaction_session_timeout
+    // given to the role or database (ALTER ROLE … SET) would cut every index build or a
+    // chunk's transaction short on every rerun (issue 17, item 12).
+    statement_timeout: opts.statementTimeoutMs ?? 0,
+    idle_in_transaction_session_timeout: 0,
+    ...opts.settings,
+  };
   if (opts.lockTimeoutMs !== undefined) gucs["lock_timeout"] = lockTimeoutValue(opts.lockTimeoutMs);
   if (opts.asyncCommit) gucs["synchronous_commit"] = "off";
   // Spaces inside a value must be backslash-escaped in the startup options string.
