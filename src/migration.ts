@@ -1,7 +1,15 @@
 import type pg from "pg";
 import type { MigrationContext } from "./context.js";
 import { runCopy } from "./copy/index.js";
-import { connect, connectionSlots, defaultIndexJobs, defaultJobs, withClient } from "./db/index.js";
+import {
+  capConnections,
+  connect,
+  connectionSlots,
+  defaultIndexJobs,
+  defaultJobs,
+  sourceConnectionBudget,
+  withClient,
+} from "./db/index.js";
 import { PgferryError, redact } from "./errors/index.js";
 import { type PrepareOptions, runPrepare } from "./prepare/index.js";
 import { readStatus } from "./progress/status.js";
@@ -46,6 +54,8 @@ const CUTOVER_POLL_MS = 500;
  */
 export async function runMigration(ctx: MigrationContext, opts: StartOptions = {}): Promise<StartResult> {
   const jobs = opts.jobs ?? (await jobsFromBudget(ctx));
+  // The budget check promised: every source session of this run counts against it.
+  capConnections(ctx.source, sourceConnectionBudget(jobs));
   const indexJobs = opts.indexJobs ?? defaultIndexJobs();
   const result = (phase: string, outcome: StartResult["outcome"]): StartResult => ({
     phase,

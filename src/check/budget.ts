@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { connectionSlots } from "../db/index.js";
+import { connectionSlots, sourceConnectionBudget } from "../db/index.js";
 import type { ConnectionBudget, Findings } from "./types.js";
 
 /** The free slots on one side, against what pgferry will open there. */
@@ -17,11 +17,24 @@ export function reportBudget(
   const where = b.limitedBy === "server" ? "the server" : `the ${b.limitedBy}'s connection limit`;
   const state = `${b.available} free (max_connections ${b.maxConnections}, ${b.reserved} reserved, ${b.inUse} in use; limited by ${where})`;
   if (b.available < b.needed) {
+    const extra = sourceConnectionBudget(0);
+    const maxJobs = b.available - extra;
+    const least = sourceConnectionBudget(1);
+    const raise =
+      b.limitedBy === "role"
+        ? "raise the role's limit (ALTER ROLE … CONNECTION LIMIT …)"
+        : b.limitedBy === "database"
+          ? "raise the database's limit (ALTER DATABASE … CONNECTION LIMIT …)"
+          : "raise max_connections";
     findings.blocker({
       code: "CONNECTION_BUDGET",
       side,
-      message: `pgferry needs ${b.needed} connections to the ${side} (--jobs ${jobs} + 3), but only ${state}.`,
-      fix: `Lower --jobs to ${Math.max(1, b.available - 3)} or less${b.available - 3 < 1 ? " after freeing connections (stop idle workers or a connection pooler's spare pool)" : ""}, or raise the limit.`,
+      message: `pgferry needs ${b.needed} connections to the ${side} (--jobs ${jobs} + ${extra}), but only ${state}.`,
+      // --jobs below 1 does not exist: past that, only freeing slots or a higher limit helps.
+      fix:
+        maxJobs >= 1
+          ? `Run with --jobs ${maxJobs} (or less), or ${raise}.`
+          : `pgferry needs at least ${least} (--jobs 1 + ${extra}) and ${b.available} are free: free ${least - b.available} (stop idle workers, shrink a pooler's spare pool) or ${raise}.`,
     });
     return;
   }

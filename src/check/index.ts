@@ -1,5 +1,5 @@
 import { listTables, tableMatcher } from "../catalog/index.js";
-import { connectionSlots, defaultJobs, EXTRA_CONNECTIONS } from "../db/index.js";
+import { connectionSlots, defaultJobs, sourceConnectionBudget } from "../db/index.js";
 import { noEvents } from "../progress/events.js";
 import { readSourceIdentity, sameSource } from "../state/index.js";
 import { checkActivity } from "./activity.js";
@@ -86,7 +86,7 @@ async function inspect(
   // The same default as `start`, from the same budget, so check judges what start will open.
   const sourceSlots = await connectionSlots(sides.source);
   const jobs = opts.jobs ?? defaultJobs(sourceSlots.available);
-  const needed = jobs + EXTRA_CONNECTIONS;
+  const needed = sourceConnectionBudget(jobs);
   const source = await describeServer(sides.source, opts.source);
   const target = await describeServer(sides.target, opts.target);
   checkEncryption(opts.source, source, findings);

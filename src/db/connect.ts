@@ -1,6 +1,7 @@
 import pg from "pg";
 import { PgferryError, redact } from "../errors/index.js";
 import { type ConnInfo, type SslMode, tlsOptions } from "./conn-info.js";
+import { takeConnectionSlot } from "./connection-cap.js";
 
 export type Stage =
   | "check"
@@ -96,12 +97,15 @@ export async function connect(info: ConnInfo, opts: SessionOptions): Promise<pg.
         ? ["disable", "require"]
         : [info.sslmode];
   let lastError: unknown;
+  const release = await takeConnectionSlot(info);
   for (const mode of modes) {
     const client = new pg.Client(clientConfig(info, opts, mode));
     // An idle connection that dies must not crash the process; the next query reports it.
     client.on("error", () => {});
     try {
       await client.connect();
+      // 'end' comes however the session ends: end(), a server restart, a lost network.
+      client.once("end", release);
       return client;
     } catch (err) {
       lastError = err;
@@ -112,6 +116,7 @@ export async function connect(info: ConnInfo, opts: SessionOptions): Promise<pg.
       if (!retryable) break;
     }
   }
+  release();
   throw connectError(lastError, info);
 }
 

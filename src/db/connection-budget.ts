@@ -1,8 +1,17 @@
 import os from "node:os";
 import type pg from "pg";
 
-/** Connections pgferry opens besides its copy workers: control, stream and heartbeat. */
+/**
+ * Source connections pgferry holds besides its copy workers; `start` never holds more than
+ * jobs + this many (capConnections): while copying, index builds compare definitions with the
+ * source; while streaming, the coordinator and the heartbeat, and jobs + 1 appliers.
+ */
 export const EXTRA_CONNECTIONS = 3;
+
+/** What check promises and `start` holds to: the most source sessions a start opens. */
+export function sourceConnectionBudget(jobs: number): number {
+  return jobs + EXTRA_CONNECTIONS;
+}
 
 export interface ConnectionSlots {
   maxConnections: number;

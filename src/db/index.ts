@@ -16,5 +16,7 @@ export {
   defaultIndexJobs,
   defaultJobs,
   EXTRA_CONNECTIONS,
+  sourceConnectionBudget,
 } from "./connection-budget.js";
+export { capConnections, connectionCap, MIN_CONNECTION_CAP } from "./connection-cap.js";
 export { ident, identList, literal, qualified } from "./quote.js";

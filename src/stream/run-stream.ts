@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { assertCaptureOwner } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
-import { serverMajor } from "../db/index.js";
+import { connectionCap, serverMajor } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { ensureControlSchema, readMigration, recordEvent } from "../state/index.js";
 import type { WindowOutcome } from "./apply-window.js";
@@ -87,7 +87,7 @@ export class ForwardStream {
       ctx,
       queue,
       {
-        jobs: o.applyJobs,
+        jobs: this.applyJobs(),
         window: { lock: "skip", maxChanges: o.windowMaxChanges },
         maxRetryMs: o.maxRetryMs,
         readMajor: this.majors.source,
@@ -122,6 +122,15 @@ export class ForwardStream {
     failure ??= pool.error;
     await this.stop(failure, pool.totals, started);
     if (failure !== undefined) throw streamFailed(failure);
+  }
+
+  /**
+   * Appliers within the process's source connection cap, if one is set: each holds a source
+   * session, besides the coordinator's and the heartbeat's.
+   */
+  private applyJobs(): number {
+    const cap = connectionCap(this.ctx.source);
+    return cap === undefined ? this.o.applyJobs : Math.max(1, Math.min(this.o.applyJobs, cap - 2));
   }
 
   /** Control schema up to date, migration present, paused tables re-checked once. */

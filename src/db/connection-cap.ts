@@ -1,0 +1,65 @@
+import type { ConnInfo } from "./conn-info.js";
+
+/**
+ * A hard cap on the sessions one pgferry process holds to one database (issue 17, item 8: the
+ * stream held more source connections than check had budgeted and kept opening more, and the
+ * application got "too many connections for role"). connect() takes a slot before it opens a
+ * session and gives it back when the session ends; past the cap it waits, in order, for one to
+ * end. Keyed by the ConnInfo object a run shares across its stages, so two runs in one process
+ * (tests, the demo) keep separate budgets.
+ */
+class Slots {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(readonly max: number) {}
+
+  async take(signal?: AbortSignal): Promise<() => void> {
+    if (this.used >= this.max) {
+      await new Promise<void>((resolve, reject) => {
+        const grant = () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          this.waiting.splice(this.waiting.indexOf(grant), 1);
+          reject(signal?.reason);
+        };
+        this.waiting.push(grant);
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+    } else {
+      this.used++;
+    }
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      // The slot passes straight to the next waiter, so `used` counts it throughout.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.used--;
+    };
+  }
+}
+
+const caps = new WeakMap<ConnInfo, Slots>();
+
+/** The fewest sessions a cap may allow: the stream needs its reader, the heartbeat and one applier. */
+export const MIN_CONNECTION_CAP = 3;
+
+/** Caps the sessions this process opens with `info` at `max` (at least MIN_CONNECTION_CAP). */
+export function capConnections(info: ConnInfo, max: number): void {
+  caps.set(info, new Slots(Math.max(MIN_CONNECTION_CAP, Math.floor(max))));
+}
+
+/** The cap set for `info`, if any. */
+export function connectionCap(info: ConnInfo): number | undefined {
+  return caps.get(info)?.max;
+}
+
+/** A slot for one session with `info` (a no-op without a cap); call the result when it ends. */
+export async function takeConnectionSlot(info: ConnInfo, signal?: AbortSignal): Promise<() => void> {
+  const slots = caps.get(info);
+  return slots ? slots.take(signal) : () => {};
+}
