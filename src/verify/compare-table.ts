@@ -90,10 +90,13 @@ async function persistentRanges(
   return bad;
 }
 
+/** Most differing keys of one table compared again (beyond, they count as differences). */
+const RECHECKED_KEYS = 10_000;
+
 interface KeyOutcome {
   listed: KeyDiff[];
   more: number;
-  /** Listed keys whose changes nothing applied, and why. */
+  /** Keys whose logged changes nothing applied (listed or counted in `more`), and why. */
   notApplied?: { keys: number; reason: string };
   /** Keys seen in flight whose changes the stream applied while verify waited (busy rows). */
   inFlight: number;
@@ -114,24 +117,27 @@ async function keyDifferences(
   bad: RangeResult[],
   limits: { maxKeys: number; recheckAttempts: number },
 ): Promise<KeyOutcome> {
-  const listed: KeyDiff[] = [];
-  let more = 0;
+  // Every differing key is settled, not only the listed ones: a busy table can have more keys
+  // in flight than are listed. Past RECHECKED_KEYS they are counted as differences unread.
+  const found: KeyDiff[] = [];
+  let unread = 0;
   for (const r of bad) {
     const diffs = await rangeKeyDiffs(sides.source, sides.target, t, r.range);
-    const room = Math.max(0, limits.maxKeys - listed.length);
-    listed.push(...diffs.slice(0, room));
-    more += Math.max(0, diffs.length - room);
+    const room = Math.max(0, RECHECKED_KEYS - found.length);
+    found.push(...diffs.slice(0, room));
+    unread += Math.max(0, diffs.length - room);
   }
-  const out: KeyOutcome = { listed: [], more, inFlight: 0 };
-  let pending = listed;
+  const differ: KeyDiff[] = [];
+  const out: KeyOutcome = { listed: [], more: 0, inFlight: 0 };
+  let pending = found;
   for (let attempt = 1; pending.length > 0; attempt++) {
     sides.signal?.throwIfAborted();
     const r = await recheckKeys(sides.source, sides.target, t, pending);
-    out.listed.push(...r.differ);
+    differ.push(...r.differ);
     if (r.waiting.length === 0) break;
     const applied = await sides.awaitApplied(t, r.snapshot, r.waiting.length);
     if (!applied.applied) {
-      out.listed.push(...r.waiting);
+      differ.push(...r.waiting);
       out.notApplied = { keys: r.waiting.length, reason: applied.reason };
       break;
     }
@@ -141,6 +147,8 @@ async function keyDifferences(
     }
     pending = r.waiting;
   }
+  out.listed = differ.slice(0, limits.maxKeys);
+  out.more = differ.length - out.listed.length + unread;
   return out;
 }
 

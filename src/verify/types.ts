@@ -25,9 +25,9 @@ export interface TableVerdict {
   /** Key ranges compared. */
   ranges: number;
   /**
-   * Listed keys that differ because changes logged on the source were not applied to the
-   * target while verify waited, and why (no stream running, the table paused, the stream
-   * behind). They are among `differences`.
+   * Keys that differ because changes logged on the source were not applied to the target
+   * while verify waited, and why (no stream running, the table paused, the stream behind).
+   * They are among `differences` (and `moreDifferences` past the listing cap).
    */
   notApplied?: { keys: number; reason: string };
   /**
