@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { qualified } from "../db/quote.js";
+import type { AwaitApplied } from "./applied.js";
 import { describeDiffs, type KeyDiff, rangeKeyDiffs, recheckKeys } from "./keys.js";
 import {
   countRows,
@@ -18,9 +19,11 @@ export interface CompareSides {
   target: pg.ClientBase;
   /**
    * Waits until changes made on the source up to now have reached the target; false when
-   * nothing is flowing (no point re-checking).
+   * they did not (no point re-checking).
    */
   settle(t: VerifyTable): Promise<boolean>;
+  /** Waits until the table's position covers a source snapshot, or says why it does not. */
+  awaitApplied: AwaitApplied;
   signal?: AbortSignal;
 }
 
@@ -44,8 +47,8 @@ async function compareRange(sides: CompareSides, t: VerifyTable, range: KeyRange
   return { range, source, target };
 }
 
-export async function existsOnTarget(target: pg.ClientBase, t: VerifyTable): Promise<boolean> {
-  const { rows } = await target.query<{ ok: boolean }>("select to_regclass($1) is not null as ok", [
+export async function existsOn(client: pg.ClientBase, t: VerifyTable): Promise<boolean> {
+  const { rows } = await client.query<{ ok: boolean }>("select to_regclass($1) is not null as ok", [
     qualified(t.schema, t.name),
   ]);
   return Boolean(rows[0]?.ok);
@@ -87,26 +90,66 @@ async function persistentRanges(
   return bad;
 }
 
+/** Most differing keys of one table compared again (beyond, they count as differences). */
+const RECHECKED_KEYS = 10_000;
+
+interface KeyOutcome {
+  listed: KeyDiff[];
+  more: number;
+  /** Keys whose logged changes nothing applied (listed or counted in `more`), and why. */
+  notApplied?: { keys: number; reason: string };
+  /** Keys seen in flight whose changes the stream applied while verify waited (busy rows). */
+  inFlight: number;
+}
+
+/**
+ * The keys of the differing ranges, each compared again until it is settled: equal; different
+ * with nothing in the source's log after the target's position (a difference); or different
+ * with a logged change still to apply. A key of the last kind is waited for: the table's
+ * position must come to cover the snapshot it was read in. If it does, the key is compared
+ * again (it may have changed again since: a busy row; after the last attempt it is taken as
+ * applied, since the stream replaced it with the source's row as of at least that snapshot);
+ * if it does not, nothing applies it and it is a difference, with the reason.
+ */
 async function keyDifferences(
   sides: CompareSides,
   t: VerifyTable,
   bad: RangeResult[],
-  maxKeys: number,
-): Promise<{ listed: KeyDiff[]; more: number }> {
-  let listed: KeyDiff[] = [];
-  let more = 0;
+  limits: { maxKeys: number; recheckAttempts: number },
+): Promise<KeyOutcome> {
+  // Every differing key is settled, not only the listed ones: a busy table can have more keys
+  // in flight than are listed. Past RECHECKED_KEYS they are counted as differences unread.
+  const found: KeyDiff[] = [];
+  let unread = 0;
   for (const r of bad) {
     const diffs = await rangeKeyDiffs(sides.source, sides.target, t, r.range);
-    const room = Math.max(0, maxKeys - listed.length);
-    listed.push(...diffs.slice(0, room));
-    more += Math.max(0, diffs.length - room);
+    const room = Math.max(0, RECHECKED_KEYS - found.length);
+    found.push(...diffs.slice(0, room));
+    unread += Math.max(0, diffs.length - room);
   }
-  if (listed.length > 0) {
-    // Give the stream a moment, then keep only keys that still differ with nothing in flight.
-    await sides.settle(t);
-    listed = await recheckKeys(sides.source, sides.target, t, listed);
+  const differ: KeyDiff[] = [];
+  const out: KeyOutcome = { listed: [], more: 0, inFlight: 0 };
+  let pending = found;
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    sides.signal?.throwIfAborted();
+    const r = await recheckKeys(sides.source, sides.target, t, pending);
+    differ.push(...r.differ);
+    if (r.waiting.length === 0) break;
+    const applied = await sides.awaitApplied(t, r.snapshot, r.waiting.length);
+    if (!applied.applied) {
+      differ.push(...r.waiting);
+      out.notApplied = { keys: r.waiting.length, reason: applied.reason };
+      break;
+    }
+    if (attempt >= Math.max(1, limits.recheckAttempts)) {
+      out.inFlight = r.waiting.length;
+      break;
+    }
+    pending = r.waiting;
   }
-  return { listed, more };
+  out.listed = differ.slice(0, limits.maxKeys);
+  out.more = differ.length - out.listed.length + unread;
+  return out;
 }
 
 function verdict(t: VerifyTable, results: RangeResult[]): TableVerdict {
@@ -121,29 +164,66 @@ function verdict(t: VerifyTable, results: RangeResult[]): TableVerdict {
   };
 }
 
+/** A table of the migration that is not on the source any more (dropped, or renamed). */
+function goneFromSource(t: VerifyTable, targetRows: number | null): TableVerdict {
+  return {
+    ...verdict(t, []),
+    targetRows: targetRows ?? 0,
+    identical: false,
+    differences: [{ kind: "missing_source_table" }],
+  };
+}
+
 /** Compares one table fully: every key range, then the keys of ranges that keep differing. */
 export async function compareTable(
   sides: CompareSides,
   t: VerifyTable,
   limits: CompareLimits,
 ): Promise<TableVerdict> {
-  if (!(await existsOnTarget(sides.target, t))) {
-    return {
-      ...verdict(t, []),
-      sourceRows: await countRows(sides.source, t),
-      identical: false,
-      differences: [{ kind: "missing_table" }],
-    };
+  try {
+    return await compareExisting(sides, t, limits);
+  } catch (err) {
+    // Dropped on either side while verify read it: reported as such, not as a failure.
+    if ((err as { code?: string }).code !== "42P01") throw err;
+    if (!(await existsOn(sides.source, t)) || !(await existsOn(sides.target, t))) {
+      return missingVerdict(sides, t);
+    }
+    throw err;
   }
+}
+
+async function missingVerdict(sides: CompareSides, t: VerifyTable): Promise<TableVerdict> {
+  const onTarget = await existsOn(sides.target, t);
+  if (!(await existsOn(sides.source, t)))
+    return goneFromSource(t, onTarget ? await countRows(sides.target, t) : null);
+  return {
+    ...verdict(t, []),
+    sourceRows: await countRows(sides.source, t),
+    identical: false,
+    differences: [{ kind: "missing_table" }],
+  };
+}
+
+async function compareExisting(
+  sides: CompareSides,
+  t: VerifyTable,
+  limits: CompareLimits,
+): Promise<TableVerdict> {
+  if (!(await existsOn(sides.source, t)) || !(await existsOn(sides.target, t)))
+    return missingVerdict(sides, t);
   const results = await walkRanges(sides, t, limits.rangeRows);
   const bad = await persistentRanges(sides, t, results, limits.recheckAttempts);
   const out = verdict(t, results);
   if (bad.length === 0) return out;
-  const { listed, more } = await keyDifferences(sides, t, bad, limits.maxKeys);
-  out.differences = await describeDiffs(sides.source, sides.target, t, listed);
-  out.moreDifferences = more;
-  // Ranges whose keys all reconcile (a row seen in another range on the target) are identical.
-  out.identical = out.differences.length === 0 && more === 0;
+  const keys = await keyDifferences(sides, t, bad, limits);
+  out.differences = await describeDiffs(sides.source, sides.target, t, keys.listed);
+  out.moreDifferences = keys.more;
+  if (keys.notApplied) out.notApplied = keys.notApplied;
+  if (keys.inFlight > 0) out.inFlight = keys.inFlight;
+  // Ranges whose keys all reconcile (a row seen in another range on the target) are identical;
+  // so are keys the stream was seen to apply. Row counts are not compared on their own: they
+  // were read while changes flowed, and every row they miss is a key found above.
+  out.identical = out.differences.length === 0 && keys.more === 0;
   return out;
 }
 
@@ -159,13 +239,15 @@ export async function quickCompareTable(
   opts: { tailRows: number; countMaxRows: number; maxKeys: number },
 ): Promise<TableVerdict> {
   const count = t.rowsEstimate <= opts.countMaxRows;
+  const orMissing = (err: unknown) => {
+    if ((err as { code?: string }).code === "42P01") return null;
+    throw err;
+  };
   const [src, tgt] = await Promise.all([
-    tailAgg(sides.source, t, opts.tailRows, count),
-    tailAgg(sides.target, t, opts.tailRows, count).catch((err) => {
-      if ((err as { code?: string }).code === "42P01") return null;
-      throw err;
-    }),
+    tailAgg(sides.source, t, opts.tailRows, count).catch(orMissing),
+    tailAgg(sides.target, t, opts.tailRows, count).catch(orMissing),
   ]);
+  if (!src) return goneFromSource(t, tgt ? (tgt.total ?? tgt.rows) : null);
   if (!tgt) return { ...verdict(t, []), identical: false, differences: [{ kind: "missing_table" }] };
   const out = verdict(t, []);
   out.ranges = 1;
@@ -175,9 +257,14 @@ export async function quickCompareTable(
   // The two tails may even differ only by collation order: compare their keys exactly.
   const lo = await tailBoundary(sides.source, t, opts.tailRows);
   const tail = await compareRange(sides, t, { lo, hi: null });
-  const { listed, more } = await keyDifferences(sides, t, [tail], opts.maxKeys);
-  out.differences = await describeDiffs(sides.source, sides.target, t, listed);
-  out.moreDifferences = more;
-  out.identical = out.sourceRows === out.targetRows && out.differences.length === 0 && more === 0;
+  const keys = await keyDifferences(sides, t, [tail], { maxKeys: opts.maxKeys, recheckAttempts: 1 });
+  out.differences = await describeDiffs(sides.source, sides.target, t, keys.listed);
+  out.moreDifferences = keys.more;
+  if (keys.notApplied) out.notApplied = keys.notApplied;
+  out.identical =
+    out.sourceRows === out.targetRows &&
+    out.differences.length === 0 &&
+    keys.more === 0 &&
+    keys.inFlight === 0;
   return out;
 }

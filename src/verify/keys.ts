@@ -138,36 +138,70 @@ export async function rangeKeyDiffs(
   return diffs;
 }
 
-/** Compares the given keys again, by exact value on both sides; returns those still differing. */
+/** The outcome of comparing keys again, each side read in one snapshot. */
+export interface Recheck {
+  /** Keys that differ with no change of theirs in the source's log after the target's position. */
+  differ: KeyDiff[];
+  /**
+   * Keys that differ with a change logged after the target's position: not a difference only
+   * once that position covers `snapshot` (something applied them).
+   */
+  waiting: KeyDiff[];
+  /** The source snapshot the keys and the log were read in. */
+  snapshot: string;
+}
+
+/** Reads while the table's position moves are re-done this often before they are taken as they are. */
+const STABLE_ATTEMPTS = 5;
+
+/**
+ * Compares the given keys again, by exact value on both sides, and sorts those still differing
+ * into differences and keys waiting for the stream. The target's rows and position are read in
+ * one snapshot, then the source's rows and log in another; the position is read again last:
+ * when it moved, the stream may have cleaned up log rows the source read needed, so the reads
+ * are done again.
+ */
 export async function recheckKeys(
   source: pg.ClientBase,
   target: pg.ClientBase,
   t: VerifyTable,
   diffs: readonly KeyDiff[],
-): Promise<KeyDiff[]> {
+): Promise<Recheck> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await recheckOnce(source, target, t, diffs);
+    const after = t.id === null ? null : await appliedPosition(target, t.id);
+    if (after === r.position || attempt >= STABLE_ATTEMPTS) return r.result;
+  }
+}
+
+async function recheckOnce(
+  source: pg.ClientBase,
+  target: pg.ClientBase,
+  t: VerifyTable,
+  diffs: readonly KeyDiff[],
+): Promise<{ position: string | null; result: Recheck }> {
   const keys = diffs.map((d) => d.key);
-  // The target's rows and the position they are at, read together: one snapshot.
   const { tgt, position } = await inSnapshot(target, async () => ({
     position: t.id === null ? null : await appliedPosition(target, t.id),
     tgt: await keyDigests(target, t, keys),
   }));
-  // The source's rows and its log, read together: a key differs for good only if the
-  // source logged no change of it that the target's position does not include yet.
-  const { src, inFlight } = await inSnapshot(source, async () => ({
+  const { src, inFlight, snapshot } = await inSnapshot(source, async () => ({
+    snapshot: (await source.query<{ s: string }>("select txid_current_snapshot()::text as s")).rows[0]!.s,
     src: await keyDigests(source, t, keys),
     inFlight: position === null ? new Set<number>() : await unappliedKeys(source, t, keys, position),
   }));
-  const out: KeyDiff[] = [];
+  const result: Recheck = { differ: [], waiting: [], snapshot };
   for (const [i, d] of diffs.entries()) {
-    if (inFlight.has(i)) continue;
     const a = src.get(d.keyJson);
     const b = tgt.get(d.keyJson);
-    if (!a && !b) continue;
-    if (a && !b) out.push({ ...d, kind: "missing" });
-    else if (!a && b) out.push({ ...d, kind: "extra" });
-    else if (a!.hash !== b!.hash) out.push({ ...d, kind: "changed" });
+    let kind: KeyDiff["kind"] | null = null;
+    if (a && !b) kind = "missing";
+    else if (!a && b) kind = "extra";
+    else if (a && b && a.hash !== b.hash) kind = "changed";
+    if (kind === null) continue;
+    (inFlight.has(i) ? result.waiting : result.differ).push({ ...d, kind });
   }
-  return out;
+  return { position, result };
 }
 
 async function inSnapshot<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { copyColumns, listTables } from "../catalog/index.js";
+import { copyColumns, listTables, tableMatcher } from "../catalog/index.js";
 import { serverMajor } from "../db/index.js";
 import type { VerifyColumn, VerifyTable } from "./table-sql.js";
 
@@ -13,6 +13,8 @@ interface StoredColumn {
 export interface MigrationView {
   phase: string;
   tables: VerifyTable[];
+  /** The --tables / --exclude patterns prepare chose the tables by (migration.options). */
+  filter: { include?: string[]; exclude?: string[] };
 }
 
 /** Reads the replicated tables from the target's control schema, or null when there is none. */
@@ -21,7 +23,9 @@ export async function tablesFromControl(target: pg.ClientBase): Promise<Migratio
     "select to_regclass('pgferry.tables') is not null and to_regclass('pgferry.migration') is not null as ok",
   );
   if (!has[0]?.ok) return null;
-  const mig = await target.query<{ phase: string }>("select phase from pgferry.migration");
+  const mig = await target.query<{ phase: string; options: Record<string, unknown> | null }>(
+    "select phase, options from pgferry.migration",
+  );
   if (!mig.rows[0]) return null;
   const { rows } = await target.query<{
     id: number;
@@ -49,7 +53,30 @@ export async function tablesFromControl(target: pg.ClientBase): Promise<Migratio
       rowsEstimate: Number(r.rows_estimate),
     });
   });
-  return { phase: mig.rows[0].phase, tables };
+  return { phase: mig.rows[0].phase, tables, filter: storedFilter(mig.rows[0].options) };
+}
+
+function storedFilter(options: Record<string, unknown> | null): MigrationView["filter"] {
+  const list = (v: unknown) => (Array.isArray(v) && v.length > 0 ? v.map(String) : undefined);
+  const include = list(options?.["include"]);
+  const exclude = list(options?.["exclude"]);
+  return { ...(include ? { include } : {}), ...(exclude ? { exclude } : {}) };
+}
+
+/**
+ * Source tables the migration's filters match but that it does not carry: created after
+ * prepare (or renamed to a new name), so nothing copies or streams them.
+ */
+export async function unmigratedTables(
+  source: pg.Client,
+  view: MigrationView,
+): Promise<{ schema: string; name: string; kind: "table" | "partitioned" }[]> {
+  const match = tableMatcher(view.filter);
+  const known = new Set(view.tables.map((t) => `${t.schema}\u0000${t.name}`));
+  const all = await listTables(source, await serverMajor(source));
+  return all
+    .filter((t) => match(t.schema, t.name) && !known.has(`${t.schema}\u0000${t.name}`))
+    .map((t) => ({ schema: t.schema, name: t.name, kind: t.kind }));
 }
 
 /**

@@ -8,6 +8,10 @@ export type Difference =
   | { kind: "changed"; key: Record<string, unknown>; columns: string[] }
   /** The table does not exist on the target. */
   | { kind: "missing_table" }
+  /** A table of the migration that is gone from the source (dropped, or renamed). */
+  | { kind: "missing_source_table" }
+  /** A source table the migration does not carry (created after prepare), though its filters match it. */
+  | { kind: "unmigrated_table" }
   | { kind: "missing_index" | "missing_constraint" | "missing_trigger"; name: string };
 
 export interface TableVerdict {
@@ -20,6 +24,17 @@ export interface TableVerdict {
   moreDifferences: number;
   /** Key ranges compared. */
   ranges: number;
+  /**
+   * Keys that differ because changes logged on the source were not applied to the target
+   * while verify waited, and why (no stream running, the table paused, the stream behind).
+   * They are among `differences` (and `moreDifferences` past the listing cap).
+   */
+  notApplied?: { keys: number; reason: string };
+  /**
+   * Keys that differed by changes in flight which the stream was seen to apply during verify
+   * (the table's position passed the snapshot they were read in): not differences.
+   */
+  inFlight?: number;
   /** Objects created only at cutover (foreign keys, triggers) that are not there yet: expected before it. */
   pendingObjects?: string[];
 }
@@ -53,7 +68,10 @@ export interface VerifyOptions {
   maxKeys?: number;
   /** How many times a differing range is re-checked before it counts (changes may still be in flight). */
   recheckAttempts?: number;
-  /** Longest wait for the stream to pass the point of the first check, per re-check. */
+  /**
+   * Longest wait for the table's position to cover a snapshot verify read, per table (a table
+   * that is not applied within it is not waited for again).
+   */
   settleTimeoutMs?: number;
   /** Only these tables ("schema.name"). */
   tables?: string[];

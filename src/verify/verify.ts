@@ -1,16 +1,15 @@
 import type pg from "pg";
 import type { MigrationContext } from "../context.js";
-import { connect } from "../db/index.js";
+import { connect, qualified } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
+import { type AwaitApplied, applyWaiter } from "./applied.js";
 import { type CompareSides, compareTable, quickCompareTable } from "./compare-table.js";
 import { compareObjects } from "./objects.js";
-import { covers, parseSnapshot } from "./positions.js";
 import { compareSequences } from "./sequences.js";
 import { tableName, type VerifyTable } from "./table-sql.js";
-import { type MigrationView, tablesFromCatalog, tablesFromControl } from "./tables.js";
+import { type MigrationView, tablesFromCatalog, tablesFromControl, unmigratedTables } from "./tables.js";
 import { type TableVerdict, VERIFY_DEFAULTS, type VerifyOptions, type VerifyReport } from "./types.js";
 
-const FORWARD_PHASES = ["streaming", "cutover"];
 const CUT_OVER_PHASES = ["switched", "rolled-back"];
 
 interface Pair {
@@ -61,36 +60,15 @@ async function eachTable<T>(
   return out;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
- * A settle function: waits until the table's applied position covers a snapshot of the source
- * taken now, so a re-check sees every change made before it. A position that does not move at
- * all within the deadline means nothing streams: the table is not re-checked again.
+ * A settle function for the range re-checks: waits until the table's applied position covers
+ * a snapshot of the source taken now, so a re-check sees every change made before it.
  */
-function settler(pair: Pair, phase: string | null, timeoutMs: number): CompareSides["settle"] {
-  const stalled = new Set<number>();
+function settler(pair: Pair, awaitApplied: AwaitApplied): CompareSides["settle"] {
   return async (t) => {
-    if (phase === null || t.id === null || !FORWARD_PHASES.includes(phase) || stalled.has(t.id)) return false;
+    if (t.id === null) return false;
     const snap = await pair.source.query<{ s: string }>("select txid_current_snapshot()::text as s");
-    const wanted = parseSnapshot(snap.rows[0]!.s);
-    const deadline = Date.now() + timeoutMs;
-    let first: string | null | undefined;
-    for (;;) {
-      const { rows } = await pair.target.query<{ p: string | null }>(
-        "select position as p from pgferry.tables where id = $1",
-        [t.id],
-      );
-      const p = rows[0]?.p ?? null;
-      if (first === undefined) first = p;
-      if (process.env["DBG"]) console.log("settle", t.name, p, snap.rows[0]!.s);
-      if (p && covers(parseSnapshot(p), wanted)) return true;
-      if (Date.now() > deadline) {
-        if (p === first) stalled.add(t.id);
-        return p !== first;
-      }
-      await sleep(200);
-    }
+    return (await awaitApplied(t, snap.rows[0]!.s, 0)).applied;
   };
 }
 
@@ -138,20 +116,29 @@ export async function verify(ctx: MigrationContext, opts: VerifyOptions = {}): P
   const { view, tables } = await loadTables(ctx, opts.tables);
   const phase = view?.phase ?? null;
   const verdicts = await eachTable(ctx, tables, o.jobs, async (pair, t) => {
+    const awaitApplied: AwaitApplied =
+      view === null
+        ? async () => ({ applied: false, reason: "the target holds no migration" })
+        : applyWaiter(pair.target, { timeoutMs: o.settleTimeoutMs, emit: ctx.emit, signal: ctx.signal });
     const sides: CompareSides = {
       ...pair,
-      settle: settler(pair, phase, o.settleTimeoutMs),
+      settle: settler(pair, awaitApplied),
+      awaitApplied,
       signal: ctx.signal,
     };
     const v = await compareTable(sides, t, o);
     ctx.emit({
       type: "log",
       level: v.identical ? "info" : "warn",
-      message: v.identical ? "identical" : `${v.differences.length + v.moreDifferences} differences`,
+      message: v.identical
+        ? "identical"
+        : `${v.differences.length + v.moreDifferences} differences${v.notApplied ? ` (${v.notApplied.keys} not applied: ${v.notApplied.reason})` : ""}`,
       table: v.name,
     });
     return v;
   });
+  // Before prepare registered the tables (one transaction), every table would look new.
+  if (view && view.tables.length > 0 && !opts.tables) verdicts.push(...(await newTables(ctx, view)));
   const cutOver = phase === null || CUT_OVER_PHASES.includes(phase);
   let sequences: VerifyReport["sequences"] = [];
   if (!opts.dataOnly) {
@@ -174,6 +161,38 @@ export async function verify(ctx: MigrationContext, opts: VerifyOptions = {}): P
   const seconds = (Date.now() - started) / 1000;
   ctx.emit({ type: "stage:done", stage: "verify", seconds });
   return { identical, phase, tables: verdicts, sequences, seconds };
+}
+
+/** Source tables the migration does not carry, each as a differing verdict. */
+async function newTables(ctx: MigrationContext, view: MigrationView): Promise<TableVerdict[]> {
+  const pair = await openPair(ctx);
+  try {
+    const found = await unmigratedTables(pair.source, view);
+    const out: TableVerdict[] = [];
+    for (const t of found) {
+      const { rows } = await pair.source.query<{ n: string }>(
+        `select count(*) as n from ${t.kind === "partitioned" ? "" : "only "}${qualified(t.schema, t.name)}`,
+      );
+      out.push({
+        name: tableName(t),
+        sourceRows: Number(rows[0]!.n),
+        targetRows: 0,
+        identical: false,
+        differences: [{ kind: "unmigrated_table" }],
+        moreDifferences: 0,
+        ranges: 0,
+      });
+      ctx.emit({
+        type: "log",
+        level: "warn",
+        message: "exists on the source but is not migrated (created after prepare?)",
+        table: tableName(t),
+      });
+    }
+    return out;
+  } finally {
+    await closePair(pair);
+  }
 }
 
 export interface QuickVerifyOptions {
@@ -209,7 +228,16 @@ export async function quickVerify(
     let next = 0;
     await Promise.all(
       pairs.map(async (pair) => {
-        const sides: CompareSides = { ...pair, settle: async () => false, signal: ctx.signal };
+        // Writes are fenced and caught up: a change still in the log is one nothing applied.
+        const sides: CompareSides = {
+          ...pair,
+          settle: async () => false,
+          awaitApplied: async () => ({
+            applied: false,
+            reason: "changes logged on the source that the cutover's catch-up did not apply",
+          }),
+          signal: ctx.signal,
+        };
         while (next < tables.length) {
           const i = next++;
           verdicts[i] = await quickCompareTable(sides, tables[i]!, limits);

@@ -9,7 +9,7 @@ import { ensureControlSchema } from "../../src/state/index.js";
 import { type Difference, quickVerify, verify } from "../../src/verify/index.js";
 import { installCapture } from "../harness/capture.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
-import { asOwner, sourceDb, targetDb } from "../harness/servers.js";
+import { asOwner, ownerSession, sourceDb, targetDb } from "../harness/servers.js";
 
 const SCHEMA = `
 create table public.items (
@@ -78,6 +78,33 @@ async function register(source: LocalDatabase, target: LocalDatabase, phase: str
   } finally {
     await src.end();
     await tgt.end();
+  }
+}
+
+/**
+ * Stands in for a running stream: holds a target session named as the stream's (verify waits
+ * only while one is connected), waits until verify, done with its first pass, took the source
+ * snapshot it waits for (the last query of its idle source session), then "replays" (runs
+ * `replay` on the target) and moves every table's position past that snapshot.
+ */
+async function standInStream(source: LocalDatabase, target: LocalDatabase, replay: string): Promise<boolean> {
+  const session = await ownerSession(target, "pgferry:stream");
+  try {
+    for (let i = 0; i < 1200; i++) {
+      const [row] = await asOwner<{ n: string }>(
+        source,
+        `select count(*) as n from pg_stat_activity
+          where application_name = 'pgferry:verify' and query like '%txid_current_snapshot%'`,
+      );
+      if (Number(row?.n) > 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await session.query(replay);
+    const [now] = await asOwner<{ s: string }>(source, "select txid_current_snapshot()::text as s");
+    await session.query("update pgferry.tables set position = $1", [now!.s]);
+    return true;
+  } finally {
+    await session.end();
   }
 }
 
@@ -182,32 +209,18 @@ describe.each(testPairs())("verify, PostgreSQL %s", (p) => {
       ["public.pairs", 300, 300],
     ]);
     await register(source, target, "streaming");
+    const ctx = ctxOf(source, target);
     // In flight: two rows changed on the source after the target's position; the "stream"
     // (below) replays them only after verify's first check.
     await asOwner(target, "update public.items set note = 'stale' where id in (20, 620)");
     await asOwner(source, "update public.items set note = 'n' || id where id in (20, 620)");
-    const ctx = ctxOf(source, target);
-    let replayed = false;
-    const stream = (async () => {
-      // Waits until verify, done with its first pass, took the source snapshot it waits for
-      // (the last query of its idle source session), then "replays" and moves the position past it.
-      for (let i = 0; i < 600; i++) {
-        const [row] = await asOwner<{ n: string }>(
-          source,
-          `select count(*) as n from pg_stat_activity
-            where application_name = 'pgferry:verify' and query like '%txid_current_snapshot%'`,
-        );
-        if (Number(row?.n) > 0) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      await asOwner(target, "update public.items set note = 'n' || id where id in (20, 620)");
-      const [now] = await asOwner<{ s: string }>(source, "select txid_current_snapshot()::text as s");
-      await asOwner(target, "update pgferry.tables set position = $1", [now!.s]);
-      replayed = true;
-    })();
-    const report = await verify(ctx, { rangeRows: 100, settleTimeoutMs: 30_000, jobs: 1, dataOnly: true });
-    await stream;
-    expect(replayed).toBe(true);
+    const stream = standInStream(
+      source,
+      target,
+      "update public.items set note = 'n' || id where id in (20, 620)",
+    );
+    const report = await verify(ctx, { rangeRows: 100, settleTimeoutMs: 60_000, jobs: 1, dataOnly: true });
+    expect(await stream).toBe(true);
     expect(report.tables.map((t) => [t.name, t.identical, t.differences])).toEqual([
       ["public.events", true, []],
       ["public.items", true, []],
@@ -215,20 +228,37 @@ describe.each(testPairs())("verify, PostgreSQL %s", (p) => {
     ]);
     expect(report.identical).toBe(true);
 
-    // A difference nothing replays is reported once the stream is seen not to move.
+    // A difference nothing replays is reported.
     await asOwner(target, "update public.pairs set v = 'x' where a = 'k2' and b = 2");
     const again = await verify(ctx, { rangeRows: 100, settleTimeoutMs: 300, recheckAttempts: 2 });
     expect(again.tables.find((t) => t.name === "public.pairs")!.differences).toEqual([
       { kind: "changed", key: { a: "k2", b: 2 }, columns: ["v"] },
     ]);
 
-    // A key whose newer change sits in the source's log, not yet applied, is lag, not a
-    // difference; a key with nothing in flight still is one (regression: the demo's verify
-    // reported a hot row of a busy table as different).
+    // A key whose newer change sits in the source's log, not yet applied, is a difference as
+    // long as nothing applies it (issue 17, item 4: verify said identical with no stream
+    // running), with the reason ...
     await installCapture(source, [{ tableId: 3, name: "pairs", keyColumns: ["a", "b"] }]);
     await asOwner(source, "update public.pairs set v = 'y' where a = 'k2' and b = 2");
     await asOwner(target, "update public.pairs set v = 'z' where a = 'k3' and b = 3");
-    const inFlight = await verify(ctx, { rangeRows: 100, settleTimeoutMs: 300, recheckAttempts: 1 });
+    const stalled = await verify(ctx, { rangeRows: 100, settleTimeoutMs: 300, recheckAttempts: 1 });
+    const pairs = stalled.tables.find((t) => t.name === "public.pairs")!;
+    expect(sorted(pairs.differences)).toEqual([
+      { kind: "changed", key: { a: "k2", b: 2 }, columns: ["v"] },
+      { kind: "changed", key: { a: "k3", b: 3 }, columns: ["v"] },
+    ]);
+    expect(pairs.notApplied).toEqual({ keys: 1, reason: expect.stringMatching(/pgferry start/) });
+    expect(stalled.identical).toBe(false);
+
+    // ... and lag, not a difference, once a stream applies it; a key with nothing in flight
+    // still is one (regression: the demo's verify reported a hot row of a busy table as different).
+    const applying = standInStream(
+      source,
+      target,
+      "update public.pairs set v = 'y' where a = 'k2' and b = 2",
+    );
+    const inFlight = await verify(ctx, { rangeRows: 100, settleTimeoutMs: 60_000, recheckAttempts: 1 });
+    expect(await applying).toBe(true);
     expect(inFlight.tables.find((t) => t.name === "public.pairs")!.differences).toEqual([
       { kind: "changed", key: { a: "k3", b: 3 }, columns: ["v"] },
     ]);

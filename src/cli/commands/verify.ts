@@ -66,6 +66,10 @@ function describe(d: Difference): string {
       return `changed: ${JSON.stringify(d.key)} (${d.columns.join(", ")})`;
     case "missing_table":
       return "the table does not exist on the target";
+    case "missing_source_table":
+      return "the table is gone from the source (dropped or renamed): drop it on the target, or recreate it on the source";
+    case "unmigrated_table":
+      return "the table exists on the source but is not migrated (created after prepare): nothing copies or streams it";
     default:
       return `${d.kind.replace("_", " ")} on the target: ${d.name}`;
   }
@@ -74,12 +78,22 @@ function describe(d: Difference): string {
 export function renderVerify(r: VerifyReport, ctx: Pick<CliContext, "out">): string[] {
   const lines: string[] = [];
   for (const t of r.tables) {
+    // An identical table whose counts differ was counted while the stream applied changes.
+    const flowing = t.identical && t.sourceRows !== t.targetRows ? " (counted while changes flowed)" : "";
     const rows =
-      t.sourceRows === t.targetRows ? `${t.sourceRows} rows` : `${t.sourceRows} → ${t.targetRows} rows`;
+      t.sourceRows === t.targetRows
+        ? `${t.sourceRows} rows`
+        : `${t.sourceRows} → ${t.targetRows} rows${flowing}`;
     const mark = t.identical ? paint(ctx.out, "green", "identical") : paint(ctx.out, "red", "DIFFERS");
     lines.push(`${t.name}: ${mark}, ${rows}, ${t.ranges} range${t.ranges === 1 ? "" : "s"}`);
     for (const d of t.differences) lines.push(`  ${describe(d)}`);
     if (t.moreDifferences > 0) lines.push(`  … and ${t.moreDifferences} more differing keys`);
+    if (t.notApplied)
+      lines.push(
+        `  ${t.notApplied.keys} key${t.notApplied.keys === 1 ? "" : "s"} changed on the source not applied to the target: ${t.notApplied.reason}`,
+      );
+    if (t.inFlight)
+      lines.push(`  ${t.inFlight} key${t.inFlight === 1 ? "" : "s"} in flight, seen applied by the stream`);
     if (t.pendingObjects?.length) lines.push(`  created at cutover: ${t.pendingObjects.join(", ")}`);
   }
   for (const s of r.sequences) {

@@ -1,0 +1,122 @@
+import type pg from "pg";
+import type { EventSink } from "../progress/events.js";
+import { covers, parseSnapshot } from "./positions.js";
+import { tableName, type VerifyTable } from "./table-sql.js";
+
+/** Whether the target's position for a table came to cover a source snapshot, and if not why. */
+export type Applied = { applied: true } | { applied: false; reason: string };
+
+/** Waits for a table's changes up to a source snapshot to be applied on the target. */
+export type AwaitApplied = (t: VerifyTable, snapshot: string, keys: number) => Promise<Applied>;
+
+const POLL_MS = 200;
+/** Table phases the forward stream applies (an 'indexed' table joins at its next round). */
+const APPLIED_PHASES = ["indexed", "streaming"];
+/** Migration phases in which something applies the source's log to the target. */
+const APPLYING_MIGRATION_PHASES = ["preparing", "copying", "indexing", "streaming", "cutover"];
+/**
+ * Target sessions that apply the source's log: the forward stream's, and the cutover's (its
+ * catch-up). application_name is visible in pg_stat_activity to every role.
+ */
+const APPLIER_SESSIONS = ["pgferry:stream", "pgferry:cutover"];
+
+const STATE_SQL = `
+select t.position, t.phase, t.paused_reason, m.phase as migration_phase,
+       exists (select 1 from pg_stat_activity a
+                where a.datname = current_database() and a.application_name = any ($2::text[])
+                  and a.pid <> pg_backend_pid()) as applier
+  from pgferry.tables t cross join pgferry.migration m
+ where t.id = $1`;
+
+interface State {
+  position: string | null;
+  phase: string;
+  paused_reason: string | null;
+  migration_phase: string;
+  applier: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Why nothing will apply the table's log now, or null while something may. A guess used only
+ * to stop waiting early: what decides is whether the position covers the snapshot.
+ */
+function nothingApplies(s: State): string | null {
+  if (s.phase === "paused") return `the table is paused: ${s.paused_reason ?? "no reason recorded"}`;
+  if (!APPLYING_MIGRATION_PHASES.includes(s.migration_phase))
+    return `the migration is ${s.migration_phase}: nothing applies the source's changes to the target any more`;
+  if (!APPLIED_PHASES.includes(s.phase))
+    return `the table is ${s.phase}: its changes are applied once it is copied and indexed and \`pgferry start\` streams`;
+  if (!s.applier)
+    return "no `pgferry start` is streaming into this target: is it running? (started with --no-stream, stopped, or reconnecting after an error)";
+  return null;
+}
+
+/**
+ * An AwaitApplied over one target session: polls the table's stored position until it covers
+ * the snapshot, for at most `timeoutMs`, and gives up at once when nothing applies the log (no
+ * stream session on the target, the table paused, the migration past its switch). A table
+ * that failed once is not waited for again in this run: the same reason is returned.
+ */
+export function applyWaiter(
+  target: pg.ClientBase,
+  opts: { timeoutMs: number; emit: EventSink; signal?: AbortSignal },
+): AwaitApplied {
+  const failed = new Map<number, string>();
+  return async (t, snapshot, keys) => {
+    if (t.id === null)
+      return { applied: false, reason: "the target holds no migration state for this table" };
+    const known = failed.get(t.id);
+    if (known) return { applied: false, reason: known };
+    const wanted = parseSnapshot(snapshot);
+    const started = Date.now();
+    let announced = false;
+    let first: string | null | undefined;
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      const { rows } = await target.query<State>(STATE_SQL, [t.id, APPLIER_SESSIONS]);
+      const s = rows[0];
+      if (!s) return { applied: false, reason: "the table is no longer in the migration" };
+      if (first === undefined) first = s.position;
+      if (s.position && covers(parseSnapshot(s.position), wanted)) {
+        if (announced) emitLog(opts.emit, t, "info", `applied after ${seconds(started)} s`);
+        return { applied: true };
+      }
+      let reason = nothingApplies(s);
+      if (!reason && Date.now() - started > opts.timeoutMs) {
+        reason =
+          s.position === first
+            ? `the stream did not advance this table within ${opts.timeoutMs / 1000} s (stalled, or busy with other tables): see \`pgferry status\``
+            : `the stream did not catch up with this table within ${opts.timeoutMs / 1000} s (lagging): run verify again once \`pgferry status\` shows a small lag`;
+      }
+      if (reason) {
+        failed.set(t.id, reason);
+        if (announced) emitLog(opts.emit, t, "warn", `not applied: ${reason}`);
+        return { applied: false, reason };
+      }
+      if (!announced) {
+        announced = true;
+        const what =
+          keys > 0
+            ? `${keys} key${keys === 1 ? "" : "s"} changed on the source after the target's position`
+            : "the source's changes up to verify's read of a differing range";
+        emitLog(
+          opts.emit,
+          t,
+          "info",
+          `waiting (at most ${opts.timeoutMs / 1000} s) for the stream to apply ${what}`,
+        );
+      }
+      await sleep(POLL_MS);
+    }
+  };
+}
+
+function seconds(since: number): string {
+  return ((Date.now() - since) / 1000).toFixed(1);
+}
+
+function emitLog(emit: EventSink, t: VerifyTable, level: "info" | "warn", message: string): void {
+  emit({ type: "log", level, message, table: tableName(t) });
+}
