@@ -27,6 +27,10 @@ export interface MigrationRow {
   rollback_window: boolean;
   reverse_position: string | null;
   rolled_back_at: Date | null;
+  rollback_fence_raised_at: Date | null;
+  /** See 005_rollback.sql: from here the application may use the source again. */
+  rollback_switch_started_at: Date | null;
+  source_unfenced_at: Date | null;
 }
 
 export async function readMigration(client: pg.ClientBase): Promise<MigrationRow | undefined> {
