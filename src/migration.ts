@@ -13,7 +13,7 @@ import {
 import { PgferryError, redact } from "./errors/index.js";
 import { type PrepareOptions, runPrepare } from "./prepare/index.js";
 import { readStatus } from "./progress/status.js";
-import { recordEvent } from "./state/index.js";
+import { cutoverLockHeld, recordEvent } from "./state/index.js";
 import { runStream, type StreamOptions } from "./stream/index.js";
 
 export interface StartOptions extends PrepareOptions {
@@ -116,7 +116,7 @@ async function followMigration(
   ctx: MigrationContext,
   streamOptions: StreamOptions = {},
 ): Promise<StartResult["outcome"]> {
-  let waiting: "no" | "cutover" | "interrupted" = "no";
+  let waiting: "no" | "cutover" | "interrupted" | "rollback" | "rollback-interrupted" = "no";
   for (;;) {
     if (ctx.signal.aborted) return "stopped";
     const m = await readLifecycle(ctx);
@@ -145,6 +145,24 @@ async function followMigration(
           );
           return "switched";
         }
+        if (m.rollbackSwitchStarted) {
+          // The application may be on the source again: streaming back would overwrite its writes.
+          const running = await cutoverRunning(ctx);
+          if (waiting !== (running ? "rollback" : "rollback-interrupted")) {
+            if (running)
+              info(ctx, "The rollback's switch has started: no longer streaming back; waiting for it.");
+            else
+              ctx.emit({
+                type: "log",
+                level: "warn",
+                message:
+                  "The rollback was interrupted after its switch started: run `pgferry rollback` to finish it. Waiting.",
+              });
+          }
+          waiting = running ? "rollback" : "rollback-interrupted";
+          await sleep(CUTOVER_POLL_MS, ctx.signal);
+          break;
+        }
         info(
           ctx,
           "Switched with a rollback window: streaming the target's writes back to the source until `pgferry rollback` or `pgferry cleanup`.",
@@ -161,7 +179,8 @@ async function followMigration(
       case "cleaned":
         return "cleaned";
       default: {
-        if (waiting !== "no") info(ctx, "The cutover was aborted: streaming again.");
+        if (waiting === "cutover" || waiting === "interrupted")
+          info(ctx, "The cutover was aborted: streaming again.");
         waiting = "no";
         await endedUnder(ctx, runStream(ctx, streamOptions));
       }
@@ -195,33 +214,30 @@ async function jobsFromBudget(ctx: MigrationContext): Promise<number> {
 async function readLifecycle(
   ctx: MigrationContext,
   prepared = true,
-): Promise<{ phase: string; rollbackWindow: boolean }> {
+): Promise<{ phase: string; rollbackWindow: boolean; rollbackSwitchStarted: boolean }> {
   return withClient(ctx.target, { stage: "status" }, async (c) => {
     const has = await c.query<{ ok: boolean }>("select to_regclass('pgferry.migration') is not null as ok");
     // Once prepared, a control schema that is gone was dropped by cleanup.
-    if (!has.rows[0]?.ok) return { phase: prepared ? "cleaned" : "preparing", rollbackWindow: false };
-    const { rows } = await c.query<{ phase: string; rollback_window: boolean }>(
-      "select phase, rollback_window from pgferry.migration",
-    );
     const gone = prepared ? "cleaned" : "preparing";
-    return { phase: rows[0]?.phase ?? gone, rollbackWindow: rows[0]?.rollback_window === true };
+    if (!has.rows[0]?.ok) return { phase: gone, rollbackWindow: false, rollbackSwitchStarted: false };
+    // Through jsonb: a control schema from before 006_rollback.sql has no such column.
+    const { rows } = await c.query<{ phase: string; rollback_window: boolean; started: boolean }>(
+      "select phase, rollback_window, (to_jsonb(m) ->> 'rollback_switch_started_at') is not null as started from pgferry.migration m",
+    );
+    return {
+      phase: rows[0]?.phase ?? gone,
+      rollbackWindow: rows[0]?.rollback_window === true,
+      rollbackSwitchStarted: rows[0]?.started === true,
+    };
   });
 }
 
 /**
- * A cutover (or a rollback undoing one) holds a session advisory lock on the target while it
- * runs (src/cutover/common.ts); phase 'cutover' without it is a cutover that died.
+ * A cutover or a rollback holds a session advisory lock on the target while it runs
+ * (src/state/cutover-lock.ts); phase 'cutover' without it is a cutover that died.
  */
 async function cutoverRunning(ctx: MigrationContext): Promise<boolean> {
-  return withClient(ctx.target, { stage: "status" }, async (c) => {
-    const { rows } = await c.query<{ held: boolean }>(
-      `select exists (select 1 from pg_locks
-                       where locktype = 'advisory' and objsubid = 1
-                         and database = (select oid from pg_database where datname = current_database())
-                         and ((classid::int8 << 32) | objid::int8) = hashtext('pgferry:cutover')::int8) as held`,
-    );
-    return rows[0]?.held === true;
-  });
+  return withClient(ctx.target, { stage: "status" }, cutoverLockHeld);
 }
 
 /** Resolves after ms, or at once when the signal aborts. */

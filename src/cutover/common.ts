@@ -1,17 +1,15 @@
 import type pg from "pg";
 import { isTransient } from "../db/index.js";
 import { isPgferryError, PgferryError, redact } from "../errors/index.js";
+import { CUTOVER_LOCK_KEY } from "../state/index.js";
 import type { VerifyReport } from "../verify/index.js";
 import type { StepsFailed } from "./steps.js";
 
-/**
- * Cutover and rollback exclude each other (and themselves) through a session advisory lock
- * on the target: held as long as the command's control session lives, released if it dies.
- */
+/** Takes the cutover lock (see state/cutover-lock.ts) for as long as `control` lives. */
 export async function lockMigration(control: pg.ClientBase): Promise<void> {
-  const { rows } = await control.query<{ ok: boolean }>(
-    "select pg_try_advisory_lock(hashtext('pgferry:cutover')) as ok",
-  );
+  const { rows } = await control.query<{ ok: boolean }>("select pg_try_advisory_lock(hashtext($1)) as ok", [
+    CUTOVER_LOCK_KEY,
+  ]);
   if (!rows[0]?.ok) {
     throw new PgferryError(
       "CUTOVER_RUNNING",
@@ -21,6 +19,14 @@ export async function lockMigration(control: pg.ClientBase): Promise<void> {
       },
     );
   }
+}
+
+/** The replicated tables, as the control schema lists them. */
+export async function replicatedTables(control: pg.ClientBase): Promise<{ schema: string; name: string }[]> {
+  const { rows } = await control.query<{ schema: string; name: string }>(
+    "select schema_name as schema, table_name as name from pgferry.tables order by id",
+  );
+  return rows;
 }
 
 export function describeVerifyFailure(report: VerifyReport): string {
@@ -51,13 +57,19 @@ function asPgferryError(err: unknown, step: string): PgferryError {
 /**
  * The error a failed cutover or rollback reports: the step's own error, saying where it
  * stopped and how it was left. When an undo failed, the message says what is left to do.
+ * `finishing`: the run was finishing one whose switch command had started (nothing undone).
  */
-export function failureToError(f: StepsFailed, operation: "cutover" | "rollback"): PgferryError {
+export function failureToError(
+  f: StepsFailed,
+  operation: "cutover" | "rollback",
+  finishing = false,
+): PgferryError {
   const e = asPgferryError(f.error, f.failedStep);
   const live = operation === "cutover" ? "source" : "target";
   let state: string;
-  if (f.afterSwitch) {
-    state = `The switch command had run: the application uses the ${operation === "cutover" ? "target" : "source"}. Run \`pgferry ${operation}\` again to finish recording it.`;
+  if (f.afterSwitch || finishing) {
+    const ran = f.afterSwitch && f.failedStep !== "switch" ? "had run" : "may have run";
+    state = `The switch command ${ran}: the application may use the ${operation === "cutover" ? "target" : "source"}. Run \`pgferry ${operation}\` again to finish it.`;
   } else if (f.undoFailures.length === 0) {
     state =
       operation === "cutover"

@@ -6,7 +6,7 @@ import { PgferryError } from "../errors/index.js";
 import { recordEvent } from "../state/index.js";
 import { catchUp, installReverseCapture, removeReverseCapture, syncSequences } from "../stream/index.js";
 import { quickVerify } from "../verify/index.js";
-import { describeVerifyFailure } from "./common.js";
+import { describeVerifyFailure, replicatedTables } from "./common.js";
 import { drainWriters, type Fence, fenceState, lowerFence, raiseFence } from "./fence.js";
 import { syncLargeObjects } from "./large-objects.js";
 import { buildCutoverObjects, refreshMatviews, undoCutoverObjects } from "./post-data.js";
@@ -114,13 +114,6 @@ function withSides<T>(r: CutoverRun, fn: (source: pg.Client, target: pg.Client) 
   );
 }
 
-async function replicatedTables(control: pg.ClientBase): Promise<{ schema: string; name: string }[]> {
-  const { rows } = await control.query<{ schema: string; name: string }>(
-    "select schema_name as schema, table_name as name from pgferry.tables order by id",
-  );
-  return rows;
-}
-
 /** What the target needs before it takes writes; independent lanes, run side by side. */
 function targetLanes(r: CutoverRun): Step[][] {
   const lanes: Step[][] = [
@@ -204,10 +197,13 @@ function targetSteps(r: CutoverRun): Step[] {
 }
 
 function switchSteps(r: CutoverRun): Step[] {
+  let markStays = false;
   return [
     {
       name: "switch",
       pointOfNoReturn: true,
+      // The mark could not be taken back: the next run must finish, so nothing is undone.
+      failedPastReturn: () => markStays,
       run: async () => {
         // From here the application may move: an interrupted run is finished, never undone.
         await r.control.query("update pgferry.migration set switch_started_at = now()");
@@ -221,9 +217,12 @@ function switchSteps(r: CutoverRun): Step[] {
             });
           }
         } catch (err) {
-          if (!r.finishing) {
-            await r.control.query("update pgferry.migration set switch_started_at = null").catch(() => {});
-          }
+          markStays =
+            r.finishing ||
+            !(await r.control
+              .query("update pgferry.migration set switch_started_at = null")
+              .then(() => true)
+              .catch(() => false));
           throw err;
         }
         r.switchedAt = new Date();

@@ -103,7 +103,7 @@ export async function cutover(ctx: MigrationContext, opts: CutoverOptions = {}):
         journal,
       });
     } catch (err) {
-      throw err instanceof StepsFailed ? failureToError(err, "cutover") : err;
+      throw err instanceof StepsFailed ? failureToError(err, "cutover", finishing) : err;
     }
     const foreignKeys = await validateForeignKeys(control, { ...drop, signal: undefined });
     for (const f of foreignKeys.failed) {

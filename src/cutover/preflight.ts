@@ -13,6 +13,10 @@ export interface MigrationState {
   fenceRaisedAt: Date | null;
   /** The switch command of an unfinished cutover may have run (see 004_cutover.sql). */
   switchStartedAt: Date | null;
+  /** The rollback's switch command may have run (see 006_rollback.sql). */
+  rollbackSwitchStartedAt: Date | null;
+  /** When the rollback first raised the target's fence. */
+  rollbackFenceRaisedAt: Date | null;
   /** now() − the heartbeat the target has applied, seconds; null before the first one. */
   lagSeconds: number | null;
 }
@@ -24,6 +28,7 @@ export async function readState(target: pg.ClientBase): Promise<MigrationState> 
   const { rows } = has[0]?.ok
     ? await target.query(
         `select phase, source_identity, token, rollback_window, fence_raised_at, switch_started_at,
+                rollback_switch_started_at, rollback_fence_raised_at,
                 extract(epoch from now() - heartbeat_at)::float8 as lag
            from pgferry.migration`,
       )
@@ -39,6 +44,8 @@ export async function readState(target: pg.ClientBase): Promise<MigrationState> 
     rollbackWindow: r.rollback_window,
     fenceRaisedAt: r.fence_raised_at,
     switchStartedAt: r.switch_started_at ?? null,
+    rollbackSwitchStartedAt: r.rollback_switch_started_at ?? null,
+    rollbackFenceRaisedAt: r.rollback_fence_raised_at ?? null,
     lagSeconds: r.lag === null ? null : Number(r.lag),
   };
 }

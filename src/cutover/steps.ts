@@ -15,6 +15,11 @@ export interface Step {
   pointOfNoReturn?: boolean;
   /** Its undo also takes back a partial run (it undoes whatever part of it completed). */
   undoesPartialRun?: boolean;
+  /**
+   * Asked when this step failed: true when it may have passed the point of no return anyway
+   * (its switch command may have run), so nothing is undone and the next run finishes.
+   */
+  failedPastReturn?(): boolean;
 }
 
 export interface StepLog {
@@ -96,8 +101,9 @@ export async function runSteps(
     } catch (err) {
       await opts.journal?.mark(step.name, "failed", Date.now() - started, (err as Error)?.message);
       const undo = step.undoesPartialRun ? [...done, step] : done;
-      const undoFailures = committed ? [] : await undoAll(undo, opts);
-      throw new StepsFailed(err, step.name, undoFailures, committed);
+      const past = committed || step.failedPastReturn?.() === true;
+      const undoFailures = past ? [] : await undoAll(undo, opts);
+      throw new StepsFailed(err, step.name, undoFailures, past);
     }
     const ms = Date.now() - started;
     opts.emit({ type: "cutover:step", step: step.name, state: "done", ms });

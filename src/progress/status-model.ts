@@ -18,6 +18,25 @@ export interface StatusReport {
   tables: TableStatus[];
   errors: { at: string; message: string }[];
   cutover?: { fenceRaisedAt: string | null; switchedAt: string | null; unavailableMs: number | null };
+  /**
+   * The write fence of each side, from the cutover on: the target's as it is now, the
+   * source's as pgferry last set it (status never connects to the source). `absent`: no
+   * capture there to fence (a target cut over without a rollback window).
+   */
+  fences?: { source: "up" | "down"; target: "up" | "down" | "absent" };
+  /** A cutover or rollback that is running, or that died and must be run again. */
+  operation?: OperationStatus;
+}
+
+export interface OperationStatus {
+  name: "cutover" | "rollback";
+  state: "running" | "interrupted";
+  /** The last step its journal (pgferry.cutover_steps) shows. */
+  step: string | null;
+  /** Its switch command may have run: a rerun finishes it, never undoes it. */
+  switchStarted: boolean;
+  /** What to run when it was interrupted. */
+  next: string | null;
 }
 
 export interface TableStatus {

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { PgferryError } from "../errors/index.js";
+import { readFences, readOperation } from "./operation-status.js";
 import type { StatusReport, TableStatus } from "./status-model.js";
 
 /** Rates are measured over the chunks finished in this window (seconds). */
@@ -136,6 +137,10 @@ export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
       unavailableMs: numOrNull(m.unavailable_ms),
     };
   }
+  const fences = await readFences(client, m);
+  if (fences) report.fences = fences;
+  const operation = await readOperation(client, m, fences);
+  if (operation) report.operation = operation;
   return report;
 }
 

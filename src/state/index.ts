@@ -1,4 +1,5 @@
 export { CONTROL_SCHEMA, ensureControlSchema, hasMigration } from "./control-schema.js";
+export { CUTOVER_LOCK_KEY, cutoverLockHeld } from "./cutover-lock.js";
 export { type EventLevel, recordEvent } from "./events.js";
 export {
   type MigrationPhase,

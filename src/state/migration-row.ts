@@ -30,6 +30,10 @@ export interface MigrationRow {
   rolled_back_at: Date | null;
   /** The migration's secret (see capture/ownership.ts); never printed. */
   token: string;
+  rollback_fence_raised_at: Date | null;
+  /** See 006_rollback.sql: from here the application may use the source again. */
+  rollback_switch_started_at: Date | null;
+  source_unfenced_at: Date | null;
 }
 
 export async function readMigration(client: pg.ClientBase): Promise<MigrationRow | undefined> {

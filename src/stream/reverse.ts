@@ -4,7 +4,7 @@ import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { migrationToken, readMigration } from "../state/index.js";
+import { type MigrationRow, migrationToken, readMigration } from "../state/index.js";
 import { cleanupLog } from "./monitor.js";
 import { RetryLoop } from "./retry.js";
 import { applyRound } from "./reverse-apply.js";
@@ -63,8 +63,11 @@ class ReverseEngine {
     await Promise.all([this.capture.discard(), this.apply.discard(), this.control.discard()]);
   }
 
-  /** Applies everything the target committed up to now; returns the log rows and tables applied. */
-  async round(): Promise<{ changes: number; windows: number; position: string }> {
+  /**
+   * Applies everything the target committed up to now; returns the log rows and tables
+   * applied, or `stopped` when the rollback window has ended (nothing applied).
+   */
+  async round(): Promise<{ changes: number; windows: number; position: string } | "stopped"> {
     const control = await onSide("target", () => this.control.get());
     const tables = await onSide("target", () => readStreamTables(control));
     const cap = await onSide("target", () => this.capture.get());
@@ -83,6 +86,13 @@ class ReverseEngine {
           "select id, position from pgferry.reverse_tables for update",
         ),
       );
+      // Checked under the positions' lock, which the rollback holds while it marks its switch:
+      // a round either committed before the mark or sees it, never applies after the switch.
+      if (await onSide("target", () => windowEnded(control))) {
+        await this.apply.rollback();
+        await this.capture.rollback();
+        return "stopped";
+      }
       const positions = new Map(pos.rows.map((p) => [p.id, p.position]));
       const work = tables
         .filter((t) => positions.has(t.id))
@@ -191,6 +201,18 @@ class ReverseEngine {
   }
 }
 
+/**
+ * The rollback window is over for the reverse stream: the migration left it, or the rollback's
+ * switch has started (the application may write on the source again).
+ */
+function windowOver(m: MigrationRow | undefined): boolean {
+  return !m || !REVERSE_PHASES.includes(m.phase) || Boolean(m.rollback_switch_started_at);
+}
+
+async function windowEnded(control: pg.ClientBase): Promise<boolean> {
+  return windowOver(await readMigration(control));
+}
+
 /** Kahn's algorithm; tables in a cycle keep their id order after everything else. */
 export function topoRank(ids: number[], edges: { child: number; parent: number }[]): Map<number, number> {
   const parents = new Map<number, Set<number>>(ids.map((id) => [id, new Set()]));
@@ -213,7 +235,7 @@ export function topoRank(ids: number[], edges: { child: number; parent: number }
 
 /**
  * Runs the reverse stream until ctx.signal aborts or the migration leaves the rollback window
- * (phase other than 'cutover' / 'switched'). Sequences follow back, and the target's log is
+ * (phase other than 'cutover' / 'switched', or the rollback's switch started). Sequences follow back, and the target's log is
  * cleaned behind the applied positions.
  */
 export async function runReverseStream(ctx: MigrationContext, opts: StreamOptions = {}): Promise<void> {
@@ -233,13 +255,14 @@ export async function runReverseStream(ctx: MigrationContext, opts: StreamOption
       try {
         const control = await onSide("target", () => engine.control.get());
         const m = await onSide("target", () => readMigration(control));
-        if (!m || !REVERSE_PHASES.includes(m.phase)) break;
+        if (!m || windowOver(m)) break;
         if (!m.rollback_window) {
           // Cutover has not installed the target's capture yet.
           await sleep(o.windowIntervalMs, ctx.signal);
           continue;
         }
         const r = await engine.round();
+        if (r === "stopped") break;
         totals.changes += r.changes;
         totals.windows += r.windows;
         await maintain(engine, o, last);
@@ -302,6 +325,13 @@ export async function catchUpReverse(
       ctx.signal.throwIfAborted();
       try {
         const r = await engine.round();
+        if (r === "stopped") {
+          throw new PgferryError(
+            "STREAM_FAILED",
+            "The rollback window has ended (the rollback's switch has started): nothing is applied to the source any more.",
+            { side: "target" },
+          );
+        }
         const control = await engine.control.get();
         const app = await engine.apply.get();
         await syncSequencesOn({ from: control, to: app, control, reverse: true, gap: 0 });

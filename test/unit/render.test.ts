@@ -102,6 +102,30 @@ describe("statusLines", () => {
     expect(a[2]).toContain("s.t17");
   });
 
+  it("says when both sides are fenced and what to run after an interrupted rollback", () => {
+    const s: StatusReport = {
+      ...status([table("app.orders", "streaming", 1, 1)], "switched"),
+      fences: { source: "up", target: "up" },
+      operation: {
+        name: "rollback",
+        state: "interrupted",
+        step: "drain-target",
+        switchStarted: false,
+        next: "run `pgferry rollback` again",
+      },
+    };
+    const lines = statusLines(s);
+    expect(lines[1]).toBe("fences: source up, target up (both fenced: writes are refused on both sides)");
+    expect(lines[2]).toBe("rollback interrupted at step drain-target: run `pgferry rollback` again");
+    expect(lines[3]).toBe("tables (1): 1 streaming");
+    const fixed = statusLines(s, { maxTables: 1, fixed: true });
+    expect(fixed).toHaveLength(
+      statusLines(status([table("a", "streaming", 1, 1)]), { maxTables: 1, fixed: true }).length,
+    );
+    expect(fixed[0]).toContain("fences: source up, target up");
+    expect(fixed[0]).toContain("rollback interrupted at step drain-target");
+  });
+
   it("lists recorded errors", () => {
     const s = { ...status([]), errors: [{ at: "2026-01-01T00:00:00.000Z", message: "COPY_FAILED: boom" }] };
     expect(statusLines(s).at(-1)).toBe("error 2026-01-01T00:00:00.000Z: COPY_FAILED: boom");

@@ -11,8 +11,26 @@ function bytesOf(done: number, total: number): string {
 const NO_MIGRATION =
   "No pgferry migration on this target: none was started here, or it was cleaned up. `pgferry start` begins one.";
 
-/** The overall line: phase, rows and bytes done of total, rate, ETA. */
-export function summaryLine(s: StatusReport): string {
+/** "fences: source up, target up (…)" — each side's write fence from the cutover on. */
+export function fencesText(f: NonNullable<StatusReport["fences"]>): string {
+  const both =
+    f.source === "up" && f.target === "up" ? " (both fenced: writes are refused on both sides)" : "";
+  const none = f.source === "down" && f.target === "down" ? " (neither fenced)" : "";
+  return `fences: source ${f.source}, target ${f.target === "absent" ? "none" : f.target}${both}${none}`;
+}
+
+/** A running cutover or rollback, or an interrupted one and what to run. */
+export function operationText(o: NonNullable<StatusReport["operation"]>): string {
+  const at = o.step ? ` at step ${o.step}` : "";
+  if (o.state === "running") return `${o.name} running${at}`;
+  return `${o.name} interrupted${at}${o.switchStarted ? " after its switch started" : ""}: ${o.next}`;
+}
+
+/**
+ * The overall line: phase, rows and bytes done of total, rate, ETA; with `alerts`, the fences
+ * and a running or interrupted cutover or rollback too (otherwise they get lines of their own).
+ */
+export function summaryLine(s: StatusReport, alerts = true): string {
   if (s.phase === "none") return NO_MIGRATION;
   const c = s.copy;
   const parts = [`phase ${s.phase}`];
@@ -30,6 +48,8 @@ export function summaryLine(s: StatusReport): string {
   if (s.lagSeconds !== null) parts.push(`lag ${s.lagSeconds.toFixed(1)}s`);
   if (s.pendingChanges !== null) parts.push(`${formatCount(s.pendingChanges)} pending changes`);
   if (s.stream.changesApplied > 0) parts.push(`${formatCount(s.stream.changesApplied)} changes applied`);
+  if (alerts && s.fences) parts.push(fencesText(s.fences));
+  if (alerts && s.operation) parts.push(operationText(s.operation));
   return parts.join(" · ");
 }
 
@@ -79,7 +99,15 @@ export function statusLines(s: StatusReport, opts: { maxTables?: number; fixed?:
   if (s.phase === "none") return [NO_MIGRATION];
   const shown = opts.maxTables === undefined ? s.tables : busiestTables(s.tables, opts.maxTables);
   const nameWidth = Math.min(40, Math.max(10, ...shown.map((t) => t.name.length)));
-  const lines = [summaryLine(s), tablesLine(s), ...shown.map((t) => tableLine(t, nameWidth))];
+  const alerts = opts.fixed
+    ? []
+    : [...(s.fences ? [fencesText(s.fences)] : []), ...(s.operation ? [operationText(s.operation)] : [])];
+  const lines = [
+    summaryLine(s, opts.fixed === true),
+    ...alerts,
+    tablesLine(s),
+    ...shown.map((t) => tableLine(t, nameWidth)),
+  ];
   const lastError = s.errors[s.errors.length - 1];
   if (opts.fixed) {
     while (lines.length < 2 + (opts.maxTables ?? 0)) lines.push("");

@@ -1,0 +1,227 @@
+import type pg from "pg";
+import { type DropOptions, disableUserTriggers, enableUserTriggers } from "../capture/index.js";
+import type { MigrationContext } from "../context.js";
+import { PgferryError } from "../errors/index.js";
+import { recordEvent } from "../state/index.js";
+import { catchUp, syncSequences } from "../stream/index.js";
+import { quickVerify } from "../verify/index.js";
+import { describeVerifyFailure, replicatedTables } from "./common.js";
+import { drainWriters, type Fence, fenceState, lowerFence, raiseFence } from "./fence.js";
+import { syncLargeObjects } from "./large-objects.js";
+import type { MigrationState } from "./preflight.js";
+import type { Step } from "./steps.js";
+import { runSwitchCommand } from "./switch-command.js";
+
+export interface RollbackOptions {
+  /** Run through the shell with the SOURCE's URL in PGFERRY_TARGET_URL (the database to use now). */
+  switchCommand?: string;
+  sequenceGap?: number;
+  drainTimeoutMs?: number;
+  switchTimeoutMs?: number;
+  lockTimeoutMs?: number;
+}
+
+/** One rollback run: its sessions, the state it found and what the steps did. */
+export interface RollbackRun {
+  ctx: MigrationContext;
+  o: RollbackOptions;
+  control: pg.Client;
+  source: pg.Client;
+  state: MigrationState;
+  drop: DropOptions;
+  /** Finishing a rollback whose switch command may have run (no undo, nothing checked again). */
+  finishing: boolean;
+  fence?: Fence;
+  switchedAt?: Date;
+  changesBack: number;
+}
+
+/**
+ * An earlier attempt lowered the source's fence but never started its switch: the application
+ * is still on the target, so the source goes back to how the cutover left it (fenced, its user
+ * triggers off) before anything else, and an undo of this run leaves one writable side only.
+ */
+async function refenceSource(r: RollbackRun): Promise<void> {
+  if ((await fenceState(r.source)) !== "down") return;
+  await raiseFence(r.source, "source");
+  await disableUserTriggers(r.source, await replicatedTables(r.control), r.drop);
+  await r.control.query("update pgferry.migration set source_unfenced_at = null, updated_at = now()");
+}
+
+function fenceTarget(r: RollbackRun): Step {
+  return {
+    name: "fence-target",
+    run: async () => {
+      if (!r.finishing) await refenceSource(r);
+      const wasUp = (await fenceState(r.control)) === "up";
+      const fence = await raiseFence(r.control, "target");
+      // Resuming with the fence up: the window began when an earlier attempt raised it.
+      if ((wasUp || r.finishing) && r.state.rollbackFenceRaisedAt)
+        fence.raisedAt = r.state.rollbackFenceRaisedAt;
+      r.fence = fence;
+      await r.control.query(
+        "update pgferry.migration set rollback_fence_raised_at = $1, updated_at = now()",
+        [fence.raisedAt],
+      );
+    },
+    ...(r.finishing
+      ? {}
+      : {
+          undo: async () => {
+            await lowerFence(r.control);
+            await r.control.query(
+              "update pgferry.migration set rollback_fence_raised_at = null, updated_at = now()",
+            );
+          },
+        }),
+  };
+}
+
+function unfenceSource(r: RollbackRun): Step {
+  return {
+    name: "unfence-source",
+    run: async () => {
+      await enableUserTriggers(r.source, r.drop);
+      await lowerFence(r.source);
+      await r.control.query("update pgferry.migration set source_unfenced_at = now(), updated_at = now()");
+    },
+    ...(r.finishing
+      ? {}
+      : {
+          undo: async () => {
+            await raiseFence(r.source, "source");
+            await disableUserTriggers(r.source, await replicatedTables(r.control), r.drop);
+            await r.control.query(
+              "update pgferry.migration set source_unfenced_at = null, updated_at = now()",
+            );
+          },
+        }),
+  };
+}
+
+/**
+ * Marks the switch as started, durably, before the command runs. The source's reverse
+ * positions stay locked meanwhile: a reverse round in flight commits first, and every later
+ * one sees the mark and applies nothing (src/stream/reverse.ts).
+ */
+async function markSwitchStarted(r: RollbackRun): Promise<void> {
+  await r.source.query("begin");
+  try {
+    await r.source.query("set local lock_timeout = '60s'");
+    await r.source.query("select 1 from pgferry.reverse_tables for update");
+    await r.control.query(
+      "update pgferry.migration set rollback_switch_started_at = now(), updated_at = now()",
+    );
+    await r.source.query("commit");
+  } catch (err) {
+    await r.source.query("rollback").catch(() => {});
+    throw err;
+  }
+}
+
+function switchSteps(r: RollbackRun): Step[] {
+  let markStays = false;
+  return [
+    {
+      name: "switch",
+      pointOfNoReturn: true,
+      // The mark could not be taken back: the next run must finish, so nothing is undone.
+      failedPastReturn: () => markStays,
+      run: async () => {
+        try {
+          if (!r.finishing) await markSwitchStarted(r);
+          if (r.o.switchCommand) {
+            await runSwitchCommand(r.o.switchCommand, {
+              to: r.ctx.source,
+              direction: "rollback",
+              timeoutMs: r.o.switchTimeoutMs ?? 120_000,
+              emit: r.ctx.emit,
+            });
+          }
+        } catch (err) {
+          // A switch command that failed did not move the application: the rollback is undone.
+          markStays =
+            r.finishing ||
+            !(await r.control
+              .query("update pgferry.migration set rollback_switch_started_at = null")
+              .then(() => true)
+              .catch(() => false));
+          throw err;
+        }
+        r.switchedAt = new Date();
+      },
+    },
+    {
+      name: "record-rollback",
+      run: async () => {
+        const ms = r.switchedAt!.getTime() - r.fence!.raisedAt.getTime();
+        await r.control.query(
+          `update pgferry.migration set phase = 'rolled-back', rolled_back_at = $1, rollback_switch_started_at = null,
+                  source_unfenced_at = coalesce(source_unfenced_at, $1), updated_at = now()`,
+          [r.switchedAt],
+        );
+        await recordEvent(
+          r.control,
+          "info",
+          "rollback",
+          `Rolled back; writes were unavailable for ${ms} ms.`,
+          {
+            unavailableMs: ms,
+            fenceRaisedAt: r.fence!.raisedAt.toISOString(),
+            switchedAt: r.switchedAt!.toISOString(),
+          },
+        );
+      },
+    },
+  ];
+}
+
+export function rollbackSteps(r: RollbackRun): Step[] {
+  return [
+    fenceTarget(r),
+    {
+      name: "drain-target",
+      run: async () => {
+        await drainWriters(r.control, r.fence!, "target", {
+          timeoutMs: r.o.drainTimeoutMs ?? 30_000,
+          signal: r.ctx.signal,
+        });
+      },
+    },
+    {
+      name: "catch-up-back",
+      run: async () => {
+        r.changesBack = (await catchUp(r.ctx, { direction: "reverse" })).changes;
+        await syncSequences(r.ctx, { direction: "reverse", gap: r.o.sequenceGap ?? 0 });
+      },
+    },
+    {
+      name: "verify",
+      run: async () => {
+        const report = await quickVerify(r.ctx);
+        if (!report.identical) {
+          throw new PgferryError("VERIFY_FAILED", describeVerifyFailure(report), { side: "source" });
+        }
+      },
+    },
+    {
+      name: "large-objects",
+      run: async () => {
+        await syncLargeObjects(r.control, r.source);
+      },
+    },
+    unfenceSource(r),
+    ...switchSteps(r),
+  ];
+}
+
+/**
+ * A rollback that died after its switch started: the application may write on the source
+ * already, so nothing is applied to the source or compared with it again. The target's fence
+ * stays (or goes) up, the source stays (or goes) unfenced, the switch command runs again, the
+ * rollback is recorded. The target was fenced and drained, and everything on it applied back,
+ * before the mark, and its fence stayed up since: nothing is left to bring back.
+ */
+export function finishRollbackSteps(r: RollbackRun): Step[] {
+  return [fenceTarget(r), unfenceSource(r), ...switchSteps(r)];
+}
