@@ -10,6 +10,7 @@ import {
   sourceConnectionBudget,
   withClient,
 } from "./db/index.js";
+import { sleep } from "./db/retry.js";
 import { PgferryError, redact } from "./errors/index.js";
 import { type PrepareOptions, runPrepare } from "./prepare/index.js";
 import { readStatus } from "./progress/status.js";
@@ -221,20 +222,6 @@ async function cutoverRunning(ctx: MigrationContext): Promise<boolean> {
                          and ((classid::int8 << 32) | objid::int8) = hashtext('pgferry:cutover')::int8) as held`,
     );
     return rows[0]?.held === true;
-  });
-}
-
-/** Resolves after ms, or at once when the signal aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
   });
 }
 
