@@ -10,6 +10,7 @@ import {
   sourceConnectionBudget,
   withClient,
 } from "./db/index.js";
+import { sleep } from "./db/retry.js";
 import { PgferryError, redact } from "./errors/index.js";
 import { type PrepareOptions, runPrepare } from "./prepare/index.js";
 import { readStatus } from "./progress/status.js";
@@ -238,20 +239,6 @@ async function readLifecycle(
  */
 async function cutoverRunning(ctx: MigrationContext): Promise<boolean> {
   return withClient(ctx.target, { stage: "status" }, cutoverLockHeld);
-}
-
-/** Resolves after ms, or at once when the signal aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Refusals before this start owns the migration: recording them would land in someone else's. */

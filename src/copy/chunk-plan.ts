@@ -15,7 +15,7 @@ export const DEFAULT_CHUNK_ROWS = 100_000;
 /** Wide rows are split by size too, so one chunk never carries more than this. */
 export const MAX_CHUNK_BYTES = 256 * 1024 * 1024;
 
-/** Integer types whose key span is split arithmetically. */
+/** Integer types whose key span can be split arithmetically (when a sample is too small to cut). */
 export const INTEGER_KEY_TYPES = new Set(["smallint", "integer", "bigint"]);
 
 /** Lower bound inclusive, upper bound exclusive; undefined = open end. Values as key text. */

@@ -115,10 +115,14 @@ async function planRelation(
   const keys = table.keyColumns;
   const types = keys.map((k) => table.columns.find((c) => c.name === k)?.type ?? "text");
   let ranges: KeyRange[] = [{}];
-  if (n > 1 && keys.length === 1 && INTEGER_KEY_TYPES.has(types[0]!)) {
-    ranges = await integerRanges(source, rel, keys[0]!, n);
-  } else if (n > 1 && keys.length > 0) {
+  if (n > 1 && keys.length > 0) {
+    // Boundaries from the keys' distribution, integers included: an even split of [min, max]
+    // put 199,987 of 200,000 rows in one chunk once a few keys had moved far out (issue 17,
+    // item 14). The arithmetic split remains for a sample too small to cut (a tiny table).
     ranges = await sampledRanges(source, rel, keys, size.rows, n);
+    if (ranges.length < n / 2 && keys.length === 1 && INTEGER_KEY_TYPES.has(types[0]!)) {
+      ranges = await integerRanges(source, rel, keys[0]!, n);
+    }
   }
   const each = Math.ceil(size.rows / ranges.length);
   return ranges.map((r) => ({ schema, name, predicate: rangePredicate(keys, types, r), rowsEstimate: each }));

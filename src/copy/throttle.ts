@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from "node:stream";
+import { sleep } from "../db/retry.js";
 
 /**
  * A token bucket shared by every worker of the process (`--max-rate`). Taking more than is
@@ -26,19 +27,6 @@ export class RateLimiter {
     const waitMs = (-this.tokens / this.bytesPerSecond) * 1000;
     await sleep(waitMs, signal);
   }
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**

@@ -1,7 +1,5 @@
-import { isTransient } from "../db/index.js";
-import { isPgferryError } from "../errors/index.js";
+import { Backoff, isRetryable, MAX_OUTAGE_MS, sleep } from "../db/retry.js";
 import type { EventSink } from "../progress/events.js";
-import { sleep } from "./throttle.js";
 
 /** Wakes idle workers early when another worker made new work (a table copied, planned). */
 export class Waker {
@@ -40,19 +38,8 @@ export interface LoopOptions<S> {
   step(session: S): Promise<StepResult>;
   idleMs: number;
   waker: Waker;
-  /** Consecutive transient failures tolerated (each followed by a reconnect and backoff). */
-  maxRetries?: number;
-}
-
-const CONNECTION_CODES = new Set(["CONNECTION_REFUSED", "CONNECTION_TIMEOUT", "CONNECTION_LOST"]);
-
-/**
- * A lost connection, a server restart, or a lock not granted within lock_timeout (a chunk's
- * read queued behind someone's ALTER TABLE): retrying the unit later can fix it.
- */
-export function isRetryable(err: unknown): boolean {
-  if (isPgferryError(err)) return CONNECTION_CODES.has(err.code) || isRetryable(err.cause);
-  return isTransient(err) || (err as { code?: string } | undefined)?.code === "55P03";
+  /** How long one outage may last (consecutive transient failures, each followed by a reconnect and backoff). */
+  maxRetryMs?: number;
 }
 
 /**
@@ -62,28 +49,27 @@ export function isRetryable(err: unknown): boolean {
  */
 export async function runLoop<S>(o: LoopOptions<S>): Promise<void> {
   let session: S | undefined;
-  let failures = 0;
+  const backoff = new Backoff();
   try {
     while (!o.signal.aborted) {
       try {
         session ??= await o.open();
         const r = await o.step(session);
         if (r === "finished") return;
-        if (r === "worked") failures = 0;
+        if (r === "worked") backoff.reset();
         else await o.waker.wait(o.idleMs, o.signal);
       } catch (err) {
         const s = session;
         session = undefined;
         if (s !== undefined) await o.close(s).catch(() => {});
         if (o.signal.aborted) return;
-        failures++;
-        if (!isRetryable(err) || failures > (o.maxRetries ?? 8)) throw err;
-        const delayMs = Math.min(30_000, 500 * 2 ** (failures - 1));
+        const delayMs = backoff.next();
+        if (!isRetryable(err) || backoff.failingForMs() > (o.maxRetryMs ?? MAX_OUTAGE_MS)) throw err;
         const e = err as { message?: string; side?: string };
         o.emit({
           type: "retry",
           side: e.side === "source" ? "source" : "target",
-          attempt: failures,
+          attempt: backoff.attempt,
           delayMs,
           message: e.message ?? String(err),
         });

@@ -224,3 +224,30 @@ export function isTransient(err: unknown): boolean {
     e.message ?? "",
   );
 }
+
+/**
+ * Runs `fn` (statements on `client`) and, if `signal` aborts meanwhile, cancels the statement
+ * running on `client` from a second session (pg_cancel_backend: the statement rolls back). For
+ * statements that may run for hours, such as an index build: Ctrl-C then stops at once, and
+ * the next run builds it again, instead of waiting for it to finish.
+ */
+export async function cancelOnAbort<T>(
+  info: ConnInfo,
+  client: pg.Client,
+  signal: AbortSignal | undefined,
+  fn: () => Promise<T>,
+): Promise<T> {
+  if (!signal) return fn();
+  const pid = (client as unknown as { processID: number }).processID;
+  const cancel = () =>
+    void withClient(info, { stage: "index", statementTimeoutMs: 10_000 }, (c) =>
+      c.query("select pg_cancel_backend($1)", [pid]),
+    ).catch(() => {});
+  if (signal.aborted) cancel();
+  signal.addEventListener("abort", cancel, { once: true });
+  try {
+    return await fn();
+  } finally {
+    signal.removeEventListener("abort", cancel);
+  }
+}

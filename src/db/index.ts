@@ -1,6 +1,7 @@
 export { type ConnInfo, libpqEnv, parseConnUrl, resolveUrl, type SslMode, tlsOptions } from "./conn-info.js";
 export {
   CANONICAL_SETTINGS,
+  cancelOnAbort,
   connect,
   connectError,
   isTransient,

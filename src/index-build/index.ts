@@ -1,6 +1,6 @@
 // The index stage: a copied table's primary key, unique constraints and indexes on the target.
 import type pg from "pg";
-import { type ConnInfo, connect, qualified, withClient } from "../db/index.js";
+import { type ConnInfo, cancelOnAbort, connect, qualified, withClient } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import type { EventSink } from "../progress/events.js";
 import { recordEvent } from "../state/index.js";
@@ -77,8 +77,9 @@ export async function buildTableIndexes(
       }
     };
     const builds = await settleLeftovers(client, plan.builds, count, emit, label);
+    // A build under way when the signal fires is cancelled: hours of CREATE INDEX are not a safe point.
     const finished = await runPool(client, open, builds, opts, async (c, step) =>
-      count(await runBuild(c, step, label), step),
+      count(await cancelOnAbort(target, c, opts.signal, () => runBuild(c, step, label)), step),
     );
     if (!finished) return result;
     for (const step of plan.finish) {
@@ -187,7 +188,8 @@ async function runPool(
       try {
         await run(c, step);
       } catch (err) {
-        failure ??= { err };
+        // A build cancelled by the signal rolled back: the table stays 'indexing' for the next run.
+        if (!opts.signal?.aborted) failure ??= { err };
       }
     }
   };

@@ -8,6 +8,7 @@ import {
 import { listTables } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
 import { serverMajor } from "../db/index.js";
+import { sleep } from "../db/retry.js";
 import { isPgferryError, PgferryError } from "../errors/index.js";
 
 export interface CaptureStepOptions {
@@ -15,20 +16,6 @@ export interface CaptureStepOptions {
   lockTimeoutMs: number;
   /** Give up on a table that stays locked this long (over all rounds). */
   maxLockWaitMs: number;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }
 
 /** The replicated tables as the capture needs them: ids from the target, leaves from the source now. */

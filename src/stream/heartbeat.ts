@@ -1,6 +1,7 @@
 import type { ConnInfo } from "../db/index.js";
+import { Backoff, isRetryable, sleep } from "../db/retry.js";
 import type { EventSink } from "../progress/events.js";
-import { Backoff, errorMessage, isRetryable, Session, sleep, sqlState } from "./sessions.js";
+import { errorMessage, Session, sqlState } from "./sessions.js";
 
 const BEAT_SQL = `insert into pgferry.heartbeat (id, beat_at) values (1, now())
   on conflict (id) do update set beat_at = excluded.beat_at`;

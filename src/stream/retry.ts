@@ -1,8 +1,9 @@
 import type pg from "pg";
+import { Backoff, sleep } from "../db/retry.js";
 import { PgferryError } from "../errors/index.js";
 import type { EventSink } from "../progress/events.js";
 import { recordEvent } from "../state/index.js";
-import { Backoff, errorMessage, sideOf, sleep } from "./sessions.js";
+import { errorMessage, sideOf } from "./sessions.js";
 
 /**
  * Backoff for one loop (the coordinator or a worker) that talks to both sides: emits a 'retry'

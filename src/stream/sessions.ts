@@ -1,5 +1,6 @@
 import type pg from "pg";
-import { type ConnInfo, connect, isTransient, type SessionOptions } from "../db/index.js";
+import { type ConnInfo, connect, type SessionOptions } from "../db/index.js";
+
 import { isPgferryError } from "../errors/index.js";
 
 /**
@@ -70,57 +71,10 @@ export async function onSide<T>(side: "source" | "target", fn: () => Promise<T>)
   }
 }
 
-/** Errors a reconnect fixes: lost connections, restarts, and connect failures of a down server. */
-export function isRetryable(err: unknown): boolean {
-  if (isTransient(err)) return true;
-  // A cancelled statement (timeout, pg_cancel_backend), a lock not granted in time, no free
-  // connection slot: all pass; the window is simply tried again.
-  if (["57014", "55P03", "53300"].includes(sqlState(err) ?? "")) return true;
-  if (isTransient((err as { cause?: unknown })?.cause)) return true;
-  return (
-    isPgferryError(err) && ["CONNECTION_REFUSED", "CONNECTION_TIMEOUT", "CONNECTION_LOST"].includes(err.code)
-  );
-}
-
 export function sqlState(err: unknown): string | undefined {
   return (err as { code?: string } | undefined)?.code;
 }
 
 export function errorMessage(err: unknown): string {
   return (err as Error)?.message ?? String(err);
-}
-
-/** Resolves after ms, or at once when the signal aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
-/** Exponential backoff with jitter: 250 ms doubling to 10 s. */
-export class Backoff {
-  attempt = 0;
-  firstFailureAt: number | undefined;
-
-  next(): number {
-    this.attempt++;
-    this.firstFailureAt ??= Date.now();
-    return Math.round(Math.min(10_000, 250 * 2 ** (this.attempt - 1)) * (0.75 + Math.random() / 2));
-  }
-
-  failingForMs(): number {
-    return this.firstFailureAt === undefined ? 0 : Date.now() - this.firstFailureAt;
-  }
-
-  reset(): void {
-    this.attempt = 0;
-    this.firstFailureAt = undefined;
-  }
 }

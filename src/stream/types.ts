@@ -1,3 +1,4 @@
+import { MAX_OUTAGE_MS } from "../db/retry.js";
 /** A column as stored in pgferry.tables.columns. */
 export interface StoredColumn {
   name: string;
@@ -64,7 +65,7 @@ export const STREAM_DEFAULTS = {
   statusIntervalMs: 2000,
   cleanupIntervalMs: 5000,
   cleanupBatch: 5000,
-  maxRetryMs: 30 * 60_000,
+  maxRetryMs: MAX_OUTAGE_MS,
 } as const;
 
 export type ResolvedStreamOptions = Required<Omit<StreamOptions, "direction">> & {

@@ -1,4 +1,5 @@
 import type { MigrationContext } from "../context.js";
+import { isRetryable } from "../db/retry.js";
 import { PgferryError } from "../errors/index.js";
 import {
   type ApplySessions,
@@ -7,7 +8,7 @@ import {
   type WindowOutcome,
 } from "./apply-window.js";
 import { RetryLoop } from "./retry.js";
-import { isRetryable, Session } from "./sessions.js";
+import { Session } from "./sessions.js";
 import { tableName } from "./table-state.js";
 
 /** Table ids waiting for a worker; each id at most once. */

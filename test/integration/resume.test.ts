@@ -7,11 +7,13 @@ import { spawnPgferry, waitFor } from "../harness/pgferry-process.js";
 import { asOwner, ownerSession, sourceDb, targetDb } from "../harness/servers.js";
 
 // slow_key sleeps on the target only (its databases are named tgt_…), so the index built
-// with it takes a few seconds there: a window to kill pgferry in the middle of an index build.
+// with it takes several seconds there: a window to kill pgferry in the middle of an index
+// build. Ctrl-C in step 2b cancels that build if it has started (it is not a safe point), so
+// step 3 always finds it still to build; with 1 ms per row it sometimes finished in 2b.
 const FIXTURE = `
 create function public.slow_key(i int) returns int language plpgsql immutable as $$
 begin
-  if current_database() like 'tgt%' then perform pg_sleep(0.001); end if;
+  if current_database() like 'tgt%' then perform pg_sleep(0.003); end if;
   return i;
 end $$;
 create table public.big (id int primary key, v int);
