@@ -41,7 +41,10 @@ async function streamingMigration(p: { source: number; target: number }) {
   await waitCaughtUp(source, target);
   // The cutover needs a heartbeat applied (its lag bound).
   await waitFor("a heartbeat on the target", async () => {
-    const [m] = await asOwner<{ beat: Date | null }>(target, "select heartbeat_at as beat from pgferry.migration");
+    const [m] = await asOwner<{ beat: Date | null }>(
+      target,
+      "select heartbeat_at as beat from pgferry.migration",
+    );
     return m?.beat !== null && m?.beat !== undefined;
   });
   return { source, target, ctx, stop, stream };
