@@ -84,7 +84,12 @@ export async function runMigration(ctx: MigrationContext, opts: StartOptions = {
         side: "target",
       });
     }
-    if (phase === "copying" || phase === "indexing") {
+    // While streaming, a table `pgferry tables add` registered but did not finish copying.
+    if (
+      phase === "copying" ||
+      phase === "indexing" ||
+      (phase === "streaming" && (await uncopiedTables(ctx)))
+    ) {
       const done = await runCopy(ctx, {
         jobs,
         indexJobs,
@@ -201,6 +206,15 @@ async function endedUnder<T>(ctx: MigrationContext, work: Promise<T>): Promise<T
     if (now?.phase === "cleaned") return undefined;
     throw err;
   }
+}
+
+async function uncopiedTables(ctx: MigrationContext): Promise<boolean> {
+  return withClient(ctx.target, { stage: "status" }, async (c) => {
+    const { rows } = await c.query<{ n: number }>(
+      "select count(*)::int as n from pgferry.tables where phase in ('pending', 'copying', 'copied', 'indexing')",
+    );
+    return (rows[0]?.n ?? 0) > 0;
+  });
 }
 
 function info(ctx: MigrationContext, message: string): void {

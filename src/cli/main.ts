@@ -6,6 +6,7 @@ import { register as demo } from "./commands/demo.js";
 import { register as rollback } from "./commands/rollback.js";
 import { register as start } from "./commands/start.js";
 import { register as status } from "./commands/status.js";
+import { register as tables } from "./commands/tables.js";
 import { register as verify } from "./commands/verify.js";
 import type { CliContext } from "./context.js";
 import { reportError } from "./errors.js";
@@ -52,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
         if (!/^error:/.test(s)) process.stderr.write(s);
       },
     });
-  for (const register of [check, start, status, verify, cutover, rollback, cleanup, demo])
+  for (const register of [check, start, status, verify, tables, cutover, rollback, cleanup, demo])
     register(program, ctx);
   for (const c of program.commands) c.exitOverride();
 

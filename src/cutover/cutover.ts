@@ -14,7 +14,13 @@ import {
   finishSteps,
 } from "./cutover-steps.js";
 import { validateForeignKeys } from "./post-data.js";
-import { assertOwnSource, assertReadyForCutover, type MigrationState, readState } from "./preflight.js";
+import {
+  assertNoNewTables,
+  assertOwnSource,
+  assertReadyForCutover,
+  type MigrationState,
+  readState,
+} from "./preflight.js";
 import { runSteps, StepJournal, type StepLog, StepsFailed } from "./steps.js";
 
 export type { CutoverOptions, CutoverResult } from "./cutover-steps.js";
@@ -39,7 +45,9 @@ async function openCutover(
     try {
       await assertOwnSource(source, ctx.source, state);
       if (!(state.phase === "cutover" && state.switchStartedAt)) {
-        await assertReadyForCutover(control, state, o.maxLagSeconds);
+        const { resuming } = await assertReadyForCutover(control, state, o.maxLagSeconds);
+        // A resumed cutover's fence may be up already: it was checked before that run fenced.
+        if (!resuming) await assertNoNewTables(control, source);
       }
       return { control, source, state };
     } catch (err) {

@@ -2,7 +2,7 @@ import type pg from "pg";
 import { assertCaptureOwner } from "../capture/index.js";
 import type { ConnInfo } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { assertSameSource } from "../state/index.js";
+import { assertSameSource, newSourceTables } from "../state/index.js";
 
 export interface MigrationState {
   phase: string;
@@ -124,4 +124,24 @@ export async function assertReadyForCutover(
     );
   }
   return { resuming: false };
+}
+
+/**
+ * Source tables the migration's filters match but that it does not carry (created after
+ * prepare) would be left behind by the switch, still taking writes on the source. Checked
+ * before the fence goes up, so a refusal never touches the application.
+ */
+export async function assertNoNewTables(target: pg.ClientBase, source: pg.Client): Promise<void> {
+  const found = await newSourceTables(source, target);
+  if (found.length === 0) return;
+  const names = found.map((t) => `${t.schema}.${t.name}`);
+  const list = `${names.slice(0, 10).join(", ")}${names.length > 10 ? `, and ${names.length - 10} more` : ""}`;
+  throw new PgferryError(
+    "NEW_TABLES",
+    `${names.length} source table(s) the migration does not carry (created after it started): ${list}. The switch would leave them behind.`,
+    {
+      side: "source",
+      hint: `Bring them in with \`pgferry tables add ${names[0]}\`, or leave them out deliberately with \`pgferry tables remove ${names[0]}\` (or --exclude at start), then run cutover again.`,
+    },
+  );
 }

@@ -15,6 +15,7 @@ export type Stage =
   | "rollback"
   | "cleanup"
   | "status"
+  | "tables"
   | "demo";
 
 export interface SessionOptions {

@@ -90,6 +90,10 @@ export const ERROR_CODES = {
     hint: "Wait until `pgferry status` shows lag under the bound, or raise --max-lag.",
   },
   NOT_STREAMING: { exit: 1, hint: "Run `pgferry start` and wait until every table is streaming." },
+  NEW_TABLES: {
+    exit: 1,
+    hint: "Bring each new table into the migration with `pgferry tables add NAME`, or leave it out deliberately with `pgferry tables remove NAME`, then run cutover again.",
+  },
   FENCE_TIMEOUT: {
     exit: 1,
     hint: "A transaction that wrote before the fence did not finish in time; the fence was lowered. Retry at a quieter moment or raise --drain-timeout.",
@@ -137,6 +141,26 @@ export const ERROR_CODES = {
   CAPTURE_MISSING: {
     exit: 1,
     hint: "Changes since the capture was removed are lost to this migration: start over with `pgferry cleanup --force`, then `pgferry start`.",
+  },
+  TABLE_NOT_MIGRATED: {
+    exit: 2,
+    hint: "Name tables as schema.table, as `pgferry status` lists them.",
+  },
+  TABLE_NOT_FOUND: {
+    exit: 2,
+    hint: "Name a table of the source as schema.table (a partitioned table by its root, not a partition).",
+  },
+  TABLE_ALREADY_MIGRATED: {
+    exit: 2,
+    hint: "The table is already part of the migration; `pgferry status` shows its phase.",
+  },
+  NO_REPLICATION_KEY: {
+    exit: 1,
+    hint: "pgferry replays changes by key: add a primary key (or a unique index on NOT NULL columns) to the table on the source, then run `pgferry tables add` again.",
+  },
+  TABLES_FROZEN: {
+    exit: 1,
+    hint: "Tables can be added to or removed from a migration only before its cutover; `pgferry status` shows the phase.",
   },
   DEMO_FAILED: { exit: 1, hint: "Run `pgferry demo --debug` to see the whole error." },
   SERVER_START_FAILED: {

@@ -45,9 +45,9 @@ export async function selectTables(
   return { chosen, excluded };
 }
 
-function tableRows(tables: readonly SourceTable[]) {
+function tableRows(tables: readonly SourceTable[], firstId: number) {
   return tables.map((t, i) => ({
-    id: i + 1,
+    id: firstId + i,
     schema_name: t.schema,
     table_name: t.name,
     kind: t.kind,
@@ -64,12 +64,16 @@ function tableRows(tables: readonly SourceTable[]) {
   }));
 }
 
-/** Inserts the pgferry.tables rows (ids 1..n in the given order); returns "schema.name" → id. */
+/**
+ * Inserts the pgferry.tables rows (ids firstId.. in the given order, 1.. at prepare); returns
+ * "schema.name" → id.
+ */
 export async function insertTables(
   target: pg.ClientBase,
   tables: readonly SourceTable[],
+  firstId = 1,
 ): Promise<Map<string, number>> {
-  const rows = tableRows(tables);
+  const rows = tableRows(tables, firstId);
   await target.query(
     `insert into pgferry.tables (id, schema_name, table_name, kind, key_columns, columns, shape, rows_estimate, bytes_estimate)
      select id, schema_name, table_name, kind, key_columns, columns, shape, rows_estimate, bytes_estimate

@@ -98,7 +98,14 @@ export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
     window: windowS,
   };
   const errs = await client.query<{ at: Date; message: string }>(
-    "select at, message from pgferry.events where level = 'error' order by id desc limit $1",
+    // A new source table the stream saw stays shown until `pgferry tables` adds or removes it.
+    `select at, message from pgferry.events e
+      where level = 'error'
+         or (kind = 'new-table'
+             and not exists (select 1 from pgferry.events r
+                              where r.kind in ('table-added', 'table-removed') and r.id > e.id
+                                and r.details->>'table' = e.details->>'table'))
+      order by id desc limit $1`,
     [ERRORS_SHOWN],
   );
   const sum = (f: (t: TableStatus) => number) => tables.reduce((a, t) => a + f(t), 0);

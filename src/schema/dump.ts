@@ -29,6 +29,10 @@ export function pgDumpArgs(
   ];
   if (!opts.keepOwners) args.push("--no-owner");
   if (!opts.keepPrivileges) args.push("--no-privileges");
+  if (opts.includeTables) {
+    for (const t of opts.includeTables) args.push("--table", exactTablePattern(t));
+    return args;
+  }
   for (const t of excluded) args.push("--exclude-table", exactTablePattern(t));
   return args;
 }

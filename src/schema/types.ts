@@ -67,6 +67,11 @@ export interface DumpOptions {
   pgDump?: string;
   /** Tables left out of the migration (--exclude / not in --tables). */
   excludeTables: { schema: string; name: string }[];
+  /**
+   * Only these tables (pg_dump --table: each one's own definition, the sequences it owns,
+   * its indexes, constraints and triggers; nothing else): `pgferry tables add`.
+   */
+  includeTables?: { schema: string; name: string }[];
   signal?: AbortSignal;
   /** Keep ALTER … OWNER TO (default false: the source's roles rarely exist on the target). */
   keepOwners?: boolean;

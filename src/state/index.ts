@@ -10,6 +10,12 @@ export {
   type TablePhase,
 } from "./migration-row.js";
 export {
+  newSourceTables,
+  storedFilter,
+  type UnmigratedTable,
+  unmigratedAmong,
+} from "./migration-scope.js";
+export {
   assertSameSource,
   isSameSource,
   parseIdentity,

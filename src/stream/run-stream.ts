@@ -4,7 +4,7 @@ import type { MigrationContext } from "../context.js";
 import { connectionCap, serverMajor } from "../db/index.js";
 import { isRetryable, sleep } from "../db/retry.js";
 import { PgferryError } from "../errors/index.js";
-import { ensureControlSchema, readMigration, recordEvent } from "../state/index.js";
+import { ensureControlSchema, newSourceTables, readMigration, recordEvent } from "../state/index.js";
 import type { WindowOutcome } from "./apply-window.js";
 import { changedShapes, recheckPaused, recordSourceOids } from "./ddl.js";
 import { startHeartbeat } from "./heartbeat.js";
@@ -60,6 +60,8 @@ export class ForwardStream {
   private applied: { total: number; at: number } | undefined;
   /** The migration's token (capture/ownership.ts), read at start. */
   private token = "";
+  /** New source tables already reported by this run. */
+  private readonly newTables = new Set<string>();
 
   constructor(
     private readonly ctx: MigrationContext,
@@ -280,6 +282,25 @@ export class ForwardStream {
     if (now - this.last.paused >= PAUSED_RECHECK_MS) {
       this.last.paused = now;
       await this.recheckPaused(false);
+      await this.reportNewTables();
+    }
+  }
+
+  /**
+   * A table created on the source after prepare is not captured: nothing streams it, and the
+   * cutover refuses while it exists. Said once per table and run (an event, for `status`).
+   */
+  private async reportNewTables(): Promise<void> {
+    const src = await onSide("source", () => this.read.get());
+    const tgt = await onSide("target", () => this.write.get());
+    const found = await onSide("source", () => newSourceTables(src, tgt));
+    for (const t of found) {
+      const name = tableName(t);
+      if (this.newTables.has(name)) continue;
+      this.newTables.add(name);
+      const message = `${name}: a new table on the source that the migration does not carry. Run \`pgferry tables add ${name}\` to migrate it, or \`pgferry tables remove ${name}\` to leave it out; the cutover refuses until then.`;
+      this.ctx.emit({ type: "log", level: "warn", message, table: name });
+      await onSide("target", () => recordEvent(tgt, "warn", "new-table", message, { table: name }));
     }
   }
 

@@ -1,6 +1,7 @@
 import type pg from "pg";
-import { copyColumns, listTables, tableMatcher } from "../catalog/index.js";
+import { copyColumns, listTables } from "../catalog/index.js";
 import { serverMajor } from "../db/index.js";
+import { storedFilter, type UnmigratedTable, unmigratedAmong } from "../state/index.js";
 import type { VerifyColumn, VerifyTable } from "./table-sql.js";
 
 interface StoredColumn {
@@ -56,27 +57,12 @@ export async function tablesFromControl(target: pg.ClientBase): Promise<Migratio
   return { phase: mig.rows[0].phase, tables, filter: storedFilter(mig.rows[0].options) };
 }
 
-function storedFilter(options: Record<string, unknown> | null): MigrationView["filter"] {
-  const list = (v: unknown) => (Array.isArray(v) && v.length > 0 ? v.map(String) : undefined);
-  const include = list(options?.["include"]);
-  const exclude = list(options?.["exclude"]);
-  return { ...(include ? { include } : {}), ...(exclude ? { exclude } : {}) };
-}
-
 /**
  * Source tables the migration's filters match but that it does not carry: created after
  * prepare (or renamed to a new name), so nothing copies or streams them.
  */
-export async function unmigratedTables(
-  source: pg.Client,
-  view: MigrationView,
-): Promise<{ schema: string; name: string; kind: "table" | "partitioned" }[]> {
-  const match = tableMatcher(view.filter);
-  const known = new Set(view.tables.map((t) => `${t.schema}\u0000${t.name}`));
-  const all = await listTables(source, await serverMajor(source));
-  return all
-    .filter((t) => match(t.schema, t.name) && !known.has(`${t.schema}\u0000${t.name}`))
-    .map((t) => ({ schema: t.schema, name: t.name, kind: t.kind }));
+export async function unmigratedTables(source: pg.Client, view: MigrationView): Promise<UnmigratedTable[]> {
+  return unmigratedAmong(source, view.filter, view.tables);
 }
 
 /**

@@ -1,0 +1,187 @@
+import type pg from "pg";
+import { installTableCapture } from "../capture/index.js";
+import { listTables, type SourceTable } from "../catalog/index.js";
+import type { MigrationContext } from "../context.js";
+import { runCopy } from "../copy/index.js";
+import { ident, literal, qualified, serverMajor } from "../db/index.js";
+import { PgferryError } from "../errors/index.js";
+import { insertTables } from "../prepare/index.js";
+import { applyPreData, dumpSchema, storePostData } from "../schema/index.js";
+import { recordEvent } from "../state/index.js";
+import type { TablesOptions } from "./remove.js";
+import {
+  closeTables,
+  lockOpenMigration,
+  openTables,
+  parseTableName,
+  storeExclude,
+  type TablesSessions,
+} from "./session.js";
+import { dropLeftoverCapture } from "./source-capture.js";
+
+export interface AddOptions extends TablesOptions {
+  /** Copy workers for the new tables' copy (default 2). */
+  jobs?: number;
+  pgDump?: string;
+}
+
+export interface AddResult {
+  /** Tables brought into the migration, with their ids. */
+  added: { name: string; id: number }[];
+  /**
+   * "done": copied and indexed here (the migration streams: a running `start` streams them
+   * from now on); "start": left for `pgferry start`, which is still copying the migration.
+   */
+  copy: "done" | "start" | "stopped";
+}
+
+/** Table phases that mean the table's copy and index are done. */
+const INDEXED = ["indexed", "streaming", "paused"];
+
+async function resolve(s: TablesSessions, names: readonly string[]) {
+  const onSource = new Map(
+    (await listTables(s.source, await serverMajor(s.source))).map((t) => [`${t.schema}.${t.name}`, t]),
+  );
+  const { rows } = await s.target.query<{ name: string; phase: string }>(
+    "select schema_name || '.' || table_name as name, phase from pgferry.tables",
+  );
+  const carried = new Map(rows.map((r) => [r.name, r.phase]));
+  const fresh: SourceTable[] = [];
+  for (const raw of names) {
+    const p = parseTableName(raw, "TABLE_NOT_FOUND");
+    const name = `${p.schema}.${p.name}`;
+    const phase = carried.get(name);
+    if (phase !== undefined) {
+      // An add cut short after its table was registered: its copy is finished below.
+      if (INDEXED.includes(phase)) {
+        throw new PgferryError(
+          "TABLE_ALREADY_MIGRATED",
+          `${name} is already part of the migration (${phase}).`,
+          {
+            side: "local",
+          },
+        );
+      }
+      continue;
+    }
+    const t = onSource.get(name);
+    if (!t) {
+      throw new PgferryError("TABLE_NOT_FOUND", `The source has no table ${name}.`, { side: "local" });
+    }
+    if (!t.key) {
+      throw new PgferryError("NO_REPLICATION_KEY", `${name} has no primary key or unique NOT NULL index.`, {
+        side: "source",
+        hint: `pgferry replays changes by key: add one on the source (ALTER TABLE ${qualified(t.schema, t.name)} ADD PRIMARY KEY (…)), then run \`pgferry tables add ${name}\` again; or leave it out with \`pgferry tables remove ${name}\`.`,
+      });
+    }
+    fresh.push(t);
+  }
+  return fresh;
+}
+
+async function refuseExisting(target: pg.ClientBase, t: SourceTable): Promise<void> {
+  const { rows } = await target.query<{ ok: boolean }>(
+    `select to_regclass(${literal(qualified(t.schema, t.name))}) is not null as ok`,
+  );
+  if (!rows[0]?.ok) return;
+  throw new PgferryError("SCHEMA_APPLY_FAILED", `The target already has a table ${t.schema}.${t.name}.`, {
+    side: "target",
+    hint: "It is not part of the migration (left by `pgferry tables remove`, or made by hand): drop or rename it on the target, then run `pgferry tables add` again.",
+  });
+}
+
+/**
+ * One table into the migration: its capture on the source first, then its position P, a
+ * source snapshot taken after the triggers exist (what S0 is to prepare: every change
+ * committed after P is in the log, every chunk is read after P); then, in ONE target
+ * transaction, its pre-data, its pgferry.tables row (pending, at P) and its post-data items.
+ */
+async function addOne(
+  ctx: MigrationContext,
+  s: TablesSessions,
+  t: SourceTable,
+  opts: AddOptions,
+): Promise<number> {
+  const name = `${t.schema}.${t.name}`;
+  const { rows: ids } = await s.target.query<{ id: number }>(
+    "select coalesce(max(id), 0) + 1 as id from pgferry.tables",
+  );
+  const id = ids[0]!.id;
+  const dump = await dumpSchema(ctx.source, {
+    excludeTables: [],
+    includeTables: [t, ...t.leaves],
+    signal: ctx.signal,
+    ...(opts.pgDump ? { pgDump: opts.pgDump } : {}),
+  });
+  for (const w of dump.warnings ?? []) ctx.emit({ type: "log", level: "warn", message: w, table: name });
+  await installTableCapture(
+    s.source,
+    { tableId: id, schema: t.schema, name: t.name, keyColumns: t.key!.columns, leaves: t.leaves },
+    {
+      skipApplySessions: false,
+      lockTimeoutMs: opts.lockTimeoutMs ?? 3000,
+      attempts: 8,
+      signal: ctx.signal,
+      onWait: (waiters, attempt) => ctx.emit({ type: "lock:wait", table: name, attempt, waiters }),
+    },
+  );
+  const { rows } = await s.source.query<{ p: string }>("select txid_current_snapshot()::text as p");
+  const position = rows[0]!.p;
+  await s.target.query("begin");
+  try {
+    const options = await lockOpenMigration(s.target);
+    await s.target.query(`create schema if not exists ${ident(t.schema)}`);
+    await applyPreData(s.target, dump);
+    const map = await insertTables(s.target, [t], id);
+    await s.target.query("update pgferry.tables set position = $2 where id = $1", [id, position]);
+    await storePostData(s.target, dump, map);
+    await storeExclude(s.target, options, { drop: [name] });
+    await recordEvent(s.target, "info", "table-added", `${name}: added to the migration.`, {
+      table: name,
+      id,
+    });
+    await s.target.query("commit");
+  } catch (err) {
+    await s.target.query("rollback").catch(() => {});
+    throw err;
+  }
+  ctx.emit({ type: "table:phase", table: name, phase: "pending" });
+  return id;
+}
+
+/**
+ * `pgferry tables add`: brings keyed source tables into a running migration. Each gets its
+ * capture, position and schema (addOne); then, while the migration streams, this command
+ * copies and indexes them with the copy stage's own workers (a running `start` is streaming
+ * and copies nothing) and the running stream streams them from their position once indexed.
+ * While `start` is still copying the migration, it copies them along with the rest.
+ */
+export async function addTables(
+  ctx: MigrationContext,
+  names: readonly string[],
+  opts: AddOptions = {},
+): Promise<AddResult> {
+  // Bad names are refused before anything connects.
+  for (const n of names) parseTableName(n, "TABLE_NOT_FOUND");
+  const s = await openTables(ctx);
+  const added: AddResult["added"] = [];
+  let phase: string;
+  try {
+    const fresh = await resolve(s, names);
+    for (const t of fresh) await refuseExisting(s.target, t);
+    const { rows } = await s.target.query<{ id: number }>("select id from pgferry.tables");
+    // Leftovers of an add that died before registering its table would share the new id.
+    await dropLeftoverCapture(
+      s.source,
+      rows.map((r) => r.id),
+      { lockTimeoutMs: opts.lockTimeoutMs ?? 3000, attempts: 8, emit: ctx.emit, signal: ctx.signal },
+    );
+    for (const t of fresh) added.push({ name: `${t.schema}.${t.name}`, id: await addOne(ctx, s, t, opts) });
+    phase = s.phase;
+  } finally {
+    await closeTables(s);
+  }
+  if (phase !== "streaming") return { added, copy: "start" };
+  const done = await runCopy(ctx, { jobs: opts.jobs ?? 2, indexJobs: 1 });
+  return { added, copy: done ? "done" : "stopped" };
+}

@@ -1,0 +1,116 @@
+import type { MigrationContext } from "../context.js";
+import { PgferryError } from "../errors/index.js";
+import { newSourceTables, recordEvent, storedFilter } from "../state/index.js";
+import {
+  closeTables,
+  lockOpenMigration,
+  openTables,
+  parseTableName,
+  storeExclude,
+  type TablesSessions,
+} from "./session.js";
+import { dropLeftoverCapture } from "./source-capture.js";
+
+export interface TablesOptions {
+  /** lock_timeout of each trigger install or drop on the source (default 3 s). */
+  lockTimeoutMs?: number;
+}
+
+export interface RemoveResult {
+  /** Tables taken out of the migration (they were part of it). */
+  removed: string[];
+  /** Tables that were not part of it (new on the source): only excluded from now on. */
+  excluded: string[];
+  /** Relations on the source whose capture triggers were dropped. */
+  triggersDropped: string[];
+  /** Log rows deleted from pgferry.changes on the source. */
+  changesDeleted: number;
+}
+
+interface Carried {
+  id: number;
+  name: string;
+}
+
+/** Each name: a table of the migration, or a source table it does not carry, or already excluded. */
+async function resolve(
+  s: TablesSessions,
+  names: readonly string[],
+): Promise<{ carried: Carried[]; others: string[] }> {
+  const { rows } = await s.target.query<{ id: number; name: string }>(
+    "select id, schema_name || '.' || table_name as name from pgferry.tables",
+  );
+  const byName = new Map(rows.map((r) => [r.name, r.id]));
+  const fresh = new Set((await newSourceTables(s.source, s.target)).map((t) => `${t.schema}.${t.name}`));
+  const excluded = new Set(storedFilter(s.options).exclude ?? []);
+  const carried: Carried[] = [];
+  const others: string[] = [];
+  for (const raw of names) {
+    const t = parseTableName(raw, "TABLE_NOT_MIGRATED");
+    const name = `${t.schema}.${t.name}`;
+    const id = byName.get(name);
+    if (id !== undefined) carried.push({ id, name });
+    else if (fresh.has(name) || excluded.has(name)) others.push(name);
+    else
+      throw new PgferryError("TABLE_NOT_MIGRATED", `${name} is not a table of this migration.`, {
+        side: "local",
+        hint: "Name tables as schema.table, as `pgferry status` lists them.",
+      });
+  }
+  return { carried, others };
+}
+
+/**
+ * `pgferry tables remove`: takes tables out of a running migration. First, in ONE target
+ * transaction, their rows in pgferry.tables (with their chunks and post-data items) go and
+ * their names join the stored exclude filter, so nothing streams, verifies or cuts them over;
+ * then their capture on the source (triggers if the table still exists, functions, log rows).
+ * In that order: a table still carried never loses its capture. The target's copy of a
+ * table is left as it is.
+ */
+export async function removeTables(
+  ctx: MigrationContext,
+  names: readonly string[],
+  opts: TablesOptions = {},
+): Promise<RemoveResult> {
+  // Bad names are refused before anything connects.
+  for (const n of names) parseTableName(n, "TABLE_NOT_MIGRATED");
+  const s = await openTables(ctx);
+  try {
+    const { carried, others } = await resolve(s, names);
+    await s.target.query("begin");
+    try {
+      const options = await lockOpenMigration(s.target);
+      await s.target.query("delete from pgferry.tables where id = any ($1::int[])", [
+        carried.map((t) => t.id),
+      ]);
+      const all = [...carried.map((t) => t.name), ...others];
+      await storeExclude(s.target, options, { add: all });
+      for (const name of all) {
+        await recordEvent(s.target, "info", "table-removed", `${name}: removed from the migration.`, {
+          table: name,
+        });
+      }
+      await s.target.query("commit");
+    } catch (err) {
+      await s.target.query("rollback").catch(() => {});
+      throw err;
+    }
+    for (const t of carried)
+      ctx.emit({ type: "log", level: "info", message: "removed from the migration", table: t.name });
+    const { rows } = await s.target.query<{ id: number }>("select id from pgferry.tables");
+    const left = await dropLeftoverCapture(
+      s.source,
+      rows.map((r) => r.id),
+      { lockTimeoutMs: opts.lockTimeoutMs ?? 3000, attempts: 8, emit: ctx.emit, signal: ctx.signal },
+    );
+    return {
+      removed: carried.map((t) => t.name),
+      excluded: others,
+      triggersDropped: left.relations,
+      changesDeleted: left.changes,
+    };
+  } finally {
+    await closeTables(s);
+  }
+}

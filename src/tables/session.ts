@@ -1,0 +1,106 @@
+import type pg from "pg";
+import { assertCaptureOwner } from "../capture/index.js";
+import type { MigrationContext } from "../context.js";
+import { connect } from "../db/index.js";
+import { PgferryError } from "../errors/index.js";
+import { assertSameSource, ensureControlSchema, hasMigration, readMigration } from "../state/index.js";
+
+/** Migration phases during which tables may join or leave: after prepare, before the cutover. */
+export const OPEN_PHASES = ["copying", "indexing", "streaming"];
+
+/** `pgferry tables` commands exclude each other: held as long as the target session lives. */
+const TABLES_LOCK = "select pg_advisory_lock(hashtext('pgferry:tables'))";
+
+export interface TablesSessions {
+  target: pg.Client;
+  source: pg.Client;
+  token: string;
+  phase: string;
+  options: Record<string, unknown>;
+}
+
+export function assertOpenPhase(phase: string): void {
+  if (OPEN_PHASES.includes(phase)) return;
+  const why =
+    phase === "preparing"
+      ? "it is still being prepared: run `pgferry start` until it copies"
+      : phase === "cutover"
+        ? "a cutover is under way"
+        : `it is ${phase}`;
+  throw new PgferryError(
+    "TABLES_FROZEN",
+    `Tables cannot be added to or removed from this migration: ${why}.`,
+    {
+      side: "target",
+    },
+  );
+}
+
+/**
+ * Both sessions, after the checks every `tables` command needs: a migration in an open phase,
+ * the source it copies, and a capture that is this migration's.
+ */
+export async function openTables(ctx: MigrationContext): Promise<TablesSessions> {
+  const target = await connect(ctx.target, { stage: "tables" });
+  let source: pg.Client | undefined;
+  try {
+    if (!(await hasMigration(target))) {
+      throw new PgferryError("NOT_PREPARED", "There is no migration on this target.", { side: "target" });
+    }
+    await ensureControlSchema(target);
+    await target.query(TABLES_LOCK);
+    const m = (await readMigration(target))!;
+    assertOpenPhase(m.phase);
+    source = await connect(ctx.source, { stage: "tables", statementTimeoutMs: 5 * 60_000 });
+    await assertSameSource(source, ctx.source, m.source_identity);
+    await assertCaptureOwner(source, m.token, "source");
+    return { target, source, token: m.token, phase: m.phase, options: m.options ?? {} };
+  } catch (err) {
+    await Promise.all([target.end().catch(() => {}), source?.end().catch(() => {})]);
+    throw err;
+  }
+}
+
+export async function closeTables(s: TablesSessions): Promise<void> {
+  await Promise.all([s.target.end().catch(() => {}), s.source.end().catch(() => {})]);
+}
+
+/** "schema.table" as given on the command line; a bare name is refused (exit 2). */
+export function parseTableName(
+  name: string,
+  code: "TABLE_NOT_MIGRATED" | "TABLE_NOT_FOUND",
+): { schema: string; name: string } {
+  const i = name.indexOf(".");
+  if (i <= 0 || i === name.length - 1) {
+    throw new PgferryError(code, `Not a schema.table name: "${name}".`, {
+      side: "local",
+      hint: "Name tables as schema.table, e.g. public.orders.",
+    });
+  }
+  return { schema: name.slice(0, i), name: name.slice(i + 1) };
+}
+
+/** Locks the migration row in the caller's transaction and checks the phase again under it. */
+export async function lockOpenMigration(target: pg.ClientBase): Promise<Record<string, unknown>> {
+  const { rows } = await target.query<{ phase: string; options: Record<string, unknown> | null }>(
+    "select phase, options from pgferry.migration for update",
+  );
+  assertOpenPhase(rows[0]?.phase ?? "cleaned");
+  return rows[0]?.options ?? {};
+}
+
+/** migration.options with its exclude list changed: `tables remove` adds, `tables add` takes out. */
+export async function storeExclude(
+  target: pg.ClientBase,
+  options: Record<string, unknown>,
+  change: { add?: readonly string[]; drop?: readonly string[] },
+): Promise<void> {
+  const current = Array.isArray(options["exclude"]) ? (options["exclude"] as unknown[]).map(String) : [];
+  const drop = new Set(change.drop ?? []);
+  const next = current.filter((p) => !drop.has(p));
+  // A name with a dot in it cannot be written as a pattern (schema.table): left out.
+  for (const n of change.add ?? []) if (!next.includes(n) && n.split(".").length === 2) next.push(n);
+  await target.query("update pgferry.migration set options = options || $1::jsonb, updated_at = now()", [
+    JSON.stringify({ exclude: next.length > 0 ? next : null }),
+  ]);
+}
