@@ -4,6 +4,7 @@ import {
   dropSchema,
   dropTriggers,
   enableUserTriggers,
+  fenceState,
   readCaptureOwner,
 } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
@@ -54,6 +55,20 @@ async function readPhase(
   );
   const r = m.rows[0];
   return r ? { phase: r.phase, identity: r.source_identity, token: r.token } : null;
+}
+
+/**
+ * A rollback cut short leaves the migration 'switched' with the target fenced (the app's
+ * writes there refused) or its switch begun: removing the target's capture then would lower
+ * that fence while the application may already write to the source, a split brain.
+ */
+async function rollbackInterrupted(target: pg.ClientBase): Promise<boolean> {
+  if ((await fenceState(target)) === "up") return true;
+  // Through jsonb: a control schema from before 006_rollback.sql has no such column.
+  const { rows } = await target.query<{ started: string | null }>(
+    "select to_jsonb(m) ->> 'rollback_switch_started_at' as started from pgferry.migration m",
+  );
+  return rows[0]?.started != null;
 }
 
 async function cleanSide(
@@ -119,6 +134,13 @@ export async function cleanup(ctx: MigrationContext, opts: CleanupOptions = {}):
             }
           : {}),
       });
+    }
+    if (migration?.phase === "switched" && !opts.force && (await rollbackInterrupted(target))) {
+      throw new PgferryError(
+        "CLEANUP_REFUSED",
+        "A rollback of this migration was interrupted: the target is fenced, or the rollback's switch command may have run. Cleanup would lower the target's fence while the source may take writes too.",
+        { side: "target", hint: "Run `pgferry rollback` again to finish it; --force abandons it." },
+      );
     }
     if (migration) {
       // Every pgferry process (a stream still running) stops when it sees this phase.

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { installCaptureSchema, installTableCapture } from "../../src/capture/index.js";
+import { FENCE_UP_SQL, installCaptureSchema, installTableCapture } from "../../src/capture/index.js";
 import { cleanup } from "../../src/cleanup/index.js";
 import type { MigrationContext } from "../../src/context.js";
 import { connect, parseConnUrl } from "../../src/db/index.js";
@@ -187,6 +187,19 @@ describe.each(testPairs())("cleanup, PostgreSQL %s", (p) => {
     const forced = await cleanup(ctxOf(source, target), { force: true });
     expect(forced.phaseBefore).toBe("streaming");
     expect(await traces(source)).toEqual([]);
+    expect(await traces(target)).toEqual([]);
+  });
+
+  it(`${pairLabel(p)}: refuses while a rollback is interrupted (the target fenced), unless --force`, async () => {
+    const { source, target } = await migrated(p, "switched");
+    // A rollback killed after fencing the target: the migration still says 'switched'.
+    await asOwner(target, FENCE_UP_SQL);
+    const refused = await cleanup(ctxOf(source, target)).catch((e) => e);
+    expect(refused).toMatchObject({ code: "CLEANUP_REFUSED", message: expect.stringContaining("rollback") });
+    expect(await traces(target)).toContain("schema pgferry");
+    expect(await traces(source)).toContain("trigger pgferry_capture_ins");
+    const forced = await cleanup(ctxOf(source, target), { force: true });
+    expect(forced.phaseBefore).toBe("switched");
     expect(await traces(target)).toEqual([]);
   });
 
