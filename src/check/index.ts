@@ -20,7 +20,7 @@ import { checkObjects } from "./objects.js";
 import { checkSourcePrivileges, checkTargetPrivileges } from "./privileges.js";
 import { checkRowSecurity } from "./rls.js";
 import { summarizeTables, totals } from "./sizes.js";
-import { checkSourceLeftovers, checkTarget } from "./target.js";
+import { checkChangeLog, checkSourceLeftovers, checkTarget } from "./target.js";
 import {
   type CheckOptions,
   type CheckReport,
@@ -124,6 +124,7 @@ async function inspect(
     findings,
   );
   await checkSourceLeftovers(sides.source, targetState, findings);
+  await checkChangeLog(sides.source, targetState, findings);
 
   source.connections = { ...sourceSlots, needed };
   target.connections = await connectionBudget(sides.target, needed);

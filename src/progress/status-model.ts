@@ -15,6 +15,11 @@ export interface StatusReport {
     chunksTotal: number;
   };
   stream: { changesApplied: number; changesPerSecond: number };
+  /**
+   * The source's change log as the stream last measured it. It grows while nothing applies
+   * it (no `pgferry start` streaming); `lagSeconds` is then the age of its oldest change.
+   */
+  changeLog?: { bytes: number; measuredAt: string };
   tables: TableStatus[];
   errors: { at: string; message: string }[];
   cutover?: { fenceRaisedAt: string | null; switchedAt: string | null; unavailableMs: number | null };

@@ -137,6 +137,9 @@ export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
     tables,
     errors: errs.rows.reverse().map((e) => ({ at: new Date(e.at).toISOString(), message: e.message })),
   };
+  if (cols.has("migration.log_bytes") && m.log_bytes !== null && m.log_measured_at) {
+    report.changeLog = { bytes: num(m.log_bytes), measuredAt: new Date(m.log_measured_at).toISOString() };
+  }
   if (m.fence_raised_at || m.switched_at) {
     report.cutover = {
       fenceRaisedAt: m.fence_raised_at ? new Date(m.fence_raised_at).toISOString() : null,

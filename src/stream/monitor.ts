@@ -24,6 +24,14 @@ export async function countPending(
   return new Map(rows.map((r) => [r.id, Number(r.n)]));
 }
 
+/** Bytes of the capture side's change log (table and index). */
+export async function changeLogBytes(read: pg.ClientBase): Promise<number> {
+  const { rows } = await read.query<{ n: string }>(
+    "select pg_total_relation_size('pgferry.changes')::int8::text as n",
+  );
+  return Number(rows[0]!.n);
+}
+
 /**
  * Stores pending counts, the migration's heartbeat (the oldest beat any streaming or paused
  * table has reached: a paused table holds the lag up, as it should), lag and rate. Rows a
@@ -33,6 +41,7 @@ export async function storeStreamStatus(
   write: pg.ClientBase,
   pending: Map<number, number>,
   rate: number | null,
+  logBytes?: number,
 ): Promise<void> {
   const ids = [...pending.keys()];
   await write.query(
@@ -52,8 +61,10 @@ export async function storeStreamStatus(
             lag_seconds = extract(epoch from now() -
               case when (select n from beat) > 0 then (select at from beat) else heartbeat_at end),
             pending_changes = $1, pending_at = now(),
-            stream_rate = coalesce($2, stream_rate), stream_updated_at = now()`,
-    [[...pending.values()].reduce((a, b) => a + b, 0), rate],
+            stream_rate = coalesce($2, stream_rate), stream_updated_at = now(),
+            log_bytes = coalesce($3, log_bytes),
+            log_measured_at = case when $3::int8 is null then log_measured_at else now() end`,
+    [[...pending.values()].reduce((a, b) => a + b, 0), rate, logBytes ?? null],
   );
 }
 

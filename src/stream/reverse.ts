@@ -74,11 +74,6 @@ class ReverseEngine {
     const cap = await onSide("target", () => this.capture.get());
     const app = await onSide("source", () => this.apply.get());
     try {
-      await onSide("target", () => cap.query("begin isolation level repeatable read read only"));
-      const r = await onSide("target", () =>
-        cap.query<{ q: string }>("select txid_current_snapshot()::text as q"),
-      );
-      const q = r.rows[0]!.q;
       // Deferrable keys and unique constraints are checked at commit, when the source equals
       // the target as of q: values moved or swapped within the round then apply in any order.
       await onSide("source", () => app.query("begin; set constraints all deferred"));
@@ -91,9 +86,16 @@ class ReverseEngine {
       // a round either committed before the mark or sees it, never applies after the switch.
       if (await onSide("target", () => windowEnded(control))) {
         await this.apply.rollback();
-        await this.capture.rollback();
         return "stopped";
       }
+      // q is taken under the positions' lock, after the round that held it before committed:
+      // it covers that round's q, so positions only move forward (taken before the lock, a
+      // slower concurrent round could store an older q and have later rounds apply again).
+      await onSide("target", () => cap.query("begin isolation level repeatable read read only"));
+      const r = await onSide("target", () =>
+        cap.query<{ q: string }>("select txid_current_snapshot()::text as q"),
+      );
+      const q = r.rows[0]!.q;
       const positions = new Map(pos.rows.map((p) => [p.id, p.position]));
       const work = tables
         .filter((t) => positions.has(t.id))

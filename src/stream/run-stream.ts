@@ -8,7 +8,7 @@ import { ensureControlSchema, newSourceTables, readMigration, recordEvent } from
 import type { WindowOutcome } from "./apply-window.js";
 import { changedShapes, recheckPaused, recordSourceOids } from "./ddl.js";
 import { startHeartbeat } from "./heartbeat.js";
-import { appliedTotal, cleanupLog, countPending, storeStreamStatus } from "./monitor.js";
+import { appliedTotal, changeLogBytes, cleanupLog, countPending, storeStreamStatus } from "./monitor.js";
 import { RetryLoop } from "./retry.js";
 import { syncSequencesOn } from "./sequences.js";
 import { onSide, Session } from "./sessions.js";
@@ -331,6 +331,7 @@ export class ForwardStream {
     );
     const src = await onSide("source", () => this.read.get());
     const pending = await onSide("source", () => countPending(src, counted));
+    const logBytes = await onSide("source", () => changeLogBytes(src));
     const tgt = await onSide("target", () => this.write.get());
     const total = await onSide("target", () => appliedTotal(tgt));
     const now = Date.now();
@@ -338,7 +339,7 @@ export class ForwardStream {
       ? ((total - this.applied.total) * 1000) / Math.max(1, now - this.applied.at)
       : null;
     this.applied = { total, at: now };
-    await onSide("target", () => storeStreamStatus(tgt, pending, rate));
+    await onSide("target", () => storeStreamStatus(tgt, pending, rate, logBytes));
   }
 
   private async recheckPaused(retryUnchanged: boolean): Promise<void> {

@@ -48,6 +48,7 @@ export function summaryLine(s: StatusReport, alerts = true): string {
   if (s.lagSeconds !== null) parts.push(`lag ${s.lagSeconds.toFixed(1)}s`);
   if (s.pendingChanges !== null) parts.push(`${formatCount(s.pendingChanges)} pending changes`);
   if (s.stream.changesApplied > 0) parts.push(`${formatCount(s.stream.changesApplied)} changes applied`);
+  if (s.changeLog) parts.push(`source change log ${formatBytes(s.changeLog.bytes)}`);
   if (alerts && s.fences) parts.push(fencesText(s.fences));
   if (alerts && s.operation) parts.push(operationText(s.operation));
   return parts.join(" · ");
