@@ -2,13 +2,13 @@ import type pg from "pg";
 import type { MigrationContext } from "./context.js";
 import { runCopy } from "./copy/index.js";
 import {
-  capConnections,
   connect,
   connectionSlots,
   defaultIndexJobs,
   defaultJobs,
   sourceConnectionBudget,
   withClient,
+  withConnectionCap,
 } from "./db/index.js";
 import { sleep } from "./db/retry.js";
 import { PgferryError, redact } from "./errors/index.js";
@@ -53,10 +53,10 @@ const CUTOVER_POLL_MS = 500;
  * resumed from the state on the target, and on through the cutover (see followMigration).
  * Never prints; progress goes through ctx.emit.
  */
-export async function runMigration(ctx: MigrationContext, opts: StartOptions = {}): Promise<StartResult> {
-  const jobs = opts.jobs ?? (await jobsFromBudget(ctx));
+export async function runMigration(given: MigrationContext, opts: StartOptions = {}): Promise<StartResult> {
+  const jobs = opts.jobs ?? (await jobsFromBudget(given));
   // The budget check promised: every source session of this run counts against it.
-  capConnections(ctx.source, sourceConnectionBudget(jobs));
+  const ctx = { ...given, source: withConnectionCap(given.source, sourceConnectionBudget(jobs)) };
   const indexJobs = opts.indexJobs ?? defaultIndexJobs();
   const result = (phase: string, outcome: StartResult["outcome"]): StartResult => ({
     phase,

@@ -5,8 +5,9 @@ import type { ConnInfo } from "./conn-info.js";
  * stream held more source connections than check had budgeted and kept opening more, and the
  * application got "too many connections for role"). connect() takes a slot before it opens a
  * session and gives it back when the session ends; past the cap it waits, in order, for one to
- * end. Keyed by the ConnInfo object a run shares across its stages, so two runs in one process
- * (tests, the demo) keep separate budgets.
+ * end. The cap belongs to a ConnInfo of the run's own (withConnectionCap), which its stages
+ * share: other work in the same process (the demo's verify and cutover beside its start) keeps
+ * its sessions out of it, and never waits behind the stream's.
  */
 class Slots {
   private used = 0;
@@ -48,9 +49,14 @@ const caps = new WeakMap<ConnInfo, Slots>();
 /** The fewest sessions a cap may allow: the stream needs its reader, the heartbeat and one applier. */
 export const MIN_CONNECTION_CAP = 3;
 
-/** Caps the sessions this process opens with `info` at `max` (at least MIN_CONNECTION_CAP). */
-export function capConnections(info: ConnInfo, max: number): void {
-  caps.set(info, new Slots(Math.max(MIN_CONNECTION_CAP, Math.floor(max))));
+/**
+ * The same connection as `info`, for one run, whose sessions are capped at `max` (at least
+ * MIN_CONNECTION_CAP). Derived from `info`: its password stays non-enumerable, inherited.
+ */
+export function withConnectionCap(info: ConnInfo, max: number): ConnInfo {
+  const own = Object.freeze(Object.create(info) as ConnInfo);
+  caps.set(own, new Slots(Math.max(MIN_CONNECTION_CAP, Math.floor(max))));
+  return own;
 }
 
 /** The cap set for `info`, if any. */

@@ -19,5 +19,5 @@ export {
   EXTRA_CONNECTIONS,
   sourceConnectionBudget,
 } from "./connection-budget.js";
-export { capConnections, connectionCap, MIN_CONNECTION_CAP } from "./connection-cap.js";
+export { connectionCap, MIN_CONNECTION_CAP, withConnectionCap } from "./connection-cap.js";
 export { ident, identList, literal, qualified } from "./quote.js";
