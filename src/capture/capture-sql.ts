@@ -1,4 +1,5 @@
 import { ident, literal, qualified } from "../db/quote.js";
+import { type KeyFormat, PLAIN_KEY_FORMAT } from "./key-format.js";
 import { APPLY_SESSION_TEST } from "./ownership.js";
 
 /** The id under which the heartbeat table's changes are logged. */
@@ -18,7 +19,8 @@ export function captureFunctionName(tableId: number, op: CaptureOp, leafOid?: nu
 // The capture functions are SECURITY DEFINER without a SET clause: a SET costs a GUC save
 // and restore on every call (+20 % of the trigger's cost on TPC-B). Instead every name in the
 // body is schema-qualified, operators and types included, so a caller's search_path cannot
-// redirect anything the function runs as its owner.
+// redirect anything the function runs as its owner. Only a key whose text output depends on
+// the caller's settings (floats, intervals, … see keyFormatFor) gets a SET clause pinning them.
 const EQ = "operator(pg_catalog.=)";
 
 /** pg_catalog.jsonb_build_object('k1', r.k1, …) for the key columns of the row `r` (new or old). */
@@ -26,9 +28,13 @@ function keyJson(row: "new" | "old", keyColumns: readonly string[]): string {
   return `pg_catalog.jsonb_build_object(${keyColumns.map((k) => `${literal(k)}, ${row}.${ident(k)}`).join(", ")})`;
 }
 
-function keyUnchanged(keyColumns: readonly string[]): string {
+function keyUnchanged(keyColumns: readonly string[], equalityColumns: readonly string[]): string {
   return keyColumns
-    .map((k) => `new.${ident(k)}::pg_catalog.text ${EQ} old.${ident(k)}::pg_catalog.text`)
+    .map((k) =>
+      equalityColumns.includes(k)
+        ? `new.${ident(k)} ${EQ} old.${ident(k)}`
+        : `new.${ident(k)}::pg_catalog.text ${EQ} old.${ident(k)}::pg_catalog.text`,
+    )
     .join(" and ");
 }
 
@@ -46,9 +52,20 @@ const SKIP_APPLY = `if ${IS_APPLY_SESSION} then
     if ${APPLY_SESSION_TEST} then return null; end if;
   end if;`;
 
-function fn(name: string, body: string, skipApply: boolean): string {
+function setClauses(settings: Readonly<Record<string, string>>): string {
+  return Object.entries(settings)
+    .map(([k, v]) => ` set ${ident(k)} = ${literal(v)}`)
+    .join("");
+}
+
+function fn(
+  name: string,
+  body: string,
+  skipApply: boolean,
+  settings: Readonly<Record<string, string>> = {},
+): string {
   return `create or replace function pgferry.${ident(name)}() returns trigger
-language plpgsql security definer as $fn$
+language plpgsql security definer${setClauses(settings)} as $fn$
 begin
   ${skipApply ? SKIP_APPLY : ""}
   ${body}
@@ -74,12 +91,16 @@ $fn$;`;
  * nothing applies into the source (the reverse stream writes into a fenced source, and
  * FENCED_BODY always skips apply sessions), so it leaves the test out: ~5,000 instructions
  * less per captured row.
+ *
+ * `keyFormat`: how the key must be logged to be exact whatever the writer's session settings
+ * (readKeyFormat); the row functions of a key of floats, intervals, … pin those settings.
  */
 export function captureFunctionSql(
   tableId: number,
   keyColumns: readonly string[],
   leaf: { schema: string; name: string; oid: number } | null,
   skipApplySessions: boolean,
+  keyFormat: KeyFormat = PLAIN_KEY_FORMAT,
 ): string {
   const id = Math.trunc(tableId);
   const skip = skipApplySessions;
@@ -89,20 +110,23 @@ export function captureFunctionSql(
   }
   const newKey = keyJson("new", keyColumns);
   const oldKey = keyJson("old", keyColumns);
+  const pin = keyFormat.settings;
   return [
-    fn(captureFunctionName(id, "ins"), logInsert(id, "I", newKey), skip),
+    fn(captureFunctionName(id, "ins"), logInsert(id, "I", newKey), skip, pin),
     fn(
       captureFunctionName(id, "upd"),
       // A key update logs the old key too, so the target deletes it. Compared as text: every
-      // type has one, and equal text is the same key (a NULL compares unequal: both are logged).
-      `if ${keyUnchanged(keyColumns)} then
+      // type has one, and equal text (under the pinned settings) is the same key; timestamptz
+      // parts with = (see keyFormatFor). A NULL compares unequal: both keys are logged.
+      `if ${keyUnchanged(keyColumns, keyFormat.equalityColumns)} then
     ${logInsert(id, "U", newKey)}
   else
     ${logInsert(id, "U", newKey, oldKey)}
   end if;`,
       skip,
+      pin,
     ),
-    fn(captureFunctionName(id, "del"), logInsert(id, "D", oldKey), skip),
+    fn(captureFunctionName(id, "del"), logInsert(id, "D", oldKey), skip, pin),
     fn(captureFunctionName(id, "trunc"), logInsert(id, "T", "null"), skip),
   ].join("\n");
 }
@@ -153,14 +177,21 @@ export function triggerSql(tableId: number, schema: string, name: string, leafOi
   ];
 }
 
-// Replaces one capture function's body (format(): the name, then the body).
+// Replaces one capture function's body (format(): the name, its SET clauses, the body).
+// CREATE OR REPLACE drops a SET clause it is not given: the function's own are given back
+// (from its proconfig, 'name=value' entries), so a key's pinned settings survive the fence.
 const REPLACE_BODY =
-  "'create or replace function pgferry.%I() returns trigger language plpgsql security definer as %L'";
+  "'create or replace function pgferry.%I() returns trigger language plpgsql security definer%s as %L'";
+
+function setClausesOf(proconfig: string): string {
+  return `coalesce((select pg_catalog.string_agg(pg_catalog.format(' set %I = %L', pg_catalog.split_part(c, '=', 1),
+    pg_catalog.substr(c, pg_catalog.strpos(c, '=') + 1)), '') from pg_catalog.unnest(${proconfig}) c), '')`;
+}
 
 // The capture functions' saved bodies live in pgferry.fenced while the fence is up; raising
 // and lowering both run in one transaction, so the swap is all-or-nothing. plpgsql checks a
 // function's catalog row at every call: from the commit on, every session runs the new body.
-const CAPTURE_FUNCTIONS = `select p.proname::text as name, p.prosrc from pg_catalog.pg_proc p
+const CAPTURE_FUNCTIONS = `select p.proname::text as name, p.prosrc, p.proconfig from pg_catalog.pg_proc p
    where p.pronamespace = 'pgferry'::regnamespace and p.proname like 'capture\\_%'`;
 
 /** The fence raised: every capture function call (so every write) fails at once. */
@@ -187,7 +218,7 @@ begin
       insert into pgferry.fenced (name, body) values (f.name, f.prosrc)
         on conflict (name) do update set body = excluded.body;
     end if;
-    execute format(${REPLACE_BODY}, f.name, ${literal(FENCED_BODY)});
+    execute format(${REPLACE_BODY}, f.name, ${setClausesOf("f.proconfig")}, ${literal(FENCED_BODY)});
   end loop;
 end
 $do$`;
@@ -200,10 +231,9 @@ do $do$
 declare f record;
 begin
   if pg_catalog.to_regclass('pgferry.fenced') is null then return; end if;
-  for f in select name, body from pgferry.fenced loop
-    if exists (select 1 from pg_catalog.pg_proc p where p.pronamespace = 'pgferry'::regnamespace and p.proname = f.name) then
-      execute format(${REPLACE_BODY}, f.name, f.body);
-    end if;
+  for f in select d.name, d.body, p.proconfig from pgferry.fenced d
+             join pg_catalog.pg_proc p on p.pronamespace = 'pgferry'::regnamespace and p.proname = d.name loop
+    execute format(${REPLACE_BODY}, f.name, ${setClausesOf("f.proconfig")}, f.body);
   end loop;
   delete from pgferry.fenced;
 end

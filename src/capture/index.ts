@@ -17,6 +17,7 @@ export {
   type LockWaiter,
   lockHolders,
 } from "./install.js";
+export { type KeyFormat, type KeyLeafType, keyFormatFor, readKeyFormat } from "./key-format.js";
 export {
   APPLY_SESSION_TEST,
   assertCaptureOwner,

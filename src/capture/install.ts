@@ -6,6 +6,7 @@ import { lockTimeoutValue } from "../db/connect.js";
 import { literal, qualified } from "../db/quote.js";
 import { PgferryError } from "../errors/index.js";
 import { captureFunctionSql, FENCE_UP_SQL, HEARTBEAT_TABLE_ID, triggerSql } from "./capture-sql.js";
+import { readKeyFormat } from "./key-format.js";
 import { type CaptureOwner, claimCapture } from "./ownership.js";
 
 const SCHEMA_SQL = readFileSync(
@@ -94,11 +95,19 @@ export async function installTableCapture(
     { schema: target.schema, name: target.name },
     ...target.leaves.map((l) => ({ schema: l.schema, name: l.name, leafOid: l.oid })),
   ];
+  // From the catalog of the side captured: the source's, or the target's for the rollback window.
+  const keyFormat = await readKeyFormat(client, target, target.keyColumns);
   for (const rel of relations) {
     const leaf = rel.leafOid === undefined ? null : { schema: rel.schema, name: rel.name, oid: rel.leafOid };
     await withLockRetry(client, rel, opts, async () => {
       await client.query(
-        captureFunctionSql(target.tableId, target.keyColumns, leaf, opts.skipApplySessions ?? true),
+        captureFunctionSql(
+          target.tableId,
+          target.keyColumns,
+          leaf,
+          opts.skipApplySessions ?? true,
+          keyFormat,
+        ),
       );
       for (const sql of triggerSql(target.tableId, rel.schema, rel.name, rel.leafOid))
         await client.query(sql);

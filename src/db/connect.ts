@@ -31,7 +31,7 @@ export interface SessionOptions {
 }
 
 /**
- * Settings every pgferry session runs with. Fixed date, interval, float and bytea formats make
+ * Settings every pgferry session runs with. Fixed date, interval, float, money and bytea formats make
  * COPY text and row hashes identical across servers and versions; row_security=off makes RLS
  * raise an error instead of silently hiding rows from a copy.
  */
@@ -42,6 +42,8 @@ export const CANONICAL_SETTINGS: Readonly<Record<string, string>> = {
   IntervalStyle: "postgres",
   extra_float_digits: "3",
   bytea_output: "hex",
+  // money prints and parses in lc_monetary's locale: C on both sides keeps its value exact.
+  lc_monetary: "C",
   client_encoding: "UTF8",
 };
 
