@@ -1,6 +1,6 @@
 import { isTransient } from "../db/index.js";
 import { isPgferryError } from "../errors/index.js";
-import type { EventSink } from "../progress/events.js";
+import { type EventSink, stallEvent } from "../progress/events.js";
 import { sleep } from "./throttle.js";
 
 /** Wakes idle workers early when another worker made new work (a table copied, planned). */
@@ -80,6 +80,8 @@ export async function runLoop<S>(o: LoopOptions<S>): Promise<void> {
         if (!isRetryable(err) || failures > (o.maxRetries ?? 8)) throw err;
         const delayMs = Math.min(30_000, 500 * 2 ** (failures - 1));
         const e = err as { message?: string; side?: string };
+        const stall = stallEvent(err);
+        if (stall) o.emit(stall);
         o.emit({
           type: "retry",
           side: e.side === "source" ? "source" : "target",

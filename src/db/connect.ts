@@ -1,6 +1,14 @@
 import pg from "pg";
 import { PgferryError, redact } from "../errors/index.js";
 import { type ConnInfo, type SslMode, tlsOptions } from "./conn-info.js";
+import {
+  BACKEND_STATE_SQL,
+  probeFailure,
+  probeVerdict,
+  StallError,
+  stallTimeoutMs,
+  watchClient,
+} from "./watchdog.js";
 
 export type Stage =
   | "check"
@@ -14,7 +22,8 @@ export type Stage =
   | "rollback"
   | "cleanup"
   | "status"
-  | "demo";
+  | "demo"
+  | "probe";
 
 export interface SessionOptions {
   stage: Stage;
@@ -26,6 +35,11 @@ export interface SessionOptions {
   /** Extra GUCs for this session. */
   settings?: Record<string, string | number>;
   connectTimeoutMs?: number;
+  /**
+   * Bound for noticing a stalled session (watchdog.ts), ms; default PGFERRY_STALL_TIMEOUT or
+   * 60 s; 0 turns the watchdog off.
+   */
+  stallTimeoutMs?: number;
 }
 
 /**
@@ -99,6 +113,7 @@ export async function connect(info: ConnInfo, opts: SessionOptions): Promise<pg.
     client.on("error", () => {});
     try {
       await client.connect();
+      watch(client, info, opts);
       return client;
     } catch (err) {
       lastError = err;
@@ -110,6 +125,65 @@ export async function connect(info: ConnInfo, opts: SessionOptions): Promise<pg.
     }
   }
   throw connectError(lastError, info);
+}
+
+function watch(client: pg.Client, info: ConnInfo, opts: SessionOptions): void {
+  const bound = stallTimeoutMs(opts.stallTimeoutMs);
+  if (bound <= 0) return;
+  boundEnd(client, bound);
+  if (opts.stage === "probe") return;
+  watchClient(client, info, opts.stage, bound, (pid, ms) => probeBackend(info, pid, ms));
+}
+
+/**
+ * end() on an idle session whose path froze waits for a FIN that never comes; after the
+ * bound the socket is destroyed instead.
+ */
+function boundEnd(client: pg.Client, bound: number): void {
+  const end = client.end.bind(client) as () => Promise<void>;
+  const socket = (client as unknown as { connection: { stream: import("node:net").Socket } }).connection
+    .stream;
+  (client as { end: () => Promise<void> }).end = () => {
+    const timer = setTimeout(() => socket.destroy(), bound);
+    timer.unref();
+    return end().finally(() => clearTimeout(timer));
+  };
+}
+
+/** Asks the server, on a new connection, what the session with backend `pid` is doing. */
+async function probeBackend(
+  info: ConnInfo,
+  pid: number,
+  ms: number,
+): Promise<{ alive: boolean; finding: string }> {
+  let over = false;
+  let probe: pg.Client | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const ask = async () => {
+    const c = await connect(info, { stage: "probe", connectTimeoutMs: ms, statementTimeoutMs: ms });
+    // A probe that connects after its deadline only needs closing.
+    if (over) {
+      await c.end().catch(() => {});
+      throw new Error("probe deadline");
+    }
+    probe = c;
+    const { rows } = await c.query(BACKEND_STATE_SQL, [pid]);
+    return probeVerdict(rows[0]);
+  };
+  try {
+    return await Promise.race([
+      ask(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("probe deadline")), ms);
+      }),
+    ]);
+  } catch (err) {
+    return probeFailure(err, ms);
+  } finally {
+    over = true;
+    clearTimeout(timer);
+    await probe?.end().catch(() => {});
+  }
 }
 
 function isNoEncryptionRejection(err: unknown): boolean {
@@ -204,6 +278,7 @@ export async function serverMajor(client: pg.Client): Promise<number> {
 export function isTransient(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   if (!e) return false;
+  if (err instanceof StallError) return true;
   if (
     e.code &&
     ["57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004", "40001", "40P01"].includes(

@@ -18,3 +18,10 @@ export {
   EXTRA_CONNECTIONS,
 } from "./connection-budget.js";
 export { ident, identList, literal, qualified } from "./quote.js";
+export {
+  DEFAULT_STALL_TIMEOUT_MS,
+  type StallDetails,
+  StallError,
+  stallOf,
+  stallTimeoutMs,
+} from "./watchdog.js";
