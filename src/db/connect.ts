@@ -182,7 +182,8 @@ async function probeBackend(
   } finally {
     over = true;
     clearTimeout(timer);
-    await probe?.end().catch(() => {});
+    // Not awaited: the verdict must not wait on closing a probe whose path froze meanwhile.
+    void probe?.end().catch(() => {});
   }
 }
 
