@@ -1,5 +1,5 @@
 import { Backoff, isRetryable, MAX_OUTAGE_MS, sleep } from "../db/retry.js";
-import type { EventSink } from "../progress/events.js";
+import { type EventSink, stallEvent } from "../progress/events.js";
 
 /** Wakes idle workers early when another worker made new work (a table copied, planned). */
 export class Waker {
@@ -66,6 +66,8 @@ export async function runLoop<S>(o: LoopOptions<S>): Promise<void> {
         const delayMs = backoff.next();
         if (!isRetryable(err) || backoff.failingForMs() > (o.maxRetryMs ?? MAX_OUTAGE_MS)) throw err;
         const e = err as { message?: string; side?: string };
+        const stall = stallEvent(err);
+        if (stall) o.emit(stall);
         o.emit({
           type: "retry",
           side: e.side === "source" ? "source" : "target",

@@ -2,6 +2,14 @@ import pg from "pg";
 import { PgferryError, redact } from "../errors/index.js";
 import { type ConnInfo, type SslMode, tlsOptions } from "./conn-info.js";
 import { takeConnectionSlot } from "./connection-cap.js";
+import {
+  BACKEND_STATE_SQL,
+  probeFailure,
+  probeVerdict,
+  StallError,
+  stallTimeoutMs,
+  watchClient,
+} from "./watchdog.js";
 
 export type Stage =
   | "check"
@@ -16,7 +24,8 @@ export type Stage =
   | "cleanup"
   | "status"
   | "tables"
-  | "demo";
+  | "demo"
+  | "probe";
 
 export interface SessionOptions {
   stage: Stage;
@@ -28,6 +37,11 @@ export interface SessionOptions {
   /** Extra GUCs for this session. */
   settings?: Record<string, string | number>;
   connectTimeoutMs?: number;
+  /**
+   * Bound for noticing a stalled session (watchdog.ts), ms; default PGFERRY_STALL_TIMEOUT or
+   * 60 s; 0 turns the watchdog off.
+   */
+  stallTimeoutMs?: number;
 }
 
 /**
@@ -100,7 +114,9 @@ export async function connect(info: ConnInfo, opts: SessionOptions): Promise<pg.
         ? ["disable", "require"]
         : [info.sslmode];
   let lastError: unknown;
-  const release = await takeConnectionSlot(info);
+  // A stall probe takes no slot: it must answer while the cap is full (the stream fills it),
+  // and the stream keeps one slot free for it (run-stream.ts).
+  const release = opts.stage === "probe" ? () => {} : await takeConnectionSlot(info);
   for (const mode of modes) {
     const client = new pg.Client(clientConfig(info, opts, mode));
     // An idle connection that dies must not crash the process; the next query reports it.
@@ -109,6 +125,7 @@ export async function connect(info: ConnInfo, opts: SessionOptions): Promise<pg.
       await client.connect();
       // 'end' comes however the session ends: end(), a server restart, a lost network.
       client.once("end", release);
+      watch(client, info, opts);
       return client;
     } catch (err) {
       lastError = err;
@@ -121,6 +138,66 @@ export async function connect(info: ConnInfo, opts: SessionOptions): Promise<pg.
   }
   release();
   throw connectError(lastError, info);
+}
+
+function watch(client: pg.Client, info: ConnInfo, opts: SessionOptions): void {
+  const bound = stallTimeoutMs(opts.stallTimeoutMs);
+  if (bound <= 0) return;
+  boundEnd(client, bound);
+  if (opts.stage === "probe") return;
+  watchClient(client, info, opts.stage, bound, (pid, ms) => probeBackend(info, pid, ms));
+}
+
+/**
+ * end() on an idle session whose path froze waits for a FIN that never comes; after the
+ * bound the socket is destroyed instead.
+ */
+function boundEnd(client: pg.Client, bound: number): void {
+  const end = client.end.bind(client) as () => Promise<void>;
+  const socket = (client as unknown as { connection: { stream: import("node:net").Socket } }).connection
+    .stream;
+  (client as { end: () => Promise<void> }).end = () => {
+    const timer = setTimeout(() => socket.destroy(), bound);
+    timer.unref();
+    return end().finally(() => clearTimeout(timer));
+  };
+}
+
+/** Asks the server, on a new connection, what the session with backend `pid` is doing. */
+async function probeBackend(
+  info: ConnInfo,
+  pid: number,
+  ms: number,
+): Promise<{ alive: boolean; finding: string }> {
+  let over = false;
+  let probe: pg.Client | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const ask = async () => {
+    const c = await connect(info, { stage: "probe", connectTimeoutMs: ms, statementTimeoutMs: ms });
+    // A probe that connects after its deadline only needs closing.
+    if (over) {
+      await c.end().catch(() => {});
+      throw new Error("probe deadline");
+    }
+    probe = c;
+    const { rows } = await c.query(BACKEND_STATE_SQL, [pid]);
+    return probeVerdict(rows[0]);
+  };
+  try {
+    return await Promise.race([
+      ask(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("probe deadline")), ms);
+      }),
+    ]);
+  } catch (err) {
+    return probeFailure(err, ms);
+  } finally {
+    over = true;
+    clearTimeout(timer);
+    // Not awaited: the verdict must not wait on closing a probe whose path froze meanwhile.
+    void probe?.end().catch(() => {});
+  }
 }
 
 function isNoEncryptionRejection(err: unknown): boolean {
@@ -215,6 +292,7 @@ export async function serverMajor(client: pg.Client): Promise<number> {
 export function isTransient(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   if (!e) return false;
+  if (err instanceof StallError) return true;
   if (
     e.code &&
     ["57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004", "40001", "40P01"].includes(

@@ -4,7 +4,8 @@ import type pg from "pg";
 /**
  * Source connections pgferry holds besides its copy workers; `start` never holds more than
  * jobs + this many (capConnections): while copying, index builds compare definitions with the
- * source; while streaming, the coordinator and the heartbeat, and jobs + 1 appliers.
+ * source; while streaming, the coordinator and the heartbeat, jobs appliers, and room for a
+ * stall probe (a short session, only after silence on a session that waits on its server).
  */
 export const EXTRA_CONNECTIONS = 3;
 

@@ -21,3 +21,10 @@ export {
 } from "./connection-budget.js";
 export { connectionCap, MIN_CONNECTION_CAP, withConnectionCap } from "./connection-cap.js";
 export { ident, identList, literal, qualified } from "./quote.js";
+export {
+  DEFAULT_STALL_TIMEOUT_MS,
+  type StallDetails,
+  StallError,
+  stallOf,
+  stallTimeoutMs,
+} from "./watchdog.js";

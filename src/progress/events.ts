@@ -1,4 +1,5 @@
 import type { LockWaiter } from "../capture/index.js";
+import { stallOf } from "../db/index.js";
 import type { StatusReport } from "./status-model.js";
 
 /**
@@ -13,6 +14,16 @@ export type PgferryEvent =
   | { type: "table:phase"; table: string; phase: string }
   | { type: "progress"; status: StatusReport }
   | { type: "retry"; side: "source" | "target"; attempt: number; delayMs: number; message: string }
+  | {
+      type: "stall";
+      side: "source" | "target";
+      /** The session's stage and what it waited for (a statement, shortened, or a COPY). */
+      waiting: string;
+      /** How long nothing moved before the connection was closed. */
+      seconds: number;
+      /** What the probe on a new connection found. */
+      probe: string;
+    }
   | { type: "cutover:step"; step: string; state: "start" | "done" | "undo"; ms?: number }
   | { type: "demo"; message: string; data?: Record<string, unknown> };
 
@@ -29,5 +40,18 @@ export type StageName =
   | "demo";
 
 export type EventSink = (event: PgferryEvent) => void;
+
+/** The `stall` event for an error caused by a stalled session (db/watchdog.ts), if it is one. */
+export function stallEvent(err: unknown): PgferryEvent | undefined {
+  const s = stallOf(err);
+  if (!s || (s.side !== "source" && s.side !== "target")) return undefined;
+  return {
+    type: "stall",
+    side: s.side,
+    waiting: s.waiting,
+    seconds: Math.round(s.silentMs / 1000),
+    probe: s.probe,
+  };
+}
 
 export const noEvents: EventSink = () => {};

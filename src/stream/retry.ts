@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { Backoff, sleep } from "../db/retry.js";
 import { PgferryError } from "../errors/index.js";
-import type { EventSink } from "../progress/events.js";
+import { type EventSink, stallEvent } from "../progress/events.js";
 import { recordEvent } from "../state/index.js";
 import { errorMessage, sideOf } from "./sessions.js";
 
@@ -26,6 +26,8 @@ export class RetryLoop {
     const message = errorMessage(err);
     const delayMs = this.backoff.next();
     this.last = { side, message };
+    const stall = stallEvent(err);
+    if (stall) this.emit(stall);
     if (this.backoff.failingForMs() > this.maxRetryMs) {
       throw new PgferryError(
         "CONNECTION_LOST",

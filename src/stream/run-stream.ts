@@ -129,11 +129,12 @@ export class ForwardStream {
 
   /**
    * Appliers within the process's source connection cap, if one is set: each holds a source
-   * session, besides the coordinator's and the heartbeat's.
+   * session, besides the coordinator's and the heartbeat's, and one slot stays free for a
+   * stall probe (db/watchdog.ts), which takes none.
    */
   private applyJobs(): number {
     const cap = connectionCap(this.ctx.source);
-    return cap === undefined ? this.o.applyJobs : Math.max(1, Math.min(this.o.applyJobs, cap - 2));
+    return cap === undefined ? this.o.applyJobs : Math.max(1, Math.min(this.o.applyJobs, cap - 3));
   }
 
   /** Control schema up to date, migration present, paused tables re-checked once. */

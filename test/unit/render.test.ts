@@ -207,4 +207,23 @@ describe("renderers", () => {
   it("names the table and the blocking process in a lock wait", () => {
     expect(eventLine(events[1]!)).toContain("pid 4242 (rails");
   });
+
+  it("names the side and what waited in a stall, in plain and live output (issue 17, item 7)", () => {
+    const stall: PgferryEvent = {
+      type: "stall",
+      side: "target",
+      waiting: "pgferry:copy a COPY … FROM STDIN",
+      seconds: 31,
+      probe: "a new connection got no answer within 30 s",
+    };
+    const line =
+      "the target stalled: nothing for 31s while pgferry:copy a COPY … FROM STDIN waited (a new connection got no answer within 30 s); reconnecting";
+    expect(eventLine(stall)).toBe(line);
+    const plain = fakeOutput();
+    makeRenderer(plain, "plain").onEvent(stall);
+    expect(plain.lines()).toEqual([line]);
+    const live = fakeOutput(true);
+    makeRenderer(live, "tty").onEvent(stall);
+    expect(live.text()).toContain(line);
+  });
 });

@@ -23,6 +23,8 @@ export function eventLine(e: PgferryEvent): string | undefined {
       return `${e.table}: ${e.phase}`;
     case "retry":
       return `retrying on the ${e.side} (attempt ${e.attempt}, in ${(e.delayMs / 1000).toFixed(1)}s): ${e.message}`;
+    case "stall":
+      return `the ${e.side} stalled: nothing for ${formatDuration(e.seconds)} while ${e.waiting} waited (${e.probe}); reconnecting`;
     case "cutover:step":
       return `cutover ${e.step}: ${e.state}${e.ms !== undefined ? ` (${e.ms} ms)` : ""}`;
     case "demo":
