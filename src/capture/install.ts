@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type pg from "pg";
-import { lockTimeoutValue } from "../db/connect.js";
+import { DDL_LOCK_TIMEOUT_MS, lockTimeoutValue } from "../db/connect.js";
 import { literal, qualified } from "../db/quote.js";
 import { PgferryError } from "../errors/index.js";
 import { captureFunctionSql, FENCE_UP_SQL, HEARTBEAT_TABLE_ID, triggerSql } from "./capture-sql.js";
@@ -126,7 +126,7 @@ async function withLockRetry(
 ): Promise<void> {
   const table = `${rel.schema}.${rel.name}`;
   const attempts = opts.attempts ?? 8;
-  const lockTimeout = opts.lockTimeoutMs ?? 3000;
+  const lockTimeout = opts.lockTimeoutMs ?? DDL_LOCK_TIMEOUT_MS;
   for (let attempt = 1; ; attempt++) {
     opts.signal?.throwIfAborted();
     await client.query("begin");

@@ -8,7 +8,7 @@ import {
   readCaptureOwner,
 } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
-import { connect } from "../db/index.js";
+import { connect, DDL_LOCK_TIMEOUT_MS } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { assertSameSource, recordEvent } from "../state/index.js";
 
@@ -109,7 +109,7 @@ async function refuseOthersCapture(source: pg.ClientBase, token: string | undefi
  */
 export async function cleanup(ctx: MigrationContext, opts: CleanupOptions = {}): Promise<CleanupReport> {
   const drop: DropOptions = {
-    lockTimeoutMs: opts.lockTimeoutMs ?? 2000,
+    lockTimeoutMs: opts.lockTimeoutMs ?? DDL_LOCK_TIMEOUT_MS,
     attempts: opts.attempts ?? 10,
     emit: ctx.emit,
     signal: ctx.signal,

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { type DropOptions, enableUserTriggers } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
-import { connect } from "../db/index.js";
+import { connect, DDL_LOCK_TIMEOUT_MS } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { ensureControlSchema, hasMigration, recordEvent } from "../state/index.js";
 import { removeReverseCapture } from "../stream/index.js";
@@ -101,7 +101,11 @@ export async function rollback(ctx: MigrationContext, opts: RollbackOptions = {}
       lockTimeoutMs: 5000,
     });
     await assertOwnSource(source, ctx.source, state);
-    const drop: DropOptions = { lockTimeoutMs: opts.lockTimeoutMs ?? 5000, attempts: 6, emit: ctx.emit };
+    const drop: DropOptions = {
+      lockTimeoutMs: opts.lockTimeoutMs ?? DDL_LOCK_TIMEOUT_MS,
+      attempts: 6,
+      emit: ctx.emit,
+    };
     const finishing = state.phase === "switched" && state.rollbackSwitchStartedAt !== null;
     const r: RollbackRun = { ctx, o: opts, control, source, state, drop, finishing, changesBack: 0 };
     if (state.phase === "cutover") return await undoInterruptedCutover(r, state);

@@ -4,6 +4,7 @@ export {
   cancelOnAbort,
   connect,
   connectError,
+  DDL_LOCK_TIMEOUT_MS,
   isTransient,
   lockTimeoutValue,
   type SessionOptions,

@@ -3,7 +3,7 @@ import type pg from "pg";
 import { assertCaptureOwner, readCaptureOwner } from "../capture/index.js";
 import { runCheck } from "../check/index.js";
 import type { MigrationContext } from "../context.js";
-import { connect } from "../db/index.js";
+import { connect, DDL_LOCK_TIMEOUT_MS } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import {
   ensureControlSchema,
@@ -135,7 +135,10 @@ export async function runPrepare(ctx: MigrationContext, opts: PrepareOptions = {
       ctx,
       source,
       target,
-      { lockTimeoutMs: opts.lockTimeoutMs ?? 3000, maxLockWaitMs: opts.maxLockWaitMs ?? 30 * 60_000 },
+      {
+        lockTimeoutMs: opts.lockTimeoutMs ?? DDL_LOCK_TIMEOUT_MS,
+        maxLockWaitMs: opts.maxLockWaitMs ?? 30 * 60_000,
+      },
       { token: (await readMigration(target))!.token, label: ctx.target.display },
     );
     ctx.emit({

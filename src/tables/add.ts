@@ -3,7 +3,7 @@ import { installTableCapture } from "../capture/index.js";
 import { listTables, type SourceTable } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
 import { runCopy } from "../copy/index.js";
-import { ident, literal, qualified, serverMajor } from "../db/index.js";
+import { DDL_LOCK_TIMEOUT_MS, ident, literal, qualified, serverMajor } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { insertTables } from "../prepare/index.js";
 import { applyPreData, dumpSchema, storePostData } from "../schema/index.js";
@@ -119,7 +119,7 @@ async function addOne(
     { tableId: id, schema: t.schema, name: t.name, keyColumns: t.key!.columns, leaves: t.leaves },
     {
       skipApplySessions: false,
-      lockTimeoutMs: opts.lockTimeoutMs ?? 3000,
+      lockTimeoutMs: opts.lockTimeoutMs ?? DDL_LOCK_TIMEOUT_MS,
       attempts: 8,
       signal: ctx.signal,
       onWait: (waiters, attempt) => ctx.emit({ type: "lock:wait", table: name, attempt, waiters }),
@@ -174,7 +174,12 @@ export async function addTables(
     await dropLeftoverCapture(
       s.source,
       rows.map((r) => r.id),
-      { lockTimeoutMs: opts.lockTimeoutMs ?? 3000, attempts: 8, emit: ctx.emit, signal: ctx.signal },
+      {
+        lockTimeoutMs: opts.lockTimeoutMs ?? DDL_LOCK_TIMEOUT_MS,
+        attempts: 8,
+        emit: ctx.emit,
+        signal: ctx.signal,
+      },
     );
     for (const t of fresh) added.push({ name: `${t.schema}.${t.name}`, id: await addOne(ctx, s, t, opts) });
     phase = s.phase;

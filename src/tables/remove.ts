@@ -1,4 +1,5 @@
 import type { MigrationContext } from "../context.js";
+import { DDL_LOCK_TIMEOUT_MS } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { newSourceTables, recordEvent, storedFilter } from "../state/index.js";
 import {
@@ -102,7 +103,12 @@ export async function removeTables(
     const left = await dropLeftoverCapture(
       s.source,
       rows.map((r) => r.id),
-      { lockTimeoutMs: opts.lockTimeoutMs ?? 3000, attempts: 8, emit: ctx.emit, signal: ctx.signal },
+      {
+        lockTimeoutMs: opts.lockTimeoutMs ?? DDL_LOCK_TIMEOUT_MS,
+        attempts: 8,
+        emit: ctx.emit,
+        signal: ctx.signal,
+      },
     );
     return {
       removed: carried.map((t) => t.name),

@@ -25,7 +25,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--skip-source", "leave the source alone (for example when it is already decommissioned)")
     .option(
       "--lock-timeout <seconds>",
-      "longest wait for each table's lock (default 2)",
+      "longest wait for each table's lock, per try (default 0.2: writers of the table queue behind it)",
       lockTimeoutSeconds("--lock-timeout"),
     )
     .option("--attempts <n>", "tries per table before giving up (default 10)", positiveInt("--attempts"))

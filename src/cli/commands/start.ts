@@ -71,7 +71,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--pg-dump <path>", "the pg_dump to use for the schema")
     .option(
       "--lock-timeout <seconds>",
-      "how long one capture-trigger install may wait for its table lock (default 3)",
+      "how long one capture-trigger install may wait for its table lock, per try (default 0.2: writers of the table queue behind it)",
       lockTimeoutSeconds("--lock-timeout"),
     )
     .addOption(jsonOption())

@@ -35,7 +35,7 @@ function common(cmd: Command): Command {
   return addConnectionOptions(cmd)
     .option(
       "--lock-timeout <seconds>",
-      "longest wait for each table's lock on the source (default 3)",
+      "longest wait for each table's lock on the source, per try (default 0.2: writers of the table queue behind it)",
       lockTimeoutSeconds("--lock-timeout"),
     )
     .option("--json", "machine-readable result");
