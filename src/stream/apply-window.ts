@@ -2,9 +2,9 @@ import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import { ident, literal } from "../db/quote.js";
+import { cutSnapshot, formatSnapshot, parseSnapshot } from "../positions/index.js";
 import { ddlPauseReason, describeShapeChange, locateOnSource, renamePauseReason, shapeOf } from "./ddl.js";
 import { onSide, type Session, sideOf, sqlState, tagSide } from "./sessions.js";
-import { cutSnapshot, formatSnapshot, parseSnapshot } from "./snapshot.js";
 import {
   applySql,
   columnsJsonSql,

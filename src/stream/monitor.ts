@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { changesAfter } from "../positions/index.js";
 
 export interface Positioned {
   id: number;
@@ -16,8 +17,7 @@ export async function countPending(
   if (tables.length === 0) return new Map();
   const { rows } = await read.query<{ id: number; n: string }>(
     `select x.id, (select count(*) from pgferry.changes c
-                    where c.tbl = x.id and c.txid >= txid_snapshot_xmin(x.p::txid_snapshot)
-                      and not txid_visible_in_snapshot(c.txid, x.p::txid_snapshot))::text as n
+                    where c.tbl = x.id and ${changesAfter("x.p::txid_snapshot")})::text as n
        from unnest($1::int[], $2::text[]) as x(id, p)`,
     [tables.map((t) => t.id), tables.map((t) => t.position)],
   );

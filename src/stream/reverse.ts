@@ -5,6 +5,7 @@ import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { isRetryable, sleep } from "../db/retry.js";
 import { PgferryError } from "../errors/index.js";
+import { changesAfter } from "../positions/index.js";
 import { type MigrationRow, migrationToken, readMigration } from "../state/index.js";
 import { cleanupLog } from "./monitor.js";
 import { RetryLoop } from "./retry.js";
@@ -133,11 +134,9 @@ class ReverseEngine {
       cap.query<{ id: number; n: string; truncs: string[] }>(
         `select x.id,
                 (select count(*) from pgferry.changes c where c.tbl = x.id
-                    and c.txid >= txid_snapshot_xmin(x.p::txid_snapshot)
-                    and not txid_visible_in_snapshot(c.txid, x.p::txid_snapshot))::text as n,
+                    and ${changesAfter("x.p::txid_snapshot")})::text as n,
                 array(select distinct coalesce(c.key::text, '') from pgferry.changes c where c.tbl = x.id and c.op = 'T'
-                    and c.txid >= txid_snapshot_xmin(x.p::txid_snapshot)
-                    and not txid_visible_in_snapshot(c.txid, x.p::txid_snapshot)) as truncs
+                    and ${changesAfter("x.p::txid_snapshot")}) as truncs
            from unnest($1::int[], $2::text[]) as x(id, p)`,
         [work.map((t) => t.id), work.map((t) => t.position)],
       ),

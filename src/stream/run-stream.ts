@@ -4,6 +4,7 @@ import type { MigrationContext } from "../context.js";
 import { connectionCap, serverMajor } from "../db/index.js";
 import { isRetryable, sleep } from "../db/retry.js";
 import { PgferryError } from "../errors/index.js";
+import { changesAfter } from "../positions/index.js";
 import { ensureControlSchema, newSourceTables, readMigration, recordEvent } from "../state/index.js";
 import type { WindowOutcome } from "./apply-window.js";
 import { changedShapes, recheckPaused, recordSourceOids } from "./ddl.js";
@@ -25,8 +26,7 @@ const BUSY_SQL = `
 select txid_current_snapshot()::text as q, (select max(beat_at)::text from pgferry.heartbeat) as beat,
        array(select x.id from unnest($1::int[], $2::text[]) as x(id, p)
               where exists (select 1 from pgferry.changes c
-                             where c.tbl = x.id and c.txid >= txid_snapshot_xmin(x.p::txid_snapshot)
-                               and not txid_visible_in_snapshot(c.txid, x.p::txid_snapshot))) as busy`;
+                             where c.tbl = x.id and ${changesAfter("x.p::txid_snapshot")})) as busy`;
 
 /**
  * Tables with nothing after their position move to the coordinator's snapshot in one

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { ident, literal, qualified } from "../db/quote.js";
+import { changesAfter, changesUpTo } from "../positions/index.js";
 import type { ApplyMode, StoredColumn, StreamTable } from "./types.js";
 
 /**
@@ -27,10 +28,10 @@ function snap(text: string): string {
 export function windowWhere(tableId: number, from: string, to?: string): string {
   const id = Math.trunc(tableId);
   const p = snap(from);
-  let where = `c.tbl = ${id} and c.txid >= txid_snapshot_xmin(${p}) and not txid_visible_in_snapshot(c.txid, ${p})`;
+  let where = `c.tbl = ${id} and ${changesAfter(p)}`;
   if (to !== undefined) {
     const q = snap(to);
-    where += ` and c.txid < txid_snapshot_xmax(${q}) and txid_visible_in_snapshot(c.txid, ${q})`;
+    where += ` and ${changesUpTo(q)}`;
   }
   return where;
 }

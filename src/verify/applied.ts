@@ -1,6 +1,6 @@
 import type pg from "pg";
+import { parseSnapshot, snapshotCovers } from "../positions/index.js";
 import type { EventSink } from "../progress/events.js";
-import { covers, parseSnapshot } from "./positions.js";
 import { tableName, type VerifyTable } from "./table-sql.js";
 
 /** Whether the target's position for a table came to cover a source snapshot, and if not why. */
@@ -79,7 +79,7 @@ export function applyWaiter(
       const s = rows[0];
       if (!s) return { applied: false, reason: "the table is no longer in the migration" };
       if (first === undefined) first = s.position;
-      if (s.position && covers(parseSnapshot(s.position), wanted)) {
+      if (s.position && snapshotCovers(parseSnapshot(s.position), wanted)) {
         if (announced) emitLog(opts.emit, t, "info", `applied after ${seconds(started)} s`);
         return { applied: true };
       }

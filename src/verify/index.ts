@@ -1,4 +1,3 @@
-export { covers, parseSnapshot, type Snapshot } from "./positions.js";
 export type { Difference, SequenceVerdict, TableVerdict, VerifyOptions, VerifyReport } from "./types.js";
 export { VERIFY_DEFAULTS } from "./types.js";
 export { type QuickVerifyOptions, quickVerify, verify } from "./verify.js";

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { ident, qualified } from "../db/index.js";
+import { changesAfter } from "../positions/index.js";
 import {
   columnHashExpr,
   fromClause,
@@ -236,8 +237,7 @@ async function unappliedKeys(
 ): Promise<Set<number>> {
   const has = await source.query<{ ok: boolean }>("select to_regclass('pgferry.changes') is not null as ok");
   if (!has.rows[0]?.ok || keys.length === 0) return new Set();
-  const unapplied = (tbl: string, pos: string) =>
-    `c.tbl = ${tbl} and c.txid >= txid_snapshot_xmin(${pos}) and not txid_visible_in_snapshot(c.txid, ${pos})`;
+  const unapplied = (tbl: string, pos: string) => `c.tbl = ${tbl} and ${changesAfter(pos)}`;
   const truncated = await source.query(
     `select 1 from pgferry.changes c where ${unapplied("$1", "$2::txid_snapshot")} and c.op = 'T' limit 1`,
     [t.id, position],

@@ -1,8 +1,8 @@
 import type { MigrationContext } from "../../src/context.js";
 import { parseConnUrl } from "../../src/db/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
+import { parseSnapshot, snapshotCovers } from "../../src/positions/index.js";
 import type { PgferryEvent } from "../../src/progress/events.js";
-import { parseSnapshot, snapshotCovers } from "../../src/stream/snapshot.js";
 import { open } from "./stream-setup.js";
 
 /** A MigrationContext over two test databases that collects the events it is sent. */

@@ -3,7 +3,7 @@ import { runCheck, type ServerSummary } from "../../src/check/index.js";
 import { ident, literal, parseConnUrl } from "../../src/db/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { runMigration } from "../../src/migration.js";
-import { parseSnapshot, snapshotCovers } from "../../src/stream/snapshot.js";
+import { parseSnapshot, snapshotCovers } from "../../src/positions/index.js";
 import { assertSameContents } from "../harness/compare.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
 import {

@@ -6,8 +6,8 @@ import {
   LocalServer,
   rdsLikeDatabase,
 } from "../../src/local-server/index.js";
+import { parseSnapshot, snapshotCovers } from "../../src/positions/index.js";
 import { catchUp, installReverseCapture, runStream, syncSequences } from "../../src/stream/index.js";
-import { parseSnapshot, snapshotCovers } from "../../src/stream/snapshot.js";
 import { assertSameContents } from "../harness/compare.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
 import { createWriterTables, seedWriterTables, startRandomWriter } from "../harness/random-writer.js";

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { prng } from "../../src/demo/prng.js";
-import { topoRank } from "../../src/stream/reverse.js";
 import {
   cutSnapshot,
   formatSnapshot,
@@ -8,7 +7,8 @@ import {
   parseSnapshot,
   snapshotCovers,
   type TxidSnapshot,
-} from "../../src/stream/snapshot.js";
+} from "../../src/positions/index.js";
+import { topoRank } from "../../src/stream/reverse.js";
 
 /** A random snapshot and a later one, as a real server would produce them. */
 function snapshotPair(rand: () => number): [TxidSnapshot, TxidSnapshot] {
@@ -73,6 +73,32 @@ describe("txid snapshots", () => {
       }
       expect(snapshotCovers(c, p)).toBe(true);
       expect(snapshotCovers(q, c)).toBe(true);
+    }
+  });
+
+  it("covers means exactly: every txid visible in the earlier one is visible in the later one", () => {
+    // Issue 10: verify's own copy said no when later.xmax < earlier.xmax even though every txid
+    // in between was still running in `earlier` (so it saw none of them). Such a position does
+    // hold everything the snapshot saw; verify then waited for nothing, or called applied keys
+    // "not applied". One algebra now; checked against the definition on random pairs.
+    expect(snapshotCovers(parseSnapshot("100:100:"), parseSnapshot("100:105:100,101,102,103,104"))).toBe(
+      true,
+    );
+    expect(snapshotCovers(parseSnapshot("100:101:"), parseSnapshot("100:105:100,102,103,104"))).toBe(false);
+    const rand = prng(7);
+    const random = (): TxidSnapshot => {
+      const xmin = 100n + BigInt(Math.floor(rand() * 6));
+      const xmax = xmin + BigInt(Math.floor(rand() * 6));
+      const xip: bigint[] = [];
+      for (let t = xmin; t < xmax; t++) if (t === xmin || rand() < 0.5) xip.push(t);
+      return xmax === xmin ? { xmin, xmax, xip: [] } : { xmin, xmax, xip };
+    };
+    for (let i = 0; i < 2000; i++) {
+      const a = random();
+      const b = random();
+      let want = true;
+      for (let t = 95n; t < 115n; t++) if (isVisible(t, a) && !isVisible(t, b)) want = false;
+      expect(snapshotCovers(b, a), `${formatSnapshot(b)} covers ${formatSnapshot(a)}`).toBe(want);
     }
   });
 

@@ -1,0 +1,9 @@
+export {
+  cutSnapshot,
+  formatSnapshot,
+  isVisible,
+  parseSnapshot,
+  snapshotCovers,
+  type TxidSnapshot,
+} from "./snapshot.js";
+export { changesAfter, changesUpTo } from "./sql.js";
