@@ -41,6 +41,30 @@ export function toPgferryError(err: unknown): PgferryError {
   return new PgferryError("INTERNAL", redact(e?.message ?? String(err)), { side: "local", cause: err });
 }
 
+/** What Ctrl-C leaves behind, per command: every one of them stops where a rerun picks up. */
+const LEFT_AS: Record<string, string> = {
+  check: "Nothing was changed.",
+  status: "Nothing was changed.",
+  verify: "Nothing was changed; the comparison was not finished.",
+  // Within their steps, cutover and rollback say exactly what they undid (common.ts); these
+  // are for an interrupt before the first step or after the last.
+  cutover:
+    "`pgferry status` shows where the cutover stands: `pgferry cutover` finishes it, `pgferry rollback` undoes it.",
+  rollback:
+    "`pgferry status` shows where the rollback stands and both fences: run `pgferry rollback` again to finish it.",
+  cleanup:
+    "Cleanup stopped between tables: what it removed is gone, the rest is intact; run it again to finish.",
+  tables: "The change stopped between steps; run the same `pgferry tables` command again to finish it.",
+  demo: "The demo's servers are stopped and removed.",
+};
+
+/** The error a command stopped by Ctrl-C reports (exit 130), never INTERNAL. */
+export function interrupted(command: string | undefined, cause: unknown): PgferryError {
+  const what = command ? `pgferry ${command}` : "pgferry";
+  const state = (command && LEFT_AS[command]) ?? "Run it again to resume.";
+  return new PgferryError("INTERRUPTED", `${what} was interrupted. ${state}`, { side: "local", cause });
+}
+
 export function exitCodeOf(code: keyof typeof ERROR_CODES): number {
   return ERROR_CODES[code].exit;
 }

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { isPgferryError } from "../errors/index.js";
 import { register as check } from "./commands/check.js";
 import { register as cleanup } from "./commands/cleanup.js";
 import { register as cutover } from "./commands/cutover.js";
@@ -9,7 +10,7 @@ import { register as status } from "./commands/status.js";
 import { register as tables } from "./commands/tables.js";
 import { register as verify } from "./commands/verify.js";
 import type { CliContext } from "./context.js";
-import { reportError } from "./errors.js";
+import { interrupted, reportError } from "./errors.js";
 import { makeOutput } from "./output.js";
 
 /** Runs the CLI and returns the exit status; never throws. */
@@ -63,7 +64,13 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError && (err.exitCode === 0 || err.code === "commander.helpDisplayed"))
       return 0;
     if (err instanceof CommanderError && err.code === "commander.version") return 0;
-    exitCode = reportError(err, out, argv.includes("--debug"));
+    // Stopped by Ctrl-C: whatever the stage threw on its way out, say that, and in what state.
+    const stopped =
+      controller.signal.aborted &&
+      !(err instanceof CommanderError) &&
+      !(isPgferryError(err) && err.code === "INTERRUPTED");
+    const command = argv.slice(2).find((a) => program.commands.some((c) => c.name() === a));
+    exitCode = reportError(stopped ? interrupted(command, err) : err, out, argv.includes("--debug"));
   } finally {
     process.off("SIGINT", onSigint);
     process.off("SIGTERM", onSigint);

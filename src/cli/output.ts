@@ -15,6 +15,11 @@ export interface Output {
 }
 
 export function makeOutput(stream: NodeJS.WriteStream = process.stdout, errStream = process.stderr): Output {
+  // `pgferry status | head -1`: the reader went away; that ends the output, quietly.
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
   const isTTY = Boolean(stream.isTTY);
   const color = isTTY && !process.env["NO_COLOR"] && process.env["TERM"] !== "dumb";
   return {

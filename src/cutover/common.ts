@@ -81,6 +81,12 @@ export function failureToError(
     );
     state = `Could not undo: ${steps.join("; ")}. The ${live} may still refuse writes: run \`pgferry rollback\` to lower the fence.`;
   }
+  if (f.interrupted) {
+    return new PgferryError("INTERRUPTED", `${operation} interrupted at step ${f.failedStep}. ${state}`, {
+      side: "local",
+      cause: f.error,
+    });
+  }
   return new PgferryError(e.code, `${operation} stopped at step ${f.failedStep}: ${e.message} ${state}`, {
     ...(e.side ? { side: e.side } : {}),
     hint: e.hint,

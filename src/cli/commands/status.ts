@@ -35,6 +35,7 @@ export function register(program: Command, ctx: CliContext): void {
           throw err;
         });
       const render = await import("../render/index.js");
+      const { sleep } = await import("../../db/retry.js");
       const client = await connect(target, { stage: "status", statementTimeoutMs: 30_000 });
       try {
         if (!flags.watch) {
@@ -53,17 +54,8 @@ export function register(program: Command, ctx: CliContext): void {
           if (mode === "json") ctx.out.json(s);
           else if (view) view.render(render.liveLines(s, maxTables));
           else ctx.out.line(`${render.summaryLine(s)} · ${render.tablesLine(s)}`);
-          await new Promise<void>((resolve) => {
-            const t = setTimeout(resolve, everyMs);
-            ctx.signal.addEventListener(
-              "abort",
-              () => {
-                clearTimeout(t);
-                resolve();
-              },
-              { once: true },
-            );
-          });
+          // sleep() takes its abort listener off again: one added per refresh warned after ten.
+          await sleep(everyMs, ctx.signal);
         }
         view?.stop();
         ctx.setExit(0);
