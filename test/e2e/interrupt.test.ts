@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process";
+import path from "node:path";
 import type pg from "pg";
 import { describe, expect, it } from "vitest";
 import type { LocalDatabase } from "../../src/local-server/index.js";
@@ -7,6 +9,8 @@ import { pairLabel, testPairs } from "../harness/pairs.js";
 import { type PgferryProcess, spawnPgferry, waitFor } from "../harness/pgferry-process.js";
 import { asOwner, asSuperuser, ownerSession, sourceDb, targetDb } from "../harness/servers.js";
 import { streamContext } from "../harness/stream-wait.js";
+
+const BIN = path.resolve(import.meta.dirname, "../../bin/pgferry.js");
 
 // Issue 10, item 6: Ctrl-C in verify, cutover or cleanup ended as INTERNAL ("this is a bug").
 // Each command is held at a known point by a lock the test owns (no sleeps), interrupted,
@@ -128,5 +132,25 @@ describe.each(testPairs().slice(0, 1))("Ctrl-C ends a command with INTERRUPTED (
     expect((await again.exited).code, [...again.stdout, ...again.stderr].join("\n")).toBe(0);
     // The start process ends by itself once the migration is cleaned up.
     expect((await start.exited).code, [...start.stdout, ...start.stderr].join("\n")).toBe(0);
+  });
+});
+
+describe("status piped into a reader that stops (issue 10, item 7)", () => {
+  it("`pgferry status --watch --json | head -1` ends quietly, exit 0", async () => {
+    const p = testPairs()[0]!;
+    const { target, start } = await streaming(p);
+    try {
+      const run = spawnSync(
+        "bash",
+        ["-c", `set -o pipefail; node ${JSON.stringify(BIN)} status --watch --json --interval 1 | head -1`],
+        { env: { ...process.env, PGFERRY_TARGET_URL: target.url, NO_COLOR: "1" }, encoding: "utf8" },
+      );
+      expect(run.stderr).toBe("");
+      expect(run.status).toBe(0);
+      expect(JSON.parse(run.stdout).phase).toBe("streaming");
+    } finally {
+      start.child.kill("SIGINT");
+      await start.exited;
+    }
   });
 });

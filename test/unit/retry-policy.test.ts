@@ -1,6 +1,7 @@
+import { getEventListeners } from "node:events";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { runLoop, Waker } from "../../src/copy/worker-loop.js";
-import { isRetryable, MAX_OUTAGE_MS } from "../../src/db/retry.js";
+import { isRetryable, MAX_OUTAGE_MS, sleep } from "../../src/db/retry.js";
 import type { PgferryEvent } from "../../src/progress/events.js";
 
 // Issue 17, item 14: the copy gave up after ~90 s (8 tries) of source outage while the stream
@@ -61,5 +62,15 @@ describe("one retry policy for every stage", () => {
     for (const code of ["57P01", "08006", "57014", "55P03", "53300"])
       expect(isRetryable({ code }), code).toBe(true);
     for (const code of ["23505", "42P01", "42501"]) expect(isRetryable({ code }), code).toBe(false);
+  });
+
+  it("sleep takes its abort listener off again (status --watch warned after ten refreshes)", async () => {
+    const signal = new AbortController().signal;
+    for (let i = 0; i < 20; i++) {
+      const done = sleep(10, signal);
+      await vi.advanceTimersByTimeAsync(10);
+      await done;
+    }
+    expect(getEventListeners(signal, "abort")).toHaveLength(0);
   });
 });
