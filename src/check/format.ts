@@ -1,5 +1,7 @@
 import { ident } from "../db/index.js";
 
+export { formatBytes } from "../progress/units.js";
+
 // PostgreSQL's reserved key words (the ones quote_ident quotes although they are lower case).
 const RESERVED = new Set(
   `all analyse analyze and any array as asc asymmetric authorization binary both case cast check collate collation
@@ -19,17 +21,6 @@ export function sqlIdent(name: string): string {
 /** schema.name for a fix the user pastes into psql. */
 export function sqlName(schema: string, name: string): string {
   return `${sqlIdent(schema)}.${sqlIdent(name)}`;
-}
-
-export function formatBytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
 /** "1 table", "3 tables". */

@@ -1,3 +1,4 @@
+import { formatBytes } from "../progress/units.js";
 /** What `pgferry demo` measured, end to end. Printed as text, or as the last NDJSON event. */
 export interface DemoSummary {
   ok: boolean;
@@ -37,17 +38,6 @@ export interface DemoSummary {
 }
 
 type Paint = (style: "green" | "red" | "yellow" | "bold" | "dim", text: string) => string;
-
-export function formatBytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
-}
 
 export function formatCount(n: number): string {
   return Math.round(n).toLocaleString("en-US");

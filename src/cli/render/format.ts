@@ -1,15 +1,5 @@
-/** Human formats for the progress views (SI units: 1 MB = 10^6 bytes, as --max-rate). */
-
-export function formatBytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
-  let v = Math.max(0, n);
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return i === 0 ? `${Math.round(v)} B` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
+export { formatBytes } from "../../progress/units.js";
+/** Human formats for the progress views (sizes: progress/units.ts, SI as --max-rate). */
 
 export function formatCount(n: number): string {
   const v = Math.max(0, n);
