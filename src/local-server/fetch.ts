@@ -1,6 +1,5 @@
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { PgferryError } from "../errors/index.js";
@@ -102,14 +101,14 @@ async function npmInstall(spec: string, prefix: string, major: number): Promise<
         },
       );
     }
-    if (/E404|404 Not Found|No match found/.test(stderr)) {
+    if (/E404|ETARGET|notarget|404 Not Found|No match(ing version)? found/.test(stderr)) {
       throw new PgferryError(
         "SERVER_START_FAILED",
-        `There is no PostgreSQL ${major} server package for ${os.platform()}-${os.arch()} (${spec} does not exist).`,
+        `There is no PostgreSQL ${major} server package for this machine (${spec} does not exist).`,
         {
           side: "local",
           cause,
-          hint: "Choose another --source-version/--target-version (15, 16 and 17 exist for most platforms, 12 only for linux-x64), or point --servers (PGFERRY_SERVERS) at a local PostgreSQL installation.",
+          hint: `${major === 12 ? "PostgreSQL 12 is published for linux-x64 only: choose --source-version 15 (or 16, 17), or point" : "Point"} --servers (PGFERRY_SERVERS) at a local PostgreSQL installation (e.g. /usr/lib/postgresql/16).`,
         },
       );
     }
