@@ -7,6 +7,7 @@ import type { Distribution } from "./lag.js";
 import type { PgferryCopyResult } from "./pgferry-copy.js";
 import type { RawPipeResult } from "./raw-pipe.js";
 import type { StreamBenchResult } from "./replay.js";
+import type { StartupResult } from "./startup.js";
 import type { TriggerOverheadResult } from "./trigger-overhead.js";
 
 export interface BenchResults {
@@ -26,6 +27,8 @@ export interface BenchResults {
   /** The same trigger overhead in instructions (callgrind), or why it was not counted. */
   instructions?: InstructionsResult | { skipped: string };
   stream?: StreamBenchResult;
+  /** `pgferry --help` from the installed package against `node -e 0`. */
+  startup?: StartupResult;
   totalSeconds: number;
 }
 
@@ -247,5 +250,14 @@ export function renderReport(r: BenchResults): string {
   for (const [section, why] of Object.entries(r.failures)) lines.push(`- ${section}: no figures (${why})`);
   if (r.triggers) lines.push("", ...triggerSection(r.triggers, r.instructions));
   if (r.stream) lines.push("", ...streamSection(r.stream));
+  if (r.startup) lines.push("", ...startupSection(r.startup));
   return `${lines.join("\n")}\n`;
+}
+
+export function startupSection(s: StartupResult): string[] {
+  return [
+    "## CLI start-up",
+    "",
+    `\`pgferry --help\` from the installed package: median ${int(s.helpMs)} ms, against ${int(s.nodeMs)} ms for a bare \`node -e 0\` (${s.runs} interleaved runs each): ${f(s.ratio, 2)}× (goal under 2×: ${goal(s.ratio < 2)}).`,
+  ];
 }

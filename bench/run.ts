@@ -9,8 +9,9 @@ import { runInstructionCount, valgrindAvailable } from "./instructions.js";
 import { type PgferryCopyResult, runPgferryCopy } from "./pgferry-copy.js";
 import { type RawPipeResult, runRawPipe } from "./raw-pipe.js";
 import { runStreamBench } from "./replay.js";
-import { type BenchResults, renderReport } from "./report.js";
+import { type BenchResults, renderReport, startupSection } from "./report.js";
 import { sourceDatabase, startServers } from "./servers.js";
+import { runStartup, type StartupResult } from "./startup.js";
 import { runTriggerOverhead } from "./trigger-overhead.js";
 
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), "results");
@@ -27,6 +28,19 @@ async function main(): Promise<void> {
   const opts = parseBenchArgs(process.argv.slice(2));
   const started = performance.now();
   const pgferryArgs = (process.env["PGFERRY_BENCH_ARGS"] ?? "").split(" ").filter(Boolean);
+  // Before the servers start: it needs none, and measures start-up on a machine at rest.
+  let startup: StartupResult | string | undefined;
+  if (opts.sections.has("startup")) {
+    say("cli startup: npm pack, install into an empty project, time `pgferry --help` against `node -e 0`");
+    startup = await runStartup(opts.quick ? 5 : 15).catch((err: Error) => err.message.split("\n")[0]!);
+    say(`cli startup: ${JSON.stringify(startup)}`);
+    if (opts.sections.size === 1) {
+      // Nothing else asked for: no servers, no dataset.
+      if (typeof startup === "string") throw new Error(startup);
+      process.stdout.write(`\n${startupSection(startup).join("\n")}\n`);
+      return;
+    }
+  }
   say(`starting PostgreSQL 15 (source) and 16 (target); dataset ${opts.sizeMb} MB, ${opts.jobs} jobs`);
   const servers = await startServers();
   const onSignal = () => {
@@ -52,6 +66,8 @@ async function main(): Promise<void> {
       copyRuns: {},
       totalSeconds: 0,
     };
+    if (typeof startup === "string") results.failures["cli startup"] = startup;
+    else if (startup) results.startup = startup;
     const attempt = async <T>(name: string, work: () => Promise<T>): Promise<T | undefined> => {
       results.loadAverages[name] = os.loadavg()[0]!;
       say(`${name}… (1-min load average ${os.loadavg()[0]!.toFixed(1)})`);

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { isPgferryError } from "../errors/index.js";
 import { register as check } from "./commands/check.js";
@@ -44,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
   program
     .name("pgferry")
     .description("Move a live PostgreSQL database to another server with near-zero downtime.")
+    .version(packageVersion(), "-V, --version", "print pgferry's version")
     .option("--debug", "show stack traces and driver details on errors")
     .showHelpAfterError(false)
     .exitOverride()
@@ -59,6 +61,11 @@ export async function main(argv: string[]): Promise<number> {
   for (const c of program.commands) c.exitOverride();
 
   try {
+    // Bare `pgferry` asks what it can do: help, and no error.
+    if (argv.length <= 2) {
+      program.outputHelp();
+      return 0;
+    }
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError && (err.exitCode === 0 || err.code === "commander.helpDisplayed"))
@@ -76,4 +83,12 @@ export async function main(argv: string[]): Promise<number> {
     process.off("SIGTERM", onSigint);
   }
   return exitCode;
+}
+
+/** package.json sits two levels up from both src/cli/ (a clone) and dist/cli/ (a package). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
 }

