@@ -2,7 +2,7 @@ import { runCheck } from "../check/index.js";
 import { cleanup } from "../cleanup/index.js";
 import type { MigrationContext } from "../context.js";
 import { cutover } from "../cutover/index.js";
-import { type ConnInfo, withClient } from "../db/index.js";
+import { withClient } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { runMigration, type StartResult } from "../migration.js";
 import { readStatus } from "../progress/status.js";
@@ -63,12 +63,9 @@ export async function runPipeline(
   ctx.signal.throwIfAborted();
   rec.note("pgferry start: prepare, then copy and index in parallel, then stream");
   const signal = AbortSignal.any([ctx.signal, startStop.signal]);
-  // As its own process would, start gets its own session budget (the cap is kept per
-  // ConnInfo object): sharing ctx.source, verify would wait behind start's stream for a slot.
-  const run = runMigration(
-    { ...ctx, source: ownBudget(ctx.source), signal },
-    { progressIntervalMs: 500, ...pgDump },
-  );
+  // runMigration caps its sessions on a ConnInfo of its own (withConnectionCap): verify,
+  // in this same process, keeps its sessions outside that budget.
+  const run = runMigration({ ...ctx, signal }, { progressIntervalMs: 500, ...pgDump });
   try {
     const first = await Promise.race([
       run.then((r) => ({ ended: r })),
@@ -221,9 +218,4 @@ function pause(seconds: number, signal: AbortSignal): Promise<void> {
     const t = setTimeout(done, seconds * 1000);
     signal.addEventListener("abort", done, { once: true });
   });
-}
-
-/** The same connection (password included) under another identity, so another session budget. */
-function ownBudget(info: ConnInfo): ConnInfo {
-  return Object.create(Object.getPrototypeOf(info), Object.getOwnPropertyDescriptors(info)) as ConnInfo;
 }
