@@ -62,6 +62,8 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
       const measured = /unavailable for (\d+) ms/.exec(done.stdout);
       expect(measured, done.stdout).toBeTruthy();
       expect(done.stdout).toContain("application moved to");
+      // No --app-url: the switch command got pgferry's own credential, and the operator is told.
+      expect(done.stdout).toContain("no --app-url");
       await moreWrites(app, "target", 40);
       await app.stop();
       // No rollback window: start ends by itself once the switch is recorded.
