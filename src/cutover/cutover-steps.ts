@@ -17,8 +17,17 @@ import { runSwitchCommand } from "./switch-command.js";
 export interface CutoverOptions {
   /** Refuse to start when the target is further behind than this (seconds). Default 10. */
   maxLagSeconds?: number;
-  /** Run through the shell once the target is ready, with PGFERRY_TARGET_URL in its environment. */
+  /**
+   * Run through the shell once the target is ready, with PGFERRY_APP_URL (and PGFERRY_TARGET_URL)
+   * in its environment. This or `manualSwitch` is required.
+   */
   switchCommand?: string;
+  /** No switch command: the operator repoints the application by hand while writes are refused. */
+  manualSwitch?: boolean;
+  /** The URL the application is to use, handed to the switch command as PGFERRY_APP_URL (default: the target's). */
+  appUrl?: string;
+  /** Run every step that neither fences nor switches, estimate the write window, change nothing. */
+  dryRun?: boolean;
   /** Capture on the target after the switch and stream back, so `pgferry rollback` loses nothing. */
   rollbackWindow?: boolean;
   /** Added to every sequence copied to the target. Default 0. */
@@ -47,6 +56,8 @@ export interface CutoverResult {
   largeObjectsCopied: number;
   rollbackWindow: boolean;
   switchCommandRan: boolean;
+  /** --manual-switch: the source refuses writes until the operator has repointed the application. */
+  manualSwitch: boolean;
   foreignKeys: { validated: string[]; failed: { name: string; error: string }[] };
 }
 
@@ -73,6 +84,8 @@ export interface CutoverRun {
   switchedAt?: Date;
   /** Finishing a cutover whose switch command may have run (no undo, no checks). */
   finishing: boolean;
+  /** --app-url, parsed (its display masks the password). */
+  appUrl?: { url: string; display: string } | undefined;
   result: Partial<CutoverResult>;
 }
 
@@ -211,6 +224,7 @@ function switchSteps(r: CutoverRun): Step[] {
           if (r.o.switchCommand) {
             await runSwitchCommand(r.o.switchCommand, {
               to: r.ctx.target,
+              appUrl: r.appUrl,
               direction: "forward",
               timeoutMs: r.o.switchTimeoutMs,
               emit: r.ctx.emit,

@@ -13,6 +13,7 @@ import {
   cutoverSteps,
   finishSteps,
 } from "./cutover-steps.js";
+import { type CutoverDryRunResult, dryRunCutover } from "./dry-run.js";
 import { validateForeignKeys } from "./post-data.js";
 import {
   assertNoNewTables,
@@ -22,8 +23,10 @@ import {
   readState,
 } from "./preflight.js";
 import { runSteps, StepJournal, type StepLog, StepsFailed } from "./steps.js";
+import { prepareSwitch } from "./switch-plan.js";
 
 export type { CutoverOptions, CutoverResult } from "./cutover-steps.js";
+export type { CutoverDryRunResult } from "./dry-run.js";
 
 async function openCutover(
   ctx: MigrationContext,
@@ -71,6 +74,7 @@ function resultOf(r: CutoverRun, steps: StepLog[], foreignKeys: CutoverResult["f
     largeObjectsCopied: r.result.largeObjectsCopied ?? 0,
     rollbackWindow: Boolean(r.o.rollbackWindow || r.state.rollbackWindow),
     switchCommandRan: Boolean(r.o.switchCommand),
+    manualSwitch: !r.o.switchCommand,
     foreignKeys,
   };
 }
@@ -80,12 +84,46 @@ function resultOf(r: CutoverRun, steps: StepLog[], foreignKeys: CutoverResult["f
  * the switch undoes what was done (the fence is lowered, objects that would hinder streaming
  * are dropped, the phase goes back to 'streaming') and throws; a run after a crash resumes.
  */
-export async function cutover(ctx: MigrationContext, opts: CutoverOptions = {}): Promise<CutoverResult> {
+export async function cutover(
+  ctx: MigrationContext,
+  opts: CutoverOptions & { dryRun: true },
+): Promise<CutoverDryRunResult>;
+export async function cutover(ctx: MigrationContext, opts?: CutoverOptions): Promise<CutoverResult>;
+export async function cutover(
+  ctx: MigrationContext,
+  opts: CutoverOptions = {},
+): Promise<CutoverResult | CutoverDryRunResult> {
   const o = { ...CUTOVER_DEFAULTS, ...opts };
+  // Before any connection: a cutover that could not move the application must not fence it.
+  const appUrl = prepareSwitch(o, { operation: "cutover", to: ctx.target, emit: ctx.emit });
   ctx.emit({ type: "stage:start", stage: "cutover" });
   const { control, source, state, error } = await openCutover(ctx, o);
   try {
     if (error !== undefined || !source || !state) throw error;
+    if (o.dryRun) {
+      if (state.phase !== "streaming") {
+        throw new PgferryError(
+          "NOT_STREAMING",
+          `A dry run rehearses a cutover from a streaming migration; this one is in phase ${state.phase} (an interrupted cutover).`,
+          {
+            side: "target",
+            hint: "Run `pgferry cutover` to finish the interrupted cutover, or `pgferry rollback` to undo it.",
+          },
+        );
+      }
+      const drop: DropOptions = { lockTimeoutMs: o.lockTimeoutMs, attempts: 1, emit: ctx.emit };
+      return await dryRunCutover({
+        ctx,
+        o,
+        control,
+        source,
+        state,
+        drop,
+        finishing: false,
+        result: {},
+        appUrl,
+      });
+    }
     const drop: DropOptions = {
       lockTimeoutMs: o.lockTimeoutMs,
       attempts: 6,
@@ -93,7 +131,7 @@ export async function cutover(ctx: MigrationContext, opts: CutoverOptions = {}):
       signal: ctx.signal,
     };
     const finishing = state.phase === "cutover" && state.switchStartedAt !== null;
-    const r: CutoverRun = { ctx, o, control, source, state, drop, finishing, result: {} };
+    const r: CutoverRun = { ctx, o, control, source, state, drop, finishing, result: {}, appUrl };
     if (finishing) {
       ctx.emit({
         type: "log",

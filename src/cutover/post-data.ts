@@ -32,6 +32,22 @@ async function loadItems(target: pg.ClientBase): Promise<CutoverItem[]> {
   }));
 }
 
+/** What the cutover would still build and refresh (a dry run's plan): nothing is changed. */
+export async function cutoverObjectsPlan(
+  target: pg.ClientBase,
+): Promise<{ objects: number; matviews: number; kinds: Record<string, number> }> {
+  const plan = { objects: 0, matviews: 0, kinds: {} as Record<string, number> };
+  for (const item of await loadItems(target)) {
+    if (item.done) continue;
+    if (item.kind === "matview_refresh") plan.matviews++;
+    else {
+      plan.objects++;
+      plan.kinds[item.kind] = (plan.kinds[item.kind] ?? 0) + 1;
+    }
+  }
+  return plan;
+}
+
 const MARK_DONE =
   "update pgferry.post_data set done = true, done_at = now(), validate_after_switch = $2 where id = $1";
 

@@ -13,8 +13,13 @@ import type { Step } from "./steps.js";
 import { runSwitchCommand } from "./switch-command.js";
 
 export interface RollbackOptions {
-  /** Run through the shell with the SOURCE's URL in PGFERRY_TARGET_URL (the database to use now). */
+  /**
+   * Run through the shell with the SOURCE's URL in PGFERRY_TARGET_URL (the database to use now)
+   * and PGFERRY_APP_URL (`appUrl`, or the same URL).
+   */
   switchCommand?: string;
+  /** The source URL the application is to use, handed to the switch command as PGFERRY_APP_URL. */
+  appUrl?: string;
   sequenceGap?: number;
   drainTimeoutMs?: number;
   switchTimeoutMs?: number;
@@ -34,6 +39,8 @@ export interface RollbackRun {
   fence?: Fence;
   switchedAt?: Date;
   changesBack: number;
+  /** --app-url, parsed (its display masks the password). */
+  appUrl?: { url: string; display: string } | undefined;
 }
 
 /**
@@ -133,6 +140,7 @@ function switchSteps(r: RollbackRun): Step[] {
           if (r.o.switchCommand) {
             await runSwitchCommand(r.o.switchCommand, {
               to: r.ctx.source,
+              appUrl: r.appUrl,
               direction: "rollback",
               timeoutMs: r.o.switchTimeoutMs ?? 120_000,
               emit: r.ctx.emit,

@@ -16,6 +16,7 @@ import {
   rollbackSteps,
 } from "./rollback-steps.js";
 import { runSteps, StepJournal, type StepLog, StepsFailed } from "./steps.js";
+import { prepareSwitch } from "./switch-plan.js";
 
 export type { RollbackOptions } from "./rollback-steps.js";
 
@@ -85,6 +86,13 @@ function assertRollbackable(state: MigrationState): void {
  * (phase 'cutover'), it undoes that cutover instead.
  */
 export async function rollback(ctx: MigrationContext, opts: RollbackOptions = {}): Promise<RollbackResult> {
+  // Before any connection: a switch command that cannot run must not fence the target.
+  const appUrl = prepareSwitch(opts, {
+    operation: "rollback",
+    to: ctx.source,
+    emit: ctx.emit,
+    required: false,
+  });
   ctx.emit({ type: "stage:start", stage: "rollback" });
   const control = await connect(ctx.target, { stage: "rollback", lockTimeoutMs: opts.lockTimeoutMs ?? 5000 });
   let source: pg.Client | undefined;
@@ -107,7 +115,7 @@ export async function rollback(ctx: MigrationContext, opts: RollbackOptions = {}
       emit: ctx.emit,
     };
     const finishing = state.phase === "switched" && state.rollbackSwitchStartedAt !== null;
-    const r: RollbackRun = { ctx, o: opts, control, source, state, drop, finishing, changesBack: 0 };
+    const r: RollbackRun = { ctx, o: opts, control, source, state, drop, finishing, changesBack: 0, appUrl };
     if (state.phase === "cutover") return await undoInterruptedCutover(r, state);
     assertRollbackable(state);
     if (finishing) {

@@ -14,14 +14,17 @@ export function connectionUrl(info: ConnInfo): string {
 export interface SwitchOptions {
   /** The database the application must use from now on. */
   to: ConnInfo;
+  /** The URL the application is to use, verbatim (default: `to`'s, pgferry's own credential). */
+  appUrl?: { url: string; display: string } | undefined;
   direction: "forward" | "rollback";
   timeoutMs: number;
   emit: EventSink;
 }
 
 /**
- * Runs the user's switch command through the shell. The new URL travels in the environment
- * (PGFERRY_TARGET_URL, and PGFERRY_TARGET_DISPLAY masked), never on a command line; the
+ * Runs the user's switch command through the shell. The URLs travel in the environment
+ * (PGFERRY_APP_URL for the application, PGFERRY_TARGET_URL pgferry's own, each with a masked
+ * _DISPLAY twin), never on a command line; the
  * command's output is passed on line by line (scrubbed of passwords by the printer). A
  * non-zero exit or the timeout is SWITCH_FAILED.
  */
@@ -35,6 +38,8 @@ export async function runSwitchCommand(command: string, opts: SwitchOptions): Pr
       ...process.env,
       PGFERRY_TARGET_URL: connectionUrl(opts.to),
       PGFERRY_TARGET_DISPLAY: opts.to.display,
+      PGFERRY_APP_URL: opts.appUrl?.url ?? connectionUrl(opts.to),
+      PGFERRY_APP_DISPLAY: opts.appUrl?.display ?? opts.to.display,
       PGFERRY_SWITCH_DIRECTION: opts.direction,
     },
   });

@@ -98,6 +98,14 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "A transaction that wrote before the fence did not finish in time; the fence was lowered. Retry at a quieter moment or raise --drain-timeout.",
   },
+  NO_SWITCH_PLAN: {
+    exit: 2,
+    hint: "Pass --switch-command CMD (or set PGFERRY_SWITCH_COMMAND), or --manual-switch if you will repoint the application by hand while its writes are refused.",
+  },
+  SWITCH_COMMAND_INVALID: {
+    exit: 2,
+    hint: "Fix the switch command (a typo in its path, a program not installed, a quote left open) and run again; nothing was fenced.",
+  },
   SWITCH_FAILED: {
     exit: 1,
     hint: "The switch command failed; the fence was lowered and the source is writable. Fix the command and run cutover again.",

@@ -6,7 +6,7 @@ import { resolveOptions, type StreamOptions } from "./types.js";
 export { catchUp } from "./catch-up.js";
 export { catchUpReverse, runReverseStream } from "./reverse.js";
 export { installReverseCapture, removeReverseCapture } from "./reverse-install.js";
-export { type SequenceSyncOptions, syncSequences } from "./sequences.js";
+export { planSequences, type SequenceSyncOptions, syncSequences } from "./sequences.js";
 export { STREAM_DEFAULTS, type StreamOptions } from "./types.js";
 
 /**

@@ -96,13 +96,8 @@ export async function syncSequencesOn(s: {
   return onSide(toSide, () => applyStates(s.to, s.control, want, have, BigInt(s.gap)));
 }
 
-async function applyStates(
-  to: pg.ClientBase,
-  control: pg.ClientBase,
-  want: Map<string, SeqState>,
-  have: Map<string, SeqState>,
-  gap: bigint,
-): Promise<number> {
+/** The sequences the apply side would move forward (never backwards). */
+function movesFor(want: Map<string, SeqState>, have: Map<string, SeqState>, gap: bigint) {
   const moves: { rel: string; value: bigint; called: boolean; s: SeqState }[] = [];
   for (const [key, w] of want) {
     const h = have.get(key);
@@ -113,6 +108,38 @@ async function applyStates(
     const ahead = w.inc < 0n ? next < current : next > current;
     if (ahead) moves.push({ rel: qualified(w.schema, w.name), value, called: w.called, s: w });
   }
+  return moves;
+}
+
+/** How many sequences syncSequences would move now, reading both sides and writing nothing. */
+export async function planSequences(ctx: MigrationContext, gap = 0): Promise<number> {
+  const control = await connect(ctx.target, { stage: "stream" });
+  try {
+    const source = await connect(ctx.source, { stage: "stream", statementTimeoutMs: 60_000 });
+    try {
+      const { rows } = await control.query<{ s: string }>(
+        "select distinct schema_name as s from pgferry.tables order by 1",
+      );
+      const schemas = rows.map((r) => r.s);
+      const want = await onSide("source", () => readStates(source, schemas));
+      const have = await onSide("target", () => readStates(control, schemas));
+      return movesFor(want, have, BigInt(gap)).length;
+    } finally {
+      await source.end().catch(() => {});
+    }
+  } finally {
+    await control.end().catch(() => {});
+  }
+}
+
+async function applyStates(
+  to: pg.ClientBase,
+  control: pg.ClientBase,
+  want: Map<string, SeqState>,
+  have: Map<string, SeqState>,
+  gap: bigint,
+): Promise<number> {
+  const moves = movesFor(want, have, gap);
   if (moves.length > 0) {
     await to.query(
       `select setval(x.rel::regclass, x.v, x.c) from unnest($1::text[], $2::int8[], $3::bool[]) as x(rel, v, c)`,

@@ -29,7 +29,7 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
     try {
       const start = await streaming(s);
 
-      const early = await cli(s, ["cutover", "--max-lag", "0"]);
+      const early = await cli(s, ["cutover", "--manual-switch", "--max-lag", "0"]);
       expect(early.code).toBe(1);
       expect(early.stderr).toContain("LAG_TOO_HIGH");
 
@@ -62,6 +62,8 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
       const measured = /unavailable for (\d+) ms/.exec(done.stdout);
       expect(measured, done.stdout).toBeTruthy();
       expect(done.stdout).toContain("application moved to");
+      // No --app-url: the switch command got pgferry's own credential, and the operator is told.
+      expect(done.stdout).toContain("no --app-url");
       await moreWrites(app, "target", 40);
       await app.stop();
       // No rollback window: start ends by itself once the switch is recorded.
@@ -113,7 +115,7 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
         (e) => e,
       );
       expect(late.code).toBe("25006");
-      const again = await cli(s, ["cutover"]);
+      const again = await cli(s, ["cutover", "--manual-switch"]);
       expect(again.code).toBe(1);
       expect(again.stderr).toContain("ALREADY_SWITCHED");
 
@@ -223,7 +225,7 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
     const app = await ownerSession(s.source);
     await app.query("begin");
     await app.query("update app.customers set balance = balance + 1 where id = 1");
-    const first = spawnPgferry(["cutover", "--drain-timeout", "60"], s.env);
+    const first = spawnPgferry(["cutover", "--manual-switch", "--drain-timeout", "60"], s.env);
     await waitFor("the drain", async () => (await journal())?.step === "drain", {
       while: first,
       timeoutMs: 60_000,

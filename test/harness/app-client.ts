@@ -192,14 +192,19 @@ export class AppClient {
 }
 
 /**
- * A switch command for pgferry: writes $PGFERRY_TARGET_URL into the client's file (the URL is
- * never on a command line or printed) and waits until every connection has moved.
+ * A switch command for pgferry: writes $PGFERRY_TARGET_URL (or another variable of its
+ * environment) into the client's file (the URL is never on a command line or printed) and
+ * waits until every connection has moved.
  */
-export function switchCommandFor(switchFile: string, timeoutSeconds = 30): string {
+export function switchCommandFor(
+  switchFile: string,
+  timeoutSeconds = 30,
+  variable: "PGFERRY_TARGET_URL" | "PGFERRY_APP_URL" = "PGFERRY_TARGET_URL",
+): string {
   const f = JSON.stringify(switchFile);
   return [
-    `printf '%s' "$PGFERRY_TARGET_URL" > ${f}.tmp && mv ${f}.tmp ${f}`,
-    `i=0; while [ "$(cat ${f}.ack 2>/dev/null)" != "$PGFERRY_TARGET_URL" ]; do`,
+    `printf '%s' "$${variable}" > ${f}.tmp && mv ${f}.tmp ${f}`,
+    `i=0; while [ "$(cat ${f}.ack 2>/dev/null)" != "$${variable}" ]; do`,
     `  i=$((i+1)); if [ $i -gt ${timeoutSeconds * 100} ]; then echo "client did not move" >&2; exit 1; fi; sleep 0.01;`,
     "done",
     'echo "application moved to $PGFERRY_TARGET_DISPLAY"',

@@ -97,7 +97,9 @@ describe.each(testPairs())("tables joining and leaving a running migration, Post
       );
       fresh = tableWriter(source, "rw.fresh");
       // The cutover refuses before anything is fenced: the application never noticed.
-      const err = await refusal(cutover(streamContext(source, target), { maxLagSeconds: 60 }));
+      const err = await refusal(
+        cutover(streamContext(source, target), { maxLagSeconds: 60, manualSwitch: true }),
+      );
       expect(err.code).toBe("NEW_TABLES");
       expect(err.message).toContain("rw.fresh");
       expect(err.hint).toContain("pgferry tables add rw.fresh");
@@ -127,7 +129,7 @@ describe.each(testPairs())("tables joining and leaving a running migration, Post
       const report = await verify(streamContext(source, target));
       expect(report.tables.filter((t) => !t.identical)).toEqual([]);
       expect(report.identical).toBe(true);
-      const done = await cutover(streamContext(source, target), { maxLagSeconds: 60 });
+      const done = await cutover(streamContext(source, target), { maxLagSeconds: 60, manualSwitch: true });
       expect(done.switchedAt).toBeInstanceOf(Date);
       await assertSameContents(source, target);
     } finally {
@@ -159,7 +161,9 @@ describe.each(testPairs())("tables joining and leaving a running migration, Post
         );
         return t?.phase === "paused";
       });
-      const err = await refusal(cutover(streamContext(source, target), { maxLagSeconds: 60 }));
+      const err = await refusal(
+        cutover(streamContext(source, target), { maxLagSeconds: 60, manualSwitch: true }),
+      );
       expect(err.code).toBe("NOT_STREAMING");
       expect(err.message).toContain("rw.uniq");
 
@@ -195,7 +199,7 @@ describe.each(testPairs())("tables joining and leaving a running migration, Post
       expect(report.tables.map((t) => t.name)).not.toContain("rw.uniq");
       expect(report.identical).toBe(true);
       await assertSameContents(source, target);
-      const done = await cutover(streamContext(source, target), { maxLagSeconds: 60 });
+      const done = await cutover(streamContext(source, target), { maxLagSeconds: 60, manualSwitch: true });
       expect(done.switchedAt).toBeInstanceOf(Date);
       await assertSameContents(source, target);
     } finally {

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { MigrationContext } from "../../context.js";
-import type { CutoverResult } from "../../cutover/index.js";
+import type { CutoverDryRunResult, CutoverResult } from "../../cutover/index.js";
 import type { PgferryEvent } from "../../progress/events.js";
 import type { CliContext } from "../context.js";
 import { addConnectionOptions, nonNegativeNumber, positiveInt } from "../options.js";
@@ -11,6 +11,9 @@ interface CutoverFlags {
   target?: string;
   maxLag?: number;
   switchCommand?: string;
+  manualSwitch?: boolean;
+  appUrl?: string;
+  dryRun?: boolean;
   rollbackWindow?: boolean;
   sequenceGap?: number;
   drainTimeout?: number;
@@ -52,7 +55,19 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option(
       "--switch-command <cmd>",
-      "shell command that points the application at the target; gets PGFERRY_TARGET_URL in its environment (or PGFERRY_SWITCH_COMMAND)",
+      "shell command that points the application at the target; gets PGFERRY_APP_URL in its environment (or PGFERRY_SWITCH_COMMAND); this or --manual-switch is required",
+    )
+    .option(
+      "--manual-switch",
+      "no switch command: you repoint the application by hand, while the source refuses its writes",
+    )
+    .option(
+      "--app-url <url>",
+      "the URL the application is to use, handed to the switch command as PGFERRY_APP_URL (or PGFERRY_APP_URL; default: the target URL, pgferry's own credential)",
+    )
+    .option(
+      "--dry-run",
+      "run every step that neither fences nor switches, print what the cutover would do and an estimate of the write window; change nothing",
     )
     .option(
       "--rollback-window",
@@ -79,21 +94,36 @@ export function register(program: Command, ctx: CliContext): void {
       const source = resolveUrl(flags.source, "source");
       const target = resolveUrl(flags.target, "target");
       const switchCommand = flags.switchCommand ?? process.env["PGFERRY_SWITCH_COMMAND"];
+      const appUrl = flags.appUrl ?? process.env["PGFERRY_APP_URL"];
       const { cutover } = await import("../../cutover/index.js");
       const { eventLine } = await import("../render/event-lines.js");
       const emit = stepPrinter(ctx, flags.json, eventLine);
       const mctx: MigrationContext = { source, target, signal: ctx.signal, emit };
-      if (!flags.json) ctx.out.line(`Cutover from ${source.display} to ${target.display}`);
-      const result = await cutover(mctx, {
+      const options = {
         ...(flags.maxLag !== undefined ? { maxLagSeconds: flags.maxLag } : {}),
         ...(switchCommand ? { switchCommand } : {}),
+        ...(flags.manualSwitch ? { manualSwitch: true } : {}),
+        ...(appUrl ? { appUrl } : {}),
         ...(flags.rollbackWindow ? { rollbackWindow: true } : {}),
         ...(flags.sequenceGap !== undefined ? { sequenceGap: Math.round(flags.sequenceGap) } : {}),
         ...(flags.drainTimeout !== undefined
           ? { drainTimeoutMs: Math.round(flags.drainTimeout * 1000) }
           : {}),
         ...(flags.switchTimeout !== undefined ? { switchTimeoutMs: flags.switchTimeout * 1000 } : {}),
-      });
+      };
+      if (flags.dryRun) {
+        if (!flags.json)
+          ctx.out.line(
+            `Cutover dry run from ${source.display} to ${target.display}: nothing is fenced or switched`,
+          );
+        const plan = await cutover(mctx, { ...options, dryRun: true });
+        if (flags.json) ctx.out.json(plan);
+        else for (const line of dryRunSummary(plan, ctx)) ctx.out.line(line);
+        ctx.setExit(0);
+        return;
+      }
+      if (!flags.json) ctx.out.line(`Cutover from ${source.display} to ${target.display}`);
+      const result = await cutover(mctx, options);
       if (flags.json) ctx.out.json(result);
       else for (const line of summary(result, ctx)) ctx.out.line(line);
       ctx.setExit(0);
@@ -110,12 +140,38 @@ function summary(r: CutoverResult, ctx: CliContext): string[] {
   for (const f of r.foreignKeys.failed)
     lines.push(`  warning: foreign key ${f.name} stays NOT VALID: ${f.error}`);
   lines.push("The source now refuses every write on the migrated tables (SQLSTATE 25006); reads still work.");
-  if (!r.switchCommandRan)
-    lines.push("No --switch-command was given: point the application at the target now.");
+  if (r.manualSwitch) {
+    // The window is still open: it ends when the operator has repointed the application.
+    const refused = ((Date.now() - r.fenceRaisedAt.getTime()) / 1000).toFixed(1);
+    lines.push(
+      `${paint(ctx.out, "yellow", "--manual-switch")}: writes on the source have been refused for ${refused} s so far (since ${r.fenceRaisedAt.toISOString()}), and stay refused until the application uses the target. Point it at the target now (with its own role, not pgferry's), then restart or reload it.`,
+    );
+  }
   lines.push(
     r.rollbackWindow
       ? "Next: the target's writes are captured; `pgferry rollback` switches back without losing any (it applies them to the source). When sure, `pgferry cleanup` ends the window."
       : "Next: check the application on the target, then `pgferry cleanup` removes pgferry's triggers and schemas from both databases.",
   );
+  return lines;
+}
+
+function dryRunSummary(p: CutoverDryRunResult, ctx: CliContext): string[] {
+  const kinds = Object.entries(p.objectKinds)
+    .map(([k, n]) => `${n} ${k.replace(/_/g, " ")}`)
+    .join(", ");
+  const lines = [
+    `${paint(ctx.out, "green", "Dry run")}: nothing was fenced, switched or recorded; the source stays writable.`,
+    `  The cutover would: ${p.wouldRun.join(" → ")}.`,
+    `  Behind the fence: set ${p.sequencesToMove} sequence(s), create ${p.objectsToBuild} constraint(s)/trigger(s)${kinds ? ` (${kinds})` : ""}, refresh ${p.matviewsToRefresh} materialized view(s)${p.rollbackWindow ? ", install capture on the target for the rollback window" : ""}.`,
+    p.verify.identical
+      ? "  Quick verify: identical."
+      : `  Quick verify: ${p.verify.differing.length} table(s) differ now (${p.verify.differing.slice(0, 5).join(", ")}): with writes still going on this may be changes not yet applied; the real cutover checks behind the fence.`,
+    p.switchPlan.kind === "command"
+      ? `  Switch: the switch command runs with PGFERRY_APP_URL=${p.switchPlan.appUrl} (it was resolved, not run).`
+      : "  Switch: manual (--manual-switch): writes stay refused until you repoint the application.",
+    `${paint(ctx.out, "bold", `Estimated write window: ~${p.estimate.windowMs} ms`)} (${p.estimate.parts.map((x) => `${x.step} ${x.ms} ms${x.from === "measured" ? "" : `, ${x.from.replace("-", " ")}`}`).join("; ")}).`,
+  ];
+  if (p.estimate.notIncluded.length) lines.push(`  Not included: ${p.estimate.notIncluded.join("; ")}.`);
+  lines.push("Next: `pgferry cutover` with the same flags (without --dry-run) cuts over.");
   return lines;
 }

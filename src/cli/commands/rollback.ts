@@ -9,6 +9,7 @@ interface RollbackFlags {
   source?: string;
   target?: string;
   switchCommand?: string;
+  appUrl?: string;
   sequenceGap?: number;
   drainTimeout?: number;
   switchTimeout?: number;
@@ -24,7 +25,11 @@ export function register(program: Command, ctx: CliContext): void {
   addConnectionOptions(cmd)
     .option(
       "--switch-command <cmd>",
-      "shell command that points the application back at the source; gets its URL in PGFERRY_TARGET_URL (or PGFERRY_SWITCH_COMMAND)",
+      "shell command that points the application back at the source; gets its URL in PGFERRY_APP_URL (or PGFERRY_SWITCH_COMMAND)",
+    )
+    .option(
+      "--app-url <url>",
+      "the source URL the application is to use, handed to the switch command as PGFERRY_APP_URL (or PGFERRY_APP_URL; default: the source URL, pgferry's own credential)",
     )
     .option(
       "--sequence-gap <n>",
@@ -47,6 +52,7 @@ export function register(program: Command, ctx: CliContext): void {
       const source = resolveUrl(flags.source, "source");
       const target = resolveUrl(flags.target, "target");
       const switchCommand = flags.switchCommand ?? process.env["PGFERRY_SWITCH_COMMAND"];
+      const appUrl = flags.appUrl ?? process.env["PGFERRY_APP_URL"];
       const { rollback } = await import("../../cutover/index.js");
       const { eventLine } = await import("../render/event-lines.js");
       const mctx: MigrationContext = {
@@ -57,6 +63,7 @@ export function register(program: Command, ctx: CliContext): void {
       };
       const result = await rollback(mctx, {
         ...(switchCommand ? { switchCommand } : {}),
+        ...(appUrl ? { appUrl } : {}),
         ...(flags.sequenceGap !== undefined ? { sequenceGap: Math.round(flags.sequenceGap) } : {}),
         ...(flags.drainTimeout !== undefined
           ? { drainTimeoutMs: Math.round(flags.drainTimeout * 1000) }
