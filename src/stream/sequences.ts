@@ -19,9 +19,10 @@ interface SeqState {
 }
 
 /**
- * The migration's sequences: those a replicated table owns (serial, identity) and every
+ * The migration's sequences: those a replicated table owns (serial, identity), every
  * free-standing one (a sequence shared by several tables through nextval() defaults, wherever
- * its schema), as verify compares them. Not pgferry's own nor an extension's.
+ * its schema), and any a replicated table's default calls though another table owns it. Not
+ * pgferry's own nor an extension's. Only those on both sides are set.
  */
 const LIST_SQL = `
 select n.nspname as schema, c.relname as name, s.seqincrement::text as inc
@@ -37,7 +38,13 @@ select n.nspname as schema, c.relname as name, s.seqincrement::text as inc
    and not exists (select 1 from pg_depend e
                     where e.classid = 'pg_class'::regclass and e.objid = c.oid and e.deptype = 'e')
    and (o.tname is null
-        or (o.tschema, o.tname) in (select * from unnest($1::text[], $2::text[])))
+        or (o.tschema, o.tname) in (select * from unnest($1::text[], $2::text[]))
+        or exists (select 1
+                     from pg_depend d join pg_attrdef ad on ad.oid = d.objid
+                     join pg_class tc on tc.oid = ad.adrelid join pg_namespace tn on tn.oid = tc.relnamespace
+                    where d.classid = 'pg_attrdef'::regclass and d.refclassid = 'pg_class'::regclass
+                      and d.refobjid = c.oid
+                      and (tn.nspname, tc.relname) in (select * from unnest($1::text[], $2::text[]))))
  order by 1, 2`;
 
 interface Replicated {
