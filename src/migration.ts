@@ -14,7 +14,7 @@ import { sleep } from "./db/retry.js";
 import { PgferryError, redact } from "./errors/index.js";
 import { type PrepareOptions, runPrepare } from "./prepare/index.js";
 import { readStatus } from "./progress/status.js";
-import { cutoverLockHeld, recordEvent } from "./state/index.js";
+import { cutoverLockHeld, recordEvent, type StartHeartbeat, startHeartbeat } from "./state/index.js";
 import { runStream, type StreamOptions } from "./stream/index.js";
 
 export interface StartOptions extends PrepareOptions {
@@ -65,6 +65,8 @@ export async function runMigration(given: MigrationContext, opts: StartOptions =
     indexJobs,
   });
   const ticker = startTicker(ctx, opts.progressIntervalMs ?? 0);
+  // Liveness for `status` (issue 13): a start that died leaves a row that goes stale.
+  const beat = startHeartbeat(ctx.target, "prepare");
   try {
     const prepared = await runPrepare(ctx, {
       ...opts,
@@ -90,6 +92,7 @@ export async function runMigration(given: MigrationContext, opts: StartOptions =
       phase === "indexing" ||
       (phase === "streaming" && (await uncopiedTables(ctx)))
     ) {
+      beat.role("copy");
       const done = await runCopy(ctx, {
         jobs,
         indexJobs,
@@ -101,13 +104,14 @@ export async function runMigration(given: MigrationContext, opts: StartOptions =
       if (!done) return result(phase, "stopped");
     }
     if (opts.stream === false) return result(phase, "indexed");
-    const outcome = await followMigration(ctx, opts.streamOptions);
+    const outcome = await followMigration(ctx, beat, opts.streamOptions);
     return result((await readLifecycle(ctx)).phase, ctx.signal.aborted ? "stopped" : outcome);
   } catch (err) {
     await recordFailure(ctx, err);
     throw err;
   } finally {
     await ticker.stop();
+    await beat.stop();
   }
 }
 
@@ -120,6 +124,7 @@ export async function runMigration(given: MigrationContext, opts: StartOptions =
  */
 async function followMigration(
   ctx: MigrationContext,
+  beat: StartHeartbeat,
   streamOptions: StreamOptions = {},
 ): Promise<StartResult["outcome"]> {
   let waiting: "no" | "cutover" | "interrupted" | "rollback" | "rollback-interrupted" = "no";
@@ -140,6 +145,7 @@ async function followMigration(
           });
         }
         waiting = running ? "cutover" : "interrupted";
+        beat.role("waiting");
         await sleep(CUTOVER_POLL_MS, ctx.signal);
         break;
       }
@@ -166,6 +172,7 @@ async function followMigration(
               });
           }
           waiting = running ? "rollback" : "rollback-interrupted";
+          beat.role("waiting");
           await sleep(CUTOVER_POLL_MS, ctx.signal);
           break;
         }
@@ -174,6 +181,7 @@ async function followMigration(
           "Switched with a rollback window: streaming the target's writes back to the source until `pgferry rollback` or `pgferry cleanup`.",
         );
         waiting = "no";
+        beat.role("reverse stream");
         await endedUnder(ctx, runStream(ctx, { ...streamOptions, direction: "reverse" }));
         break;
       case "rolled-back":
@@ -188,6 +196,7 @@ async function followMigration(
         if (waiting === "cutover" || waiting === "interrupted")
           info(ctx, "The cutover was aborted: streaming again.");
         waiting = "no";
+        beat.role("forward stream");
         await endedUnder(ctx, runStream(ctx, streamOptions));
       }
     }

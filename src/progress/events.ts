@@ -41,6 +41,18 @@ export type StageName =
 
 export type EventSink = (event: PgferryEvent) => void;
 
+/** An event as `--json` writes it: with `at`, when it was emitted (ISO 8601, UTC). */
+export type StampedEvent = PgferryEvent & { at: string };
+
+/**
+ * Adds `at` (after `type`, for reading), so a record kept after the fact says when each
+ * thing happened. The events are emitted and rendered synchronously: now is their time.
+ */
+export function stampEvent(e: PgferryEvent, now: Date = new Date()): StampedEvent {
+  const { type, ...rest } = e;
+  return { type, at: now.toISOString(), ...rest } as StampedEvent;
+}
+
 /** The `stall` event for an error caused by a stalled session (db/watchdog.ts), if it is one. */
 export function stallEvent(err: unknown): PgferryEvent | undefined {
   const s = stallOf(err);

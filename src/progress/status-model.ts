@@ -20,6 +20,17 @@ export interface StatusReport {
    * it (no `pgferry start` streaming); `lagSeconds` is then the age of its oldest change.
    */
   changeLog?: { bytes: number; measuredAt: string };
+  /**
+   * Whether any `pgferry start` beat on the target within the staleness bound (3 missed beats
+   * of 2 s, src/state/start-heartbeat.ts). False: nothing copies or streams; the lag grows.
+   */
+  startRunning: boolean;
+  /** Seconds since a start last beat or exited cleanly; null when none ever ran (since 008). */
+  startLastSeenSeconds: number | null;
+  /** When a start was last seen (ISO), null likewise. */
+  startLastSeenAt: string | null;
+  /** The running starts: host, pid, what each does (prepare, copy, forward/reverse stream, waiting). */
+  starts: { host: string; pid: number; role: string; lastSeenSeconds: number }[];
   tables: TableStatus[];
   errors: { at: string; message: string }[];
   cutover?: { fenceRaisedAt: string | null; switchedAt: string | null; unavailableMs: number | null };
@@ -79,6 +90,10 @@ export function noMigrationStatus(): StatusReport {
       chunksTotal: 0,
     },
     stream: { changesApplied: 0, changesPerSecond: 0 },
+    startRunning: false,
+    startLastSeenSeconds: null,
+    startLastSeenAt: null,
+    starts: [],
     tables: [],
     errors: [],
   };

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { PgferryError } from "../errors/index.js";
+import { readStartLiveness } from "../state/start-heartbeat.js";
 import { readFences, readOperation } from "./operation-status.js";
 import type { StatusReport, TableStatus } from "./status-model.js";
 
@@ -115,6 +116,7 @@ export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
   const rowsTotal = sum((t) => t.rowsTotal);
   const rowsPerSecond = rate.rows / rate.window;
   const pending = tables.some((t) => t.pendingChanges !== null) ? sum((t) => t.pendingChanges ?? 0) : null;
+  const live = await readStartLiveness(client);
   const report: StatusReport = {
     phase: m.phase,
     source: m.source_display,
@@ -134,6 +136,10 @@ export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
       changesApplied: sum((t) => t.changesApplied),
       changesPerSecond: cols.has("migration.stream_rate") ? num(m.stream_rate) : 0,
     },
+    startRunning: live.running,
+    startLastSeenSeconds: live.lastSeenSeconds,
+    startLastSeenAt: live.lastSeenAt,
+    starts: live.processes,
     tables,
     errors: errs.rows.reverse().map((e) => ({ at: new Date(e.at).toISOString(), message: e.message })),
   };

@@ -23,3 +23,13 @@ export {
   type SourceIdentity,
   sameSource,
 } from "./source-identity.js";
+export {
+  readStartLiveness,
+  START_BEAT_MS,
+  START_MISSED_BEATS,
+  START_STALE_SECONDS,
+  type StartHeartbeat,
+  type StartLiveness,
+  type StartRole,
+  startHeartbeat,
+} from "./start-heartbeat.js";

@@ -18,15 +18,46 @@ interface SeqState {
   inc: bigint;
 }
 
+/**
+ * The migration's sequences: those a replicated table owns (serial, identity), every
+ * free-standing one (a sequence shared by several tables through nextval() defaults, wherever
+ * its schema), and any a replicated table's default calls though another table owns it. Not
+ * pgferry's own nor an extension's. Only those on both sides are set.
+ */
 const LIST_SQL = `
 select n.nspname as schema, c.relname as name, s.seqincrement::text as inc
   from pg_class c join pg_namespace n on n.oid = c.relnamespace join pg_sequence s on s.seqrelid = c.oid
- where c.relkind = 'S' and n.nspname = any ($1::text[])
+  left join lateral (
+    select tn.nspname as tschema, tc.relname as tname
+      from pg_depend d join pg_class tc on tc.oid = d.refobjid join pg_namespace tn on tn.oid = tc.relnamespace
+     where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.refclassid = 'pg_class'::regclass
+       and d.deptype in ('a', 'i')
+     limit 1) o on true
+ where c.relkind = 'S' and n.nspname not in ('pg_catalog', 'information_schema', 'pgferry')
+   and n.nspname not like 'pg\\_%'
+   and not exists (select 1 from pg_depend e
+                    where e.classid = 'pg_class'::regclass and e.objid = c.oid and e.deptype = 'e')
+   and (o.tname is null
+        or (o.tschema, o.tname) in (select * from unnest($1::text[], $2::text[]))
+        or exists (select 1
+                     from pg_depend d join pg_attrdef ad on ad.oid = d.objid
+                     join pg_class tc on tc.oid = ad.adrelid join pg_namespace tn on tn.oid = tc.relnamespace
+                    where d.classid = 'pg_attrdef'::regclass and d.refclassid = 'pg_class'::regclass
+                      and d.refobjid = c.oid
+                      and (tn.nspname, tc.relname) in (select * from unnest($1::text[], $2::text[]))))
  order by 1, 2`;
 
+interface Replicated {
+  schemas: string[];
+  names: string[];
+}
+
 /** Current last_value/is_called of each sequence that exists, read in batches. */
-async function readStates(client: pg.ClientBase, schemas: string[]): Promise<Map<string, SeqState>> {
-  const { rows } = await client.query<{ schema: string; name: string; inc: string }>(LIST_SQL, [schemas]);
+async function readStates(client: pg.ClientBase, tables: Replicated): Promise<Map<string, SeqState>> {
+  const { rows } = await client.query<{ schema: string; name: string; inc: string }>(LIST_SQL, [
+    tables.schemas,
+    tables.names,
+  ]);
   const out = new Map<string, SeqState>();
   for (let i = 0; i < rows.length; i += 100) {
     const part = rows.slice(i, i + 100);
@@ -56,7 +87,7 @@ function nextValue(s: Pick<SeqState, "last" | "called" | "inc">): bigint {
 }
 
 /**
- * Sets every sequence of the replicated schemas (serial and identity ones included) on the
+ * Sets every sequence of the migration (see LIST_SQL: serial, identity and shared ones) on the
  * apply side from the capture side's last_value/is_called, plus `gap`, but never moves one
  * backwards. Returns how many were moved. Records the values in pgferry.sequences.
  */
@@ -85,14 +116,14 @@ export async function syncSequencesOn(s: {
   reverse: boolean;
   gap: number;
 }): Promise<number> {
-  const { rows } = await s.control.query<{ s: string }>(
-    "select distinct schema_name as s from pgferry.tables order by 1",
+  const { rows } = await s.control.query<{ s: string; t: string }>(
+    "select schema_name as s, table_name as t from pgferry.tables",
   );
-  const schemas = rows.map((r) => r.s);
+  const tables = { schemas: rows.map((r) => r.s), names: rows.map((r) => r.t) };
   const fromSide = s.reverse ? "target" : "source";
   const toSide = s.reverse ? "source" : "target";
-  const want = await onSide(fromSide, () => readStates(s.from, schemas));
-  const have = await onSide(toSide, () => readStates(s.to, schemas));
+  const want = await onSide(fromSide, () => readStates(s.from, tables));
+  const have = await onSide(toSide, () => readStates(s.to, tables));
   return onSide(toSide, () => applyStates(s.to, s.control, want, have, BigInt(s.gap)));
 }
 

@@ -7,6 +7,7 @@ import {
   formatDuration,
   makeRenderer,
   statusLines,
+  summaryLine,
 } from "../../src/cli/render/index.js";
 import { CLEAR_BELOW, CURSOR_UP, LiveView } from "../../src/cli/render/live-view.js";
 import type { PgferryEvent } from "../../src/progress/events.js";
@@ -58,6 +59,10 @@ function status(tables: TableStatus[], phase = "copying"): StatusReport {
       chunksTotal: 9,
     },
     stream: { changesApplied: 0, changesPerSecond: 0 },
+    startRunning: true,
+    startLastSeenSeconds: 0.5,
+    startLastSeenAt: "2024-05-01T14:02:09.500Z",
+    starts: [{ host: "h", pid: 1, role: "copy", lastSeenSeconds: 0.5 }],
     tables,
     errors: [],
   };
@@ -124,6 +129,22 @@ describe("statusLines", () => {
     );
     expect(fixed[0]).toContain("fences: source up, target up");
     expect(fixed[0]).toContain("rollback interrupted at step drain-target");
+  });
+
+  it("says when no start is running while one has work to do, and since when", () => {
+    const gone = { startRunning: false, startLastSeenSeconds: 40, starts: [] };
+    const streaming = { ...status([table("a", "streaming", 1, 1)], "streaming"), ...gone };
+    expect(statusLines(streaming)[1]).toBe(
+      "no `pgferry start` has been running since 14:02:09 UTC: nothing copies or streams, the lag grows (run `pgferry start`)",
+    );
+    expect(summaryLine(streaming)).toContain("no `pgferry start` has been running since 14:02:09 UTC");
+    const never = { ...streaming, startLastSeenSeconds: null, startLastSeenAt: null };
+    expect(statusLines(never)[1]).toContain("no `pgferry start` is running:");
+    const window = { ...status([], "switched"), ...gone, fences: { source: "up", target: "down" } as const };
+    expect(statusLines(window)[1]).toContain("nothing streams the target's writes back to the source");
+    const noWindow = { ...window, fences: { source: "up", target: "absent" } as const };
+    expect(statusLines(noWindow).join("\n")).not.toContain("pgferry start");
+    expect(statusLines({ ...status([], "streaming") }).join("\n")).not.toContain("no `pgferry start`");
   });
 
   it("lists recorded errors", () => {

@@ -127,8 +127,10 @@ async function demoView(out: Output, json: boolean | undefined) {
 /** The summary (text, or the last NDJSON event), then the exit status. */
 async function report(result: DemoResult, ctx: CliContext, json: boolean): Promise<void> {
   const { summary, kept, interrupted } = result;
-  if (json) ctx.out.json({ type: "demo", message: "summary", data: { summary, kept } });
-  else {
+  if (json) {
+    const { stampEvent } = await import("../../progress/events.js");
+    ctx.out.json(stampEvent({ type: "demo", message: "summary", data: { summary, kept } }));
+  } else {
     const { formatSummary } = await import("../../demo/summary.js");
     for (const line of formatSummary(summary, (style, text) => paint(ctx.out, style, text)))
       ctx.out.line(line);

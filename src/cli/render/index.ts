@@ -1,4 +1,4 @@
-import type { PgferryEvent } from "../../progress/events.js";
+import { type PgferryEvent, stampEvent } from "../../progress/events.js";
 import type { StatusReport } from "../../progress/status-model.js";
 import type { Output } from "../output.js";
 import { eventLine } from "./event-lines.js";
@@ -36,7 +36,7 @@ function liveTableRows(): number {
 }
 
 export function makeRenderer(out: Output, mode: RenderMode, plainEveryMs = 5000): Renderer {
-  if (mode === "json") return { onEvent: (e) => out.json(e), stop: () => {} };
+  if (mode === "json") return { onEvent: (e) => out.json(stampEvent(e)), stop: () => {} };
   if (mode === "plain") {
     let lastAt = 0;
     return {

@@ -26,6 +26,31 @@ export function operationText(o: NonNullable<StatusReport["operation"]>): string
   return `${o.name} interrupted${at}${o.switchStarted ? " after its switch started" : ""}: ${o.next}`;
 }
 
+/** Phases in which a `pgferry start` has work to do (the reverse stream only with a rollback window). */
+function startNeeded(s: StatusReport): boolean {
+  if (["preparing", "copying", "indexing", "streaming", "cutover"].includes(s.phase)) return true;
+  return s.phase === "switched" && s.fences !== undefined && s.fences.target !== "absent";
+}
+
+/** "14:02:10 UTC" from an ISO time. */
+function clockTime(iso: string): string {
+  return `${iso.slice(11, 19)} UTC`;
+}
+
+/**
+ * "no `pgferry start` has been running since 14:02:10 UTC; …" when none beat within the
+ * staleness bound and one is needed; undefined otherwise.
+ */
+export function startText(s: StatusReport): string | undefined {
+  if (s.startRunning || !startNeeded(s)) return undefined;
+  const since = s.startLastSeenAt ? ` has been running since ${clockTime(s.startLastSeenAt)}` : " is running";
+  const what =
+    s.phase === "switched"
+      ? "nothing streams the target's writes back to the source"
+      : "nothing copies or streams, the lag grows";
+  return `no \`pgferry start\`${since}: ${what} (run \`pgferry start\`)`;
+}
+
 /**
  * The overall line: phase, rows and bytes done of total, rate, ETA; with `alerts`, the fences
  * and a running or interrupted cutover or rollback too (otherwise they get lines of their own).
@@ -49,6 +74,8 @@ export function summaryLine(s: StatusReport, alerts = true): string {
   if (s.pendingChanges !== null) parts.push(`${formatCount(s.pendingChanges)} pending changes`);
   if (s.stream.changesApplied > 0) parts.push(`${formatCount(s.stream.changesApplied)} changes applied`);
   if (s.changeLog) parts.push(`source change log ${formatBytes(s.changeLog.bytes)}`);
+  const start = startText(s);
+  if (alerts && start) parts.push(start);
   if (alerts && s.fences) parts.push(fencesText(s.fences));
   if (alerts && s.operation) parts.push(operationText(s.operation));
   return parts.join(" · ");
@@ -102,7 +129,11 @@ export function statusLines(s: StatusReport, opts: { maxTables?: number; fixed?:
   const nameWidth = Math.min(40, Math.max(10, ...shown.map((t) => t.name.length)));
   const alerts = opts.fixed
     ? []
-    : [...(s.fences ? [fencesText(s.fences)] : []), ...(s.operation ? [operationText(s.operation)] : [])];
+    : [
+        ...(startText(s) ? [startText(s)!] : []),
+        ...(s.fences ? [fencesText(s.fences)] : []),
+        ...(s.operation ? [operationText(s.operation)] : []),
+      ];
   const lines = [
     summaryLine(s, opts.fixed === true),
     ...alerts,
