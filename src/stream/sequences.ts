@@ -52,6 +52,13 @@ interface Replicated {
   names: string[];
 }
 
+async function migratedTables(control: pg.ClientBase): Promise<Replicated> {
+  const { rows } = await control.query<{ s: string; t: string }>(
+    "select schema_name as s, table_name as t from pgferry.tables",
+  );
+  return { schemas: rows.map((r) => r.s), names: rows.map((r) => r.t) };
+}
+
 /** Current last_value/is_called of each sequence that exists, read in batches. */
 async function readStates(client: pg.ClientBase, tables: Replicated): Promise<Map<string, SeqState>> {
   const { rows } = await client.query<{ schema: string; name: string; inc: string }>(LIST_SQL, [
@@ -116,10 +123,7 @@ export async function syncSequencesOn(s: {
   reverse: boolean;
   gap: number;
 }): Promise<number> {
-  const { rows } = await s.control.query<{ s: string; t: string }>(
-    "select schema_name as s, table_name as t from pgferry.tables",
-  );
-  const tables = { schemas: rows.map((r) => r.s), names: rows.map((r) => r.t) };
+  const tables = await migratedTables(s.control);
   const fromSide = s.reverse ? "target" : "source";
   const toSide = s.reverse ? "source" : "target";
   const want = await onSide(fromSide, () => readStates(s.from, tables));
@@ -148,12 +152,9 @@ export async function planSequences(ctx: MigrationContext, gap = 0): Promise<num
   try {
     const source = await connect(ctx.source, { stage: "stream", statementTimeoutMs: 60_000 });
     try {
-      const { rows } = await control.query<{ s: string }>(
-        "select distinct schema_name as s from pgferry.tables order by 1",
-      );
-      const schemas = rows.map((r) => r.s);
-      const want = await onSide("source", () => readStates(source, schemas));
-      const have = await onSide("target", () => readStates(control, schemas));
+      const tables = await migratedTables(control);
+      const want = await onSide("source", () => readStates(source, tables));
+      const have = await onSide("target", () => readStates(control, tables));
       return movesFor(want, have, BigInt(gap)).length;
     } finally {
       await source.end().catch(() => {});
