@@ -32,8 +32,12 @@ export function serverPackageName(platform = process.platform, arch = process.ar
  */
 export function serverCacheDir(): string {
   const env = process.env;
+  // As root, the server runs as nobody (server.ts), which cannot enter root's home (0700):
+  // the servers then live where every user can read them.
+  const rootDefault = process.getuid?.() === 0 ? "/var/cache/pgferry" : undefined;
   const base =
     env["PGFERRY_CACHE_DIR"] ??
+    rootDefault ??
     path.join(
       env["XDG_CACHE_HOME"] ??
         (process.platform === "darwin"
