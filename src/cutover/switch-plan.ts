@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, statSync } from "node:fs";
 import path from "node:path";
 import { type ConnInfo, parseConnUrl } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import type { EventSink } from "../progress/events.js";
+import { findOnPath, isExecutable } from "../schema/pg-dump-binary.js";
 
 /**
  * How the application moves at the switch: a command pgferry runs, or the operator by hand.
@@ -68,21 +68,6 @@ export function firstWord(command: string): string | undefined {
   return word[1] ?? word[2] ?? word[3];
 }
 
-function isExecutableFile(file: string): boolean {
-  try {
-    if (!statSync(file).isFile()) return false;
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function onPath(name: string): boolean {
-  const dirs = (process.env["PATH"] ?? "").split(path.delimiter).filter(Boolean);
-  return dirs.some((dir) => isExecutableFile(path.join(dir, name)));
-}
-
 function notRunnable(why: string): PgferryError {
   return new PgferryError("SWITCH_COMMAND_INVALID", `The switch command cannot run: ${why}.`, {
     side: "local",
@@ -102,12 +87,12 @@ export function resolveSwitchCommand(command: string): void {
   const word = firstWord(command);
   if (word === undefined || SHELL_WORDS.has(word)) return;
   if (word.includes("/")) {
-    if (!isExecutableFile(path.resolve(word))) {
+    if (!isExecutable(path.resolve(word))) {
       throw notRunnable(`${word} is not an executable file`);
     }
     return;
   }
-  if (!onPath(word)) throw notRunnable(`${word} is neither a shell builtin nor on PATH`);
+  if (!findOnPath(word)) throw notRunnable(`${word} is neither a shell builtin nor on PATH`);
 }
 
 /**

@@ -99,7 +99,8 @@ export function parsePgDumpVersion(text: string): { major: number; version: stri
   return { major: first, version };
 }
 
-function findOnPath(name: string): string | undefined {
+/** The first executable `name` on PATH (pg_dump here; the cutover's switch command too). */
+export function findOnPath(name: string): string | undefined {
   for (const dir of (process.env["PATH"] ?? "").split(path.delimiter)) {
     if (!dir) continue;
     const full = path.join(dir, name);
@@ -108,7 +109,7 @@ function findOnPath(name: string): string | undefined {
   return undefined;
 }
 
-function isExecutable(file: string): boolean {
+export function isExecutable(file: string): boolean {
   try {
     if (!statSync(file).isFile()) return false;
     accessSync(file, constants.X_OK);
