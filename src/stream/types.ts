@@ -15,6 +15,8 @@ export interface StreamTable {
   name: string;
   kind: "table" | "partitioned";
   keyColumns: string[];
+  /** "row": no key; the log holds whole row images, applied as net counts (row-sql.ts). */
+  identity: "key" | "row";
   columns: StoredColumn[];
   shape: string;
   phase: string;
