@@ -88,7 +88,7 @@ function statementFor(rand: () => number, truncates: boolean): Statement {
   const g = Math.floor(rand() * 5);
   const r = rand();
   const table = pick(rand, ["memberships", "audit_log", "nullable_uniq", "parted", "history"] as const);
-  if (truncates && r < 0.004) {
+  if (truncates && r < 0.0015) {
     return table === "parted" && rand() < 0.5
       ? ["truncate-leaf", "truncate kl.parted_b", []]
       : ["truncate", "truncate kl.memberships", []];
