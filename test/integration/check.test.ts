@@ -109,11 +109,7 @@ describe.each(testPairs())("pgferry check, $source → $target", (pair) => {
   it(`${label}: finds every blocker of a seeded source, each with its fix`, () => {
     const extensionBlocker = pair.target >= 17 ? "EXTENSION_MISSING" : "EXTENSION_NOT_CREATABLE";
     expect(codes(seeded.blockers)).toEqual(
-      [
-        extensionBlocker,
-        "RLS_BLOCKS_COPY public.forced",
-        "TARGET_NOT_EMPTY",
-      ].sort(),
+      [extensionBlocker, "RLS_BLOCKS_COPY public.forced", "TARGET_NOT_EMPTY"].sort(),
     );
     expect(seeded.ok).toBe(false);
     expect(find(seeded.blockers, "TARGET_NOT_EMPTY").message).toContain("public.existing");
