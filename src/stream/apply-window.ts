@@ -184,16 +184,17 @@ async function applyLocked(
     truncs = r.rows[0].truncs;
   }
   const done = to === undefined;
-  const position = `update pgferry.tables set position = ${literal(to ?? first.q)}, phase = 'streaming',
+  const recopy = t.identity === "row" && (truncs.length > 0 || t.recopy);
+  const position = `update pgferry.tables set position = ${literal(to ?? first.q)}, phase = 'streaming', recopy = false,
       changes_applied = changes_applied + ${n}, last_window_at = now(),
       streaming_since = coalesce(streaming_since, now()), source_oid = ${Number(first.oid)},
       ${done ? `pending_changes = 0, beat_at = coalesce(${first.beat === null ? "null" : `${literal(first.beat)}::timestamptz`}, beat_at)` : `pending_changes = greatest(coalesce(pending_changes, 0) - ${n}, 0)`}
     where id = ${t.id}`;
   let keys = 0;
   const finish: string[] = [];
-  if (t.identity === "row" && (n > 0 || truncs.length > 0)) {
-    keys = await stageRowWindow(s, src, tgt, t, truncs.length > 0, windowWhere(t.id, t.position));
-    if (truncs.length === 0) {
+  if (t.identity === "row" && (n > 0 || recopy)) {
+    keys = await stageRowWindow(s, src, tgt, t, recopy, windowWhere(t.id, t.position));
+    if (!recopy) {
       const { del, ins } = rowApplySql(t);
       finish.push(del, ins);
     }
@@ -318,8 +319,9 @@ async function stageWindow(
 
 /**
  * A keyless table's window on the write side: its images with their net counts into the
- * staging table; or, when the window holds a TRUNCATE (no net count crosses it), the table
- * truncated and copied whole in the read transaction's snapshot, which is the position stored.
+ * staging table; or, when the window holds a TRUNCATE (no net count crosses it) or the table
+ * resumed after DDL (its log holds rows of the old shape), the table truncated and copied
+ * whole in the read transaction's snapshot, which is the position stored.
  * Returns the images staged (or rows copied).
  */
 async function stageRowWindow(

@@ -17,6 +17,8 @@ export interface StreamTable {
   keyColumns: string[];
   /** "row": no key; the log holds whole row images, applied as net counts (row-sql.ts). */
   identity: "key" | "row";
+  /** A keyless table to copy whole at its next window (its log has rows of an older shape). */
+  recopy: boolean;
   columns: StoredColumn[];
   shape: string;
   phase: string;

@@ -3,7 +3,9 @@ import { FENCE_DOWN_SQL, FENCE_UP_SQL } from "../../src/capture/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { runMigration } from "../../src/migration.js";
 import { applyTableWindow } from "../../src/stream/apply-window.js";
+import { recheckPaused } from "../../src/stream/ddl.js";
 import { catchUp, installReverseCapture, syncSequences } from "../../src/stream/index.js";
+import { readStreamTables } from "../../src/stream/table-state.js";
 import { applySessions } from "../../src/stream/worker-pool.js";
 import { assertSameContents, tableRows } from "../harness/compare.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
@@ -19,7 +21,12 @@ create schema nk;
 create table nk.t (a int, f float8, at timestamptz, j json, p point, b bytea,
                    twice int generated always as (a * 2) stored, n int generated always as identity);
 insert into nk.t (a, f, at, j, p, b) select 1, 0.1 + 0.2, '2024-03-01 12:00+00', '{"x":  1}', point(0.1, 0.2), '\\x00'
-  from generate_series(1, 3);`;
+  from generate_series(1, 3);
+create table nk.p (region int not null, v text) partition by list (region);
+create table nk.p1 partition of nk.p for values in (1);
+create table nk.p2 (v text, region int not null);
+alter table nk.p attach partition nk.p2 for values in (2);
+insert into nk.p select 1 + g % 2, 'v' from generate_series(1, 6) g;`;
 
 /** Each list of statements as one application transaction (on a plain session, its own settings). */
 async function run(db: LocalDatabase, ...txns: string[][]): Promise<void> {
@@ -115,6 +122,65 @@ describe.each(testPairs())("forward stream, table without a key %#", (pair) => {
       await asOwner(source, FENCE_DOWN_SQL);
       await run(source, ["update nk.t set a = 10 where ctid = (select ctid from nk.t limit 1)"]);
       await apply();
+
+      // DDL on the source: both tables pause; once the target has the same columns they resume,
+      // copied whole (their logs hold rows of both shapes); the partitioned table's row
+      // functions log the new column from then on.
+      const [{ id: pid }] = (await asOwner<{ id: number }>(
+        target,
+        "select id from pgferry.tables where table_name = 'p'",
+      )) as [{ id: number }];
+      await run(
+        source,
+        [
+          "delete from nk.t where ctid = (select ctid from nk.t limit 1)",
+          "delete from nk.p where region = 2",
+        ],
+        ["alter table nk.t add column extra text default 'd'", "alter table nk.p add column extra int"],
+        [
+          "insert into nk.t (a, extra) values (3, 'e'), (3, 'e')",
+          "insert into nk.p values (2, 'w', 7), (2, 'w', 7)",
+        ],
+      );
+      for (const tid of [id, pid]) {
+        const out = await applyTableWindow(sessions, tid, { lock: "wait", maxChanges: 100 });
+        expect(out).toMatchObject({ status: "paused" });
+        expect(out.reason).toContain('column "extra" added');
+      }
+      await asOwner(
+        target,
+        "alter table nk.t add column extra text default 'd'; alter table nk.p add column extra int",
+      );
+      const src = await open(source, "source");
+      const tgt = await open(target, "target");
+      try {
+        for (const t of (await readStreamTables(tgt)).filter((x) => x.phase === "paused")) {
+          expect(await recheckPaused(src, tgt, { source: pair.source, target: pair.target }, t, false)).toBe(
+            true,
+          );
+        }
+        expect((await tgt.query("select count(*)::int as n from pgferry.tables where recopy")).rows).toEqual([
+          { n: 2 },
+        ]);
+      } finally {
+        await src.end();
+        await tgt.end();
+      }
+      await run(source, [
+        "insert into nk.p values (2, 'after', 8)",
+        "update nk.p set v = 'moved' where region = 1",
+      ]);
+      await apply();
+      expect((await applyTableWindow(sessions, pid, { lock: "wait", maxChanges: 100 })).status).toBe(
+        "applied",
+      );
+      await assertSameContents(source, target, { tables: ["nk.t", "nk.p1", "nk.p2"] });
+      // And with the new column logged, windows apply as net counts again.
+      await run(source, ["insert into nk.p values (1, 'later', 9)", "delete from nk.p where v = 'after'"]);
+      expect((await applyTableWindow(sessions, pid, { lock: "wait", maxChanges: 100 })).status).toBe(
+        "applied",
+      );
+      await assertSameContents(source, target, { tables: ["nk.t", "nk.p1", "nk.p2"] });
     } finally {
       await Promise.all([sessions.read.discard(), sessions.write.discard()]);
     }
