@@ -42,7 +42,7 @@ const BENCH_OWNER = { token: "pgferry-bench", label: "the bench" };
 
 /**
  * `keylessHistory`: pgbench_history as pgbench makes it, without the id key the bench
- * otherwise adds: captured as a table without a key (its whole row logged, decision 40).
+ * otherwise adds: captured as a table without a key (its whole row logged: decisions.md, "Tables without a key").
  */
 export async function installTriggers(c: pg.ClientBase, keylessHistory = false): Promise<void> {
   await installCaptureSchema(c, BENCH_OWNER);

@@ -151,7 +151,7 @@ function imageOf(row: "new" | "old", image: RowImage): string {
 }
 
 /**
- * The row functions of a table without a key (decision 40): an INSERT logs 'I' with the new
+ * The row functions of a table without a key (decisions.md, "Tables without a key"): an INSERT logs 'I' with the new
  * image, a DELETE 'D' with the old one, an UPDATE both (nothing when the row's text did not
  * change). The image is a jsonb string (the log's key column). `format` pins the settings
  * every column's text output needs to read back as the same value (readRowFormat).

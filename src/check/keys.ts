@@ -5,7 +5,7 @@ import { type Findings, tableName } from "./types.js";
 /**
  * Which strategy each table streams with. A primary key, else a unique index over NOT NULL
  * columns (without a predicate or expressions), is a key: the stream re-reads current rows by
- * it. Any other table is keyless and identified by its whole row (decision 40); a unique index
+ * it. Any other table is keyless and identified by its whole row (decisions.md, "Tables without a key"); a unique index
  * over a nullable column is no key (nothing keeps NULLs out of it).
  */
 export function checkKeys(tables: readonly SourceTable[], findings: Findings): void {

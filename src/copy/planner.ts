@@ -131,7 +131,7 @@ async function planRelation(
 /**
  * Every chunk of a table: its own rows, or each leaf partition's for a partitioned table. A
  * table without a key is one chunk over the table itself, leaves included: it is copied in
- * one source snapshot, which becomes its stream position (decision 40).
+ * one source snapshot, which becomes its stream position (decisions.md, "Tables without a key").
  */
 export async function planTable(
   source: pg.ClientBase,

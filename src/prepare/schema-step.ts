@@ -43,7 +43,7 @@ function tableRows(tables: readonly SourceTable[], firstId: number) {
     schema_name: t.schema,
     table_name: t.name,
     kind: t.kind,
-    // A table without a key is identified by its whole row (decision 40): no key columns.
+    // A table without a key is identified by its whole row (decisions.md, "Tables without a key"): no key columns.
     key_columns: t.key?.columns ?? [],
     identity: identityOf(t),
     columns: t.columns.map((c) => ({

@@ -4,7 +4,7 @@ import { copiedColumns } from "./sql.js";
 import type { StreamTable } from "./types.js";
 
 /**
- * The SQL of a window of a table without a key (decision 40). The log holds whole row images
+ * The SQL of a window of a table without a key (decisions.md, "Tables without a key"). The log holds whole row images
  * ('I' new, 'D' old; an UPDATE is both). A window is applied as net counts: per distinct row,
  * the number of 'I' minus the number of 'D'. Netting needs no order: every 'D' in the real
  * history removed a row that existed then, so over a window that ends at a real snapshot the

@@ -6,7 +6,7 @@ import { fromClause, rowTextExpr, tableName, type VerifyTable } from "./table-sq
 import type { Difference, TableVerdict } from "./types.js";
 
 /**
- * A table without a key, compared as a multiset of rows (decision 40): the row count and two
+ * A table without a key, compared as a multiset of rows (decisions.md, "Tables without a key"): the row count and two
  * sums of 64-bit slices of each row's md5 (128 bits, order-independent, and a duplicate
  * counts twice, so a missing copy of a repeated row shows). Rows are rendered as verify
  * renders every row (table-sql.ts: floats in their binary form), so 12 and 17 agree.
