@@ -10,6 +10,7 @@ import {
   rowCopyInSql,
   rowCopyOutSql,
   rowStagingName,
+  rowWindowPlan,
   truncateWholeSql,
   wholeCopyInSql,
   wholeCopyOutSql,
@@ -184,7 +185,7 @@ async function applyLocked(
     truncs = r.rows[0].truncs;
   }
   const done = to === undefined;
-  const recopy = t.identity === "row" && (truncs.length > 0 || t.recopy);
+  const plan = rowWindowPlan({ changes: n, truncates: truncs.length, recopy: t.recopy });
   const position = `update pgferry.tables set position = ${literal(to ?? first.q)}, phase = 'streaming', recopy = false,
       changes_applied = changes_applied + ${n}, last_window_at = now(),
       streaming_since = coalesce(streaming_since, now()), source_oid = ${Number(first.oid)},
@@ -192,9 +193,9 @@ async function applyLocked(
     where id = ${t.id}`;
   let keys = 0;
   const finish: string[] = [];
-  if (t.identity === "row" && (n > 0 || recopy)) {
-    keys = await stageRowWindow(s, src, tgt, t, recopy, windowWhere(t.id, t.position));
-    if (!recopy) {
+  if (t.identity === "row" && plan !== "none") {
+    keys = await stageRowWindow(s, src, tgt, t, plan === "copy", windowWhere(t.id, t.position));
+    if (plan === "net") {
       const { del, ins } = rowApplySql(t);
       finish.push(del, ins);
     }

@@ -16,6 +16,7 @@ import {
   rowCopyInSql,
   rowCopyOutSql,
   rowStagingName,
+  rowWindowPlan,
   truncateWholeSql,
   wholeCopyInSql,
   wholeCopyOutSql,
@@ -164,8 +165,12 @@ class ReverseEngine {
     const keyed = busy.filter((t) => t.identity === "key");
     // A keyless table with a TRUNCATE in the round is copied whole from the target's snapshot
     // q; the others apply their net row counts (row-sql.ts).
-    const recopied = busy.filter((t) => t.identity === "row" && heads.get(t.id)!.truncs.length > 0);
-    const netted = busy.filter((t) => t.identity === "row" && heads.get(t.id)!.truncs.length === 0);
+    const plan = (t: StreamTable) =>
+      t.identity === "row"
+        ? rowWindowPlan({ changes: heads.get(t.id)!.n, truncates: heads.get(t.id)!.truncs.length, recopy: false })
+        : "none";
+    const recopied = busy.filter((t) => plan(t) === "copy");
+    const netted = busy.filter((t) => plan(t) === "net");
     // TRUNCATEs first, all in one statement: tables truncated together satisfy their foreign keys.
     const truncs = [
       ...keyed.flatMap((t) =>

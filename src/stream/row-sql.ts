@@ -16,6 +16,19 @@ import type { StreamTable } from "./types.js";
 
 type RowTable = Pick<StreamTable, "id" | "schema" | "name" | "kind" | "columns" | "shape">;
 
+/**
+ * What one window of a keyless table does: nothing (no log rows), apply the net counts, or
+ * copy the table whole in the window's snapshot. A TRUNCATE in the window (of the table or a
+ * leaf) cannot be netted across, and a table resumed after DDL (`recopy`) has rows of the old
+ * shape in its log: both copy. Used by the forward and the reverse stream alike.
+ */
+export type RowWindowPlan = "none" | "net" | "copy";
+
+export function rowWindowPlan(w: { changes: number; truncates: number; recopy: boolean }): RowWindowPlan {
+  if (w.truncates > 0 || w.recopy) return "copy";
+  return w.changes > 0 ? "net" : "none";
+}
+
 function only(t: Pick<StreamTable, "kind">): string {
   return t.kind === "partitioned" ? "" : "only ";
 }
