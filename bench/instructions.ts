@@ -2,7 +2,12 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { prng } from "../src/demo/prng.js";
-import { herokuLikeDatabase, LocalServer, serverBinaries } from "../src/local-server/index.js";
+import {
+  herokuLikeDatabase,
+  type LocalDatabase,
+  LocalServer,
+  serverBinaries,
+} from "../src/local-server/index.js";
 import { sourceClient } from "./dataset.js";
 import { pgbenchInit } from "./pgbench.js";
 import { dropTriggers, installTriggers } from "./trigger-overhead.js";
@@ -21,6 +26,25 @@ export interface InstructionsResult {
   with: number;
   /** with / without - 1, per transaction. */
   overhead: number;
+  /**
+   * A table without a key next to a keyed one (issue 11): pgbench_history as pgbench makes it
+   * (no key: its whole row is logged) against the bench's keyed one (an id primary key).
+   * Instructions per transaction, each against its own run without triggers.
+   */
+  keyless?: {
+    /** TPC-B-like, pgbench_history keyless: without triggers, with. */
+    tpcbWithout: number;
+    tpcbWith: number;
+    tpcbOverhead: number;
+    /** One INSERT into pgbench_history per transaction: capture's cost of one row. */
+    insertKeyedWithout: number;
+    insertKeyedWith: number;
+    insertKeylessWithout: number;
+    insertKeylessWith: number;
+    /** Instructions capture adds to one insert, keyed and keyless. */
+    captureKeyed: number;
+    captureKeyless: number;
+  };
 }
 
 const SCALE = 10;
@@ -43,6 +67,19 @@ export function tpcbScript(transactions: number, seed = 7): string {
       `UPDATE pgbench_branches SET bbalance = bbalance + ${delta} WHERE bid = ${bid};`,
       `INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (${tid}, ${bid}, ${aid}, ${delta}, CURRENT_TIMESTAMP);`,
       "END;",
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** One row appended to pgbench_history per transaction: the capture of one insert, alone. */
+export function historyScript(transactions: number, seed = 11): string {
+  const rnd = prng(seed);
+  const pick = (n: number) => 1 + Math.floor(rnd() * n);
+  const lines: string[] = [];
+  for (let i = 0; i < transactions; i++) {
+    lines.push(
+      `BEGIN; INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (${pick(10 * SCALE)}, ${pick(SCALE)}, ${pick(100_000 * SCALE)}, ${pick(10_001) - 5001}, CURRENT_TIMESTAMP); END;`,
     );
   }
   return `${lines.join("\n")}\n`;
@@ -84,42 +121,85 @@ function countInstructions(server: LocalServer, database: string, script: string
   });
 }
 
+/**
+ * Instructions per transaction of each script, with the triggers as `side` says, from the same
+ * start (history empty, balances' pages clean); the server's start-up is subtracted.
+ */
+async function countPerTransaction(
+  server: LocalServer,
+  db: LocalDatabase,
+  side: "without" | "with" | "keyless",
+  scripts: { script: string; transactions: number }[],
+): Promise<number[]> {
+  const c = await sourceClient(db);
+  try {
+    if (side === "without") await dropTriggers(c);
+    else await installTriggers(c, side === "keyless");
+  } finally {
+    await c.end();
+  }
+  const out: number[] = [];
+  for (const { script, transactions } of scripts) {
+    await server.admin(db.database, "truncate pgbench_history");
+    await server.admin(db.database, "vacuum analyze pgbench_accounts, pgbench_branches, pgbench_tellers");
+    await server.admin(db.database, "checkpoint");
+    await server.halt();
+    try {
+      const empty = await countInstructions(server, db.database, "\n");
+      const full = await countInstructions(server, db.database, script);
+      out.push((full - empty) / transactions);
+    } finally {
+      await server.restart();
+    }
+  }
+  return out;
+}
+
 /** (4a, deterministic) instructions per TPC-B-like transaction without and with capture. */
 export async function runInstructionCount(transactions: number): Promise<InstructionsResult> {
   const server = await LocalServer.start({ major: 15, durable: false });
   try {
     const db = await herokuLikeDatabase(server, "bench_instructions", { role: "bench_instructions_owner" });
     await pgbenchInit(db, SCALE);
-    const script = tpcbScript(transactions);
-    const perTransaction: Record<"with" | "without", number> = { with: 0, without: 0 };
-    for (const side of ["without", "with"] as const) {
-      const c = await sourceClient(db);
-      try {
-        if (side === "with") await installTriggers(c);
-        else await dropTriggers(c);
-      } finally {
-        await c.end();
-      }
-      // Same start for both: the history table empty, the balances' pages clean.
-      await server.admin(db.database, "truncate pgbench_history");
-      await server.admin(db.database, "vacuum analyze pgbench_accounts, pgbench_branches, pgbench_tellers");
-      await server.admin(db.database, "checkpoint");
-      await server.halt();
-      try {
-        const empty = await countInstructions(server, db.database, "\n");
-        const full = await countInstructions(server, db.database, script);
-        perTransaction[side] = (full - empty) / transactions;
-      } finally {
-        await server.restart();
-      }
-    }
+    const tpcb = { script: tpcbScript(transactions), transactions };
+    const inserts = { script: historyScript(transactions * 4), transactions: transactions * 4 };
+    const [without, insertKeyedWithout] = await countPerTransaction(server, db, "without", [tpcb, inserts]);
+    const [withTriggers, insertKeyedWith] = await countPerTransaction(server, db, "with", [tpcb, inserts]);
+    // pgbench_history as pgbench makes it: no key.
+    await dropTriggersOf(db);
+    await server.admin(db.database, "alter table public.pgbench_history drop column id");
+    const [tpcbWithout, insertKeylessWithout] = await countPerTransaction(server, db, "without", [
+      tpcb,
+      inserts,
+    ]);
+    const [tpcbWith, insertKeylessWith] = await countPerTransaction(server, db, "keyless", [tpcb, inserts]);
     return {
       transactions,
-      without: perTransaction.without,
-      with: perTransaction.with,
-      overhead: perTransaction.with / perTransaction.without - 1,
+      without: without!,
+      with: withTriggers!,
+      overhead: withTriggers! / without! - 1,
+      keyless: {
+        tpcbWithout: tpcbWithout!,
+        tpcbWith: tpcbWith!,
+        tpcbOverhead: tpcbWith! / tpcbWithout! - 1,
+        insertKeyedWithout: insertKeyedWithout!,
+        insertKeyedWith: insertKeyedWith!,
+        insertKeylessWithout: insertKeylessWithout!,
+        insertKeylessWith: insertKeylessWith!,
+        captureKeyed: insertKeyedWith! - insertKeyedWithout!,
+        captureKeyless: insertKeylessWith! - insertKeylessWithout!,
+      },
     };
   } finally {
     await server.stop();
+  }
+}
+
+async function dropTriggersOf(db: LocalDatabase): Promise<void> {
+  const c = await sourceClient(db);
+  try {
+    await dropTriggers(c);
+  } finally {
+    await c.end();
   }
 }

@@ -198,6 +198,15 @@ function instructionLines(i: InstructionsResult | { skipped: string } | undefine
   if ("skipped" in i) return [`- instructions per transaction: not counted (${i.skipped})`];
   return [
     `- instructions per transaction (callgrind, one backend in single-user mode, ${int(i.transactions)} transactions, the same on every run): ${int(i.without)} without, ${int(i.with)} with the triggers: **+${f(i.overhead * 100)} %**. No network or protocol work is counted, so this is an upper bound of the CPU a client-server transaction pays for capture.`,
+    ...keylessLines(i.keyless),
+  ];
+}
+
+/** Issue 11: a table without a key (its whole row logged) next to a keyed one. */
+function keylessLines(k: InstructionsResult["keyless"]): string[] {
+  if (!k) return [];
+  return [
+    `- a table without a key (pgbench_history as pgbench makes it, its whole row logged) next to a keyed one (the bench's \`id\` primary key): capturing one INSERT costs **${int(k.captureKeyless)}** instructions keyless against **${int(k.captureKeyed)}** keyed (${int(k.insertKeylessWithout)} → ${int(k.insertKeylessWith)} and ${int(k.insertKeyedWithout)} → ${int(k.insertKeyedWith)} per one-insert transaction); TPC-B-like with pgbench_history keyless: ${int(k.tpcbWithout)} without, ${int(k.tpcbWith)} with the triggers: **+${f(k.tpcbOverhead * 100)} %**.`,
   ];
 }
 

@@ -40,16 +40,22 @@ const PGBENCH_TABLES: { name: string; key: string }[] = [
 /** The bench's capture belongs to no real migration; a fixed token stands in. */
 const BENCH_OWNER = { token: "pgferry-bench", label: "the bench" };
 
-export async function installTriggers(c: pg.ClientBase): Promise<void> {
+/**
+ * `keylessHistory`: pgbench_history as pgbench makes it, without the id key the bench
+ * otherwise adds: captured as a table without a key (its whole row logged: decisions.md, "Tables without a key").
+ */
+export async function installTriggers(c: pg.ClientBase, keylessHistory = false): Promise<void> {
   await installCaptureSchema(c, BENCH_OWNER);
   for (const [i, t] of PGBENCH_TABLES.entries()) {
+    const keyless = keylessHistory && t.name === "pgbench_history";
     await installTableCapture(
       c,
       {
         tableId: i + 1,
         schema: "public",
         name: t.name,
-        keyColumns: [t.key],
+        keyColumns: keyless ? [] : [t.key],
+        ...(keyless ? { rowImage: { columns: null } } : {}),
         leaves: [],
       },
       // As `pgferry start` installs them on the source.

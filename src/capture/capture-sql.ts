@@ -63,10 +63,11 @@ function fn(
   body: string,
   skipApply: boolean,
   settings: Readonly<Record<string, string>> = {},
+  declare = "",
 ): string {
   return `create or replace function pgferry.${ident(name)}() returns trigger
 language plpgsql security definer${setClauses(settings)} as $fn$
-begin
+${declare ? `declare ${declare}\n` : ""}begin
   ${skipApply ? SKIP_APPLY : ""}
   ${body}
   return null;
@@ -127,6 +128,57 @@ export function captureFunctionSql(
       pin,
     ),
     fn(captureFunctionName(id, "del"), logInsert(id, "D", oldKey), skip, pin),
+    fn(captureFunctionName(id, "trunc"), logInsert(id, "T", "null"), skip),
+  ].join("\n");
+}
+
+/**
+ * How a table without a key logs its rows: the whole row's text, in the table's column order.
+ * `columns` null: the row variable's own text (a plain table: NEW is the table's row type,
+ * which after any DDL still prints, so a writer never fails on a renamed or dropped column;
+ * the stream sees the new shape and pauses the table). A partitioned table lists its columns:
+ * its row triggers run on the leaves, whose NEW has the leaf's column order, which can differ
+ * from the table's.
+ */
+export interface RowImage {
+  columns: readonly string[] | null;
+}
+
+function imageOf(row: "new" | "old", image: RowImage): string {
+  const rec =
+    image.columns === null ? row : `row(${image.columns.map((c) => `${row}.${ident(c)}`).join(", ")})`;
+  return `${rec}::pg_catalog.text`;
+}
+
+/**
+ * The row functions of a table without a key (decisions.md, "Tables without a key"): an INSERT logs 'I' with the new
+ * image, a DELETE 'D' with the old one, an UPDATE both (nothing when the row's text did not
+ * change). The image is a jsonb string (the log's key column). `format` pins the settings
+ * every column's text output needs to read back as the same value (readRowFormat).
+ */
+export function rowCaptureFunctionSql(
+  tableId: number,
+  image: RowImage,
+  skipApplySessions: boolean,
+  format: KeyFormat = PLAIN_KEY_FORMAT,
+): string {
+  const id = Math.trunc(tableId);
+  const skip = skipApplySessions;
+  const pin = format.settings;
+  const log = (v: string) => `pg_catalog.to_jsonb(${v})`;
+  return [
+    fn(captureFunctionName(id, "ins"), logInsert(id, "I", log(imageOf("new", image))), skip, pin),
+    fn(
+      captureFunctionName(id, "upd"),
+      `n := ${imageOf("new", image)};
+  o := ${imageOf("old", image)};
+  if n operator(pg_catalog.=) o then return null; end if;
+  insert into pgferry.changes (tbl, op, key) values (${id}, 'D', ${log("o")}), (${id}, 'I', ${log("n")});`,
+      skip,
+      pin,
+      "n pg_catalog.text; o pg_catalog.text;",
+    ),
+    fn(captureFunctionName(id, "del"), logInsert(id, "D", log(imageOf("old", image))), skip, pin),
     fn(captureFunctionName(id, "trunc"), logInsert(id, "T", "null"), skip),
   ].join("\n");
 }

@@ -4,6 +4,8 @@ export {
   FENCE_DOWN_SQL,
   FENCE_UP_SQL,
   HEARTBEAT_TABLE_ID,
+  type RowImage,
+  rowCaptureFunctionSql,
   TRIGGER_NAMES,
   triggerSql,
 } from "./capture-sql.js";
@@ -15,8 +17,15 @@ export {
   installCaptureSchema,
   installTableCapture,
   lockHolders,
+  rowImageOf,
 } from "./install.js";
-export { type KeyFormat, type KeyLeafType, keyFormatFor, readKeyFormat } from "./key-format.js";
+export {
+  type KeyFormat,
+  type KeyLeafType,
+  keyFormatFor,
+  readKeyFormat,
+  readRowFormat,
+} from "./key-format.js";
 export {
   APPLY_SESSION_TEST,
   assertCaptureOwner,

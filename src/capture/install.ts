@@ -6,8 +6,15 @@ import { DDL_LOCK_TIMEOUT_MS, lockTimeoutValue } from "../db/connect.js";
 import { literal, qualified } from "../db/quote.js";
 import { PgferryError } from "../errors/index.js";
 import type { LockWaiter } from "../progress/events.js";
-import { captureFunctionSql, FENCE_UP_SQL, HEARTBEAT_TABLE_ID, triggerSql } from "./capture-sql.js";
-import { readKeyFormat } from "./key-format.js";
+import {
+  captureFunctionSql,
+  FENCE_UP_SQL,
+  HEARTBEAT_TABLE_ID,
+  type RowImage,
+  rowCaptureFunctionSql,
+  triggerSql,
+} from "./capture-sql.js";
+import { readKeyFormat, readRowFormat } from "./key-format.js";
 import { type CaptureOwner, claimCapture } from "./ownership.js";
 
 const SCHEMA_SQL = readFileSync(
@@ -43,8 +50,19 @@ export interface CaptureTarget {
   schema: string;
   name: string;
   keyColumns: readonly string[];
+  /** A table without a key: its rows are logged whole (rowImageOf); keyColumns is empty. */
+  rowImage?: RowImage;
   /** For a partitioned table: its leaves, each with a TRUNCATE trigger of its own (rows are caught by the table's row triggers, cloned onto every partition). */
   leaves: readonly { schema: string; name: string; oid: number }[];
+}
+
+/**
+ * The row image of a table without a key: a plain table's own row text, a partitioned
+ * table's columns listed in its order (its leaves' may differ). `columns`: every column, in
+ * the table's order (generated ones too: the row's text has them).
+ */
+export function rowImageOf(kind: "table" | "partitioned", columns: readonly string[]): RowImage {
+  return { columns: kind === "partitioned" ? columns : null };
 }
 
 export type FenceState = "up" | "down" | "absent";
@@ -87,18 +105,18 @@ export async function installTableCapture(
     ...target.leaves.map((l) => ({ schema: l.schema, name: l.name, leafOid: l.oid })),
   ];
   // From the catalog of the side captured: the source's, or the target's for the rollback window.
-  const keyFormat = await readKeyFormat(client, target, target.keyColumns);
+  const image = target.rowImage;
+  const keyFormat = image
+    ? await readRowFormat(client, target, await columnNames(client, target))
+    : await readKeyFormat(client, target, target.keyColumns);
   for (const rel of relations) {
     const leaf = rel.leafOid === undefined ? null : { schema: rel.schema, name: rel.name, oid: rel.leafOid };
+    const skip = opts.skipApplySessions ?? true;
     await withLockRetry(client, rel, opts, async () => {
       await client.query(
-        captureFunctionSql(
-          target.tableId,
-          target.keyColumns,
-          leaf,
-          opts.skipApplySessions ?? true,
-          keyFormat,
-        ),
+        image && !leaf
+          ? rowCaptureFunctionSql(target.tableId, image, skip, keyFormat)
+          : captureFunctionSql(target.tableId, target.keyColumns, leaf, skip, keyFormat),
       );
       for (const sql of triggerSql(target.tableId, rel.schema, rel.name, rel.leafOid))
         await client.query(sql);
@@ -107,6 +125,16 @@ export async function installTableCapture(
       if ((await fenceState(client)) === "up") await client.query(FENCE_UP_SQL);
     });
   }
+}
+
+/** Every column of the captured table on this side, for the row format's types. */
+async function columnNames(client: pg.ClientBase, rel: { schema: string; name: string }): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>(
+    `select a.attname::text as name from pg_catalog.pg_attribute a
+      where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum`,
+    [qualified(rel.schema, rel.name)],
+  );
+  return rows.map((r) => r.name);
 }
 
 async function withLockRetry(

@@ -119,3 +119,20 @@ export async function readKeyFormat(
   for (const r of rows) columns.get(r.col)?.push({ name: r.type, inText: r.in_text });
   return keyFormatFor(columns);
 }
+
+/**
+ * The settings a table without a key pins on its row functions: every column is logged as
+ * part of the row's text output, so each type counts as printed in text (DateStyle included).
+ */
+export async function readRowFormat(
+  client: pg.ClientBase,
+  rel: { schema: string; name: string },
+  columns: readonly string[],
+): Promise<KeyFormat> {
+  const { rows } = await client.query<{ col: string; type: string }>(KEY_TYPES_SQL, [
+    qualified(rel.schema, rel.name),
+    columns,
+  ]);
+  const all = new Map<string, KeyLeafType[]>([["row", rows.map((r) => ({ name: r.type, inText: true }))]]);
+  return { settings: keyFormatFor(all).settings, equalityColumns: [] };
+}

@@ -2,8 +2,10 @@ export { parsePatterns, type TableFilter, tableMatcher } from "./filter.js";
 export {
   type Column,
   copyColumns,
+  identityOf,
   listTables,
   type RelationRef,
+  type RowIdentity,
   type SourceTable,
   SYSTEM_SCHEMAS,
   tableShape,

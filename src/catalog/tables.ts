@@ -24,6 +24,11 @@ export interface SourceTable extends RelationRef {
   columns: Column[];
   /** The replication key: the primary key, else the narrowest unique index over NOT NULL columns. */
   key: { columns: string[]; kind: "primary" | "unique"; indexName: string } | undefined;
+  /**
+   * Unique indexes over a nullable column, which are not keys: nothing keeps a NULL out, and
+   * rows with NULLs there do not conflict (so two of them can be identical).
+   */
+  nullableUnique: { indexName: string; columns: string[] }[];
   rowsEstimate: number;
   bytes: number;
   rlsEnabled: boolean;
@@ -112,6 +117,12 @@ export async function listTables(client: pg.ClientBase, major: number): Promise<
     });
     colsByOid.set(c.oid, list);
   }
+  const nullableByOid = new Map<string, SourceTable["nullableUnique"]>();
+  for (const k of keys.rows.filter((r) => !r.is_primary && !r.all_not_null)) {
+    const list = nullableByOid.get(k.oid) ?? [];
+    list.push({ indexName: k.index_name as string, columns: k.columns as string[] });
+    nullableByOid.set(k.oid, list);
+  }
   const keysByOid = new Map<string, SourceTable["key"]>();
   for (const k of keys.rows.filter((r) => r.is_primary || r.all_not_null)) {
     const cand = {
@@ -139,6 +150,7 @@ export async function listTables(client: pg.ClientBase, major: number): Promise<
     unlogged: r.unlogged,
     columns: colsByOid.get(r.oid) ?? [],
     key: keysByOid.get(r.oid),
+    nullableUnique: nullableByOid.get(r.oid) ?? [],
     rowsEstimate: Number(r.rows_estimate),
     bytes: Number(r.bytes),
     rlsEnabled: r.rls_enabled,
@@ -147,6 +159,16 @@ export async function listTables(client: pg.ClientBase, major: number): Promise<
     owned: r.owned,
     canTrigger: r.can_trigger,
   }));
+}
+
+/**
+ * How the stream identifies a table's rows: by its replication key, or, for a table without
+ * one (no primary key, no unique index over NOT NULL columns), by the whole row's image.
+ */
+export type RowIdentity = "key" | "row";
+
+export function identityOf(t: Pick<SourceTable, "key">): RowIdentity {
+  return t.key ? "key" : "row";
 }
 
 /** A signature of a table's columns; when it changes on the source, DDL happened. */

@@ -7,13 +7,15 @@ export interface ControlTable {
   name: string;
   kind: "table" | "partitioned";
   keyColumns: string[];
+  /** "row": no key, copied whole in one source snapshot (copy-chunk.ts). */
+  identity: "key" | "row";
   columns: { name: string; type: string; generated: boolean; identity?: string }[];
   phase: string;
   rowsEstimate: number;
   bytesEstimate: number;
 }
 
-const TABLE_COLUMNS = `id, schema_name, table_name, kind, key_columns, columns, phase, rows_estimate, bytes_estimate`;
+const TABLE_COLUMNS = `id, schema_name, table_name, kind, key_columns, identity, columns, phase, rows_estimate, bytes_estimate`;
 
 function toControlTable(r: Record<string, unknown>): ControlTable {
   return {
@@ -22,6 +24,7 @@ function toControlTable(r: Record<string, unknown>): ControlTable {
     name: r["table_name"] as string,
     kind: r["kind"] as ControlTable["kind"],
     keyColumns: r["key_columns"] as string[],
+    identity: r["identity"] === "row" ? "row" : "key",
     columns: r["columns"] as ControlTable["columns"],
     phase: r["phase"] as string,
     rowsEstimate: Number(r["rows_estimate"]),

@@ -18,6 +18,13 @@ export interface ClaimedChunk {
   /** The replicated table, "schema.name", for messages. */
   table: string;
   columns: ControlTable["columns"];
+  /**
+   * A table without a key: the one chunk is the whole table (a partitioned one with its
+   * leaves), read in one REPEATABLE READ transaction whose snapshot becomes the table's
+   * stream position in the transaction that commits the rows.
+   */
+  whole: boolean;
+  kind: ControlTable["kind"];
 }
 
 /**
@@ -31,7 +38,7 @@ export async function claimChunk(target: pg.ClientBase): Promise<ClaimedChunk | 
   try {
     const { rows } = await target.query(
       `select c.table_id, c.chunk_no, c.schema_name, c.table_name, c.predicate,
-              t.schema_name as root_schema, t.table_name as root_name, t.columns
+              t.schema_name as root_schema, t.table_name as root_name, t.columns, t.identity, t.kind
          from pgferry.chunks c join pgferry.tables t on t.id = c.table_id
         where not c.done and t.phase = 'copying'
         order by t.bytes_estimate desc, c.table_id, c.chunk_no
@@ -50,6 +57,8 @@ export async function claimChunk(target: pg.ClientBase): Promise<ClaimedChunk | 
       predicate: r.predicate,
       table: `${r.root_schema}.${r.root_name}`,
       columns: r.columns,
+      whole: r.identity === "row",
+      kind: r.kind === "partitioned" ? "partitioned" : "table",
     };
   } catch (err) {
     await target.query("rollback").catch(() => {});
@@ -67,9 +76,11 @@ export interface CopyChunkOptions {
 /** The source query of one chunk: only the columns COPY must carry (generated ones are computed). */
 export function chunkSelect(chunk: ClaimedChunk): { select: string; columns: string } {
   const columns = identList(chunk.columns.filter((c) => !c.generated).map((c) => c.name));
-  // ONLY: an inheritance child is a table of its own and must not be read twice.
+  // ONLY: an inheritance child is a table of its own and must not be read twice. A partitioned
+  // table's whole-table chunk reads every leaf through the root.
   const where = chunk.predicate ? ` where ${chunk.predicate}` : "";
-  return { select: `select ${columns} from only ${qualified(chunk.schema, chunk.name)}${where}`, columns };
+  const only = chunk.whole && chunk.kind === "partitioned" ? "" : "only ";
+  return { select: `select ${columns} from ${only}${qualified(chunk.schema, chunk.name)}${where}`, columns };
 }
 
 /**
@@ -88,7 +99,9 @@ export async function copyClaimedChunk(
   opts: CopyChunkOptions,
 ): Promise<{ rows: number; bytes: number }> {
   const { select, columns } = chunkSelect(chunk);
+  let snapshot: string | undefined;
   try {
+    if (chunk.whole) snapshot = await beginSnapshotRead(source);
     const reader = source.query(copyTo(`copy (${select}) to stdout`));
     const counter = new ByteCounter(opts.limiter, opts.signal, opts.onBytes);
     const writer = target.query(
@@ -107,17 +120,35 @@ export async function copyClaimedChunk(
       throw chunkError(err, chunk, failedSide);
     }
     const rows = writer.rowCount;
+    // Changes committed up to the read snapshot are in the rows: the stream starts after it.
+    if (snapshot !== undefined) {
+      await target.query("update pgferry.tables set position = $2 where id = $1", [chunk.tableId, snapshot]);
+    }
     await target.query(
       `update pgferry.chunks set done = true, rows = $3, bytes = $4, worker = $5, done_at = now()
         where table_id = $1 and chunk_no = $2`,
       [chunk.tableId, chunk.chunkNo, rows, counter.bytes, opts.worker],
     );
     await target.query("commit");
+    if (snapshot !== undefined) await source.query("commit");
     return { rows, bytes: counter.bytes };
   } catch (err) {
     await target.query("rollback").catch(() => {});
+    if (snapshot !== undefined) await source.query("rollback").catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Opens the source transaction of a whole-table copy and returns its snapshot. No statement
+ * timeout: the copy lasts as long as the table takes (the watchdog still catches a stall);
+ * the source's xmin is held for as long.
+ */
+async function beginSnapshotRead(source: pg.ClientBase): Promise<string> {
+  await source.query("begin isolation level repeatable read read only");
+  await source.query("set local statement_timeout = 0");
+  const { rows } = await source.query<{ s: string }>("select txid_current_snapshot()::text as s");
+  return rows[0]!.s;
 }
 
 function chunkError(err: unknown, chunk: ClaimedChunk, side: "source" | "target" | undefined): unknown {

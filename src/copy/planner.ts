@@ -128,7 +128,11 @@ async function planRelation(
   return ranges.map((r) => ({ schema, name, predicate: rangePredicate(keys, types, r), rowsEstimate: each }));
 }
 
-/** Every chunk of a table: its own rows, or each leaf partition's for a partitioned table. */
+/**
+ * Every chunk of a table: its own rows, or each leaf partition's for a partitioned table. A
+ * table without a key is one chunk over the table itself, leaves included: it is copied in
+ * one source snapshot, which becomes its stream position (decisions.md, "Tables without a key").
+ */
 export async function planTable(
   source: pg.ClientBase,
   table: ControlTable,
@@ -136,6 +140,11 @@ export async function planTable(
   opts: PlanOptions,
 ): Promise<PlannedChunk[]> {
   const relations = table.kind === "partitioned" ? leaves : [{ schema: table.schema, name: table.name }];
+  if (table.identity === "row") {
+    let rows = 0;
+    for (const r of relations) rows += (await relationSize(source, r.schema, r.name)).rows;
+    return [{ schema: table.schema, name: table.name, predicate: null, rowsEstimate: rows }];
+  }
   const chunks: PlannedChunk[] = [];
   for (const r of relations) chunks.push(...(await planRelation(source, table, r.schema, r.name, opts)));
   return chunks;

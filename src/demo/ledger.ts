@@ -2,7 +2,8 @@ import type pg from "pg";
 
 /** The state of one row as the app last saw it after an acknowledged write (null: deleted). */
 export type RowState = string | null;
-export type LedgerTable = "orders" | "customers" | "events";
+/** "wishlists": a customer's rows of wishlist_items (a table without a key), by customer id. */
+export type LedgerTable = "orders" | "customers" | "events" | "wishlists";
 export type WriteKind = "insert" | "update" | "delete";
 
 interface KeyHistory {
@@ -30,6 +31,7 @@ export class Ledger {
     ["orders", new Map()],
     ["customers", new Map()],
     ["events", new Map()],
+    ["wishlists", new Map()],
   ]);
   readonly counts = { insert: 0, update: 0, delete: 0 };
 
@@ -90,6 +92,10 @@ export const STATE_SQL: Record<LedgerTable, string> = {
                 from customers where id = any($1::bigint[])`,
   events: `select id::text, concat_ws('|', customer_id, kind, payload, at) as state
              from events where id = any($1::bigint[])`,
+  // Every row of the customer, duplicates included (a missing copy of a repeated row shows).
+  wishlists: `select customer_id::text as id,
+                     string_agg(product_id || '@' || added_on, ',' order by product_id, added_on) as state
+                from wishlist_items where customer_id = any($1::bigint[]) group by customer_id`,
 };
 
 /** The current state of the given keys (keys without a row are left out). */

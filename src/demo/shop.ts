@@ -9,7 +9,14 @@ const SCHEMA_SQL = readFileSync(path.join(SQL_DIR, "shop-schema.sql"), "utf8");
 const CONSTRAINTS_SQL = readFileSync(path.join(SQL_DIR, "shop-constraints.sql"), "utf8");
 
 /** The tables of the sample shop, in the order they are loaded. */
-export const SHOP_TABLES = ["customers", "products", "orders", "order_items", "events"] as const;
+export const SHOP_TABLES = [
+  "customers",
+  "products",
+  "orders",
+  "order_items",
+  "events",
+  "wishlist_items",
+] as const;
 
 // One partition per month over the last year and the next two months, plus a default one,
 // so both the loaded history and the app's new orders land in real partitions.
@@ -88,6 +95,17 @@ const LOAD_STEPS: { table: (typeof SHOP_TABLES)[number]; sql: string; params: (s
                                 'agent', (array['Mozilla/5.0 (Macintosh)','Mozilla/5.0 (iPhone)','Mozilla/5.0 (Windows NT 10.0)'])[1 + g % 3]),
              now() - make_interval(secs => g % (90 * 86400))
         from generate_series(1, $1::int) g`,
+    },
+    {
+      table: "wishlist_items",
+      // Two wishes per customer; every fourth customer wished for its first product twice.
+      params: (s) => [s.customers, s.products],
+      sql: `insert into wishlist_items (customer_id, product_id, added_on)
+      select c, 1 + (c * 13 + k * 7) % $2::int, date '2024-01-01' + (c % 90)::int
+        from generate_series(1, $1::int) c cross join generate_series(0, 1) k
+      union all
+      select c, 1 + (c * 13) % $2::int, date '2024-01-01' + (c % 90)::int
+        from generate_series(4, $1::int, 4) c`,
     },
   ];
 

@@ -164,7 +164,8 @@ class Worker {
     if (r < 0.3) return (c) => this.placeOrder(c);
     if (r < 0.45) return (c) => this.advanceOrder(c);
     if (r < 0.65) return (c) => this.updateCustomer(c);
-    if (r < 0.8) return (c) => this.logEvent(c);
+    if (r < 0.74) return (c) => this.logEvent(c);
+    if (r < 0.8) return (c) => this.wish(c);
     if (r < 0.88) return (c) => this.deleteEvent(c);
     if (r < 0.92) return (c) => this.deleteOrder(c);
     return (c) => this.read(c);
@@ -268,6 +269,30 @@ class Worker {
     const r = await c.query("delete from events where id = $1", [id]);
     if (r.rowCount === 0) return void (await c.query("rollback"));
     await this.commit(c, "events", id, "delete");
+  }
+
+  /**
+   * A customer's wishlist, a table without a key: wish for one of five products (often one
+   * already wished for the same day: an identical row), or drop one copy of a wish.
+   */
+  private async wish(c: pg.Client): Promise<void> {
+    const customer = String(this.owned(this.app.size.customers));
+    const product = this.int(5);
+    await c.query("begin");
+    if (this.rand() < 0.6) {
+      await c.query(
+        "insert into wishlist_items (customer_id, product_id, added_on) values ($1, $2, date '2024-06-01')",
+        [customer, product],
+      );
+      return this.commit(c, "wishlists", customer, "insert");
+    }
+    const r = await c.query(
+      `delete from wishlist_items where ctid = (select ctid from wishlist_items
+         where customer_id = $1 and product_id = $2 and added_on = date '2024-06-01' limit 1)`,
+      [customer, product],
+    );
+    if (r.rowCount === 0) return void (await c.query("rollback"));
+    await this.commit(c, "wishlists", customer, "delete");
   }
 
   private async read(c: pg.Client): Promise<void> {

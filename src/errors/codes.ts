@@ -162,10 +162,6 @@ export const ERROR_CODES = {
     exit: 2,
     hint: "The table is already part of the migration; `pgferry status` shows its phase.",
   },
-  NO_REPLICATION_KEY: {
-    exit: 1,
-    hint: "pgferry replays changes by key: add a primary key (or a unique index on NOT NULL columns) to the table on the source, then run `pgferry tables add` again.",
-  },
   TABLES_FROZEN: {
     exit: 1,
     hint: "Tables can be added to or removed from a migration only before its cutover; `pgferry status` shows the phase.",

@@ -4,6 +4,7 @@ import {
   type CaptureTarget,
   installCaptureSchema,
   installTableCapture,
+  rowImageOf,
 } from "../capture/index.js";
 import { listTables } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
@@ -25,7 +26,12 @@ async function captureTargets(source: pg.Client, target: pg.Client): Promise<Cap
     schema_name: string;
     table_name: string;
     key_columns: string[];
-  }>("select id, schema_name, table_name, key_columns from pgferry.tables order by id");
+    identity: string;
+    kind: "table" | "partitioned";
+    columns: { name: string }[];
+  }>(
+    "select id, schema_name, table_name, key_columns, identity, kind, columns from pgferry.tables order by id",
+  );
   const onSource = new Map(
     (await listTables(source, await serverMajor(source))).map((t) => [`${t.schema}.${t.name}`, t]),
   );
@@ -46,6 +52,14 @@ async function captureTargets(source: pg.Client, target: pg.Client): Promise<Cap
       schema: r.schema_name,
       name: r.table_name,
       keyColumns: r.key_columns,
+      ...(r.identity === "row"
+        ? {
+            rowImage: rowImageOf(
+              r.kind,
+              r.columns.map((c) => c.name),
+            ),
+          }
+        : {}),
       leaves: t.leaves,
     };
   });

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { listTables, type SourceTable, tableMatcher, tableShape } from "../catalog/index.js";
+import { identityOf, listTables, type SourceTable, tableMatcher, tableShape } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
 import { serverMajor } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
@@ -34,14 +34,6 @@ export async function selectTables(
       hint: "Check the patterns (schema.table, * wildcards) against the source's tables.",
     });
   }
-  const keyless = chosen.filter((t) => !t.key);
-  if (keyless.length > 0) {
-    const names = keyless.map((t) => `${t.schema}.${t.name}`).join(", ");
-    throw new PgferryError("CHECK_FAILED", `No primary key or unique NOT NULL index on: ${names}.`, {
-      side: "source",
-      hint: "pgferry replays changes by key: add a primary key to each, or leave them out with --exclude.",
-    });
-  }
   return { chosen, excluded };
 }
 
@@ -51,7 +43,9 @@ function tableRows(tables: readonly SourceTable[], firstId: number) {
     schema_name: t.schema,
     table_name: t.name,
     kind: t.kind,
-    key_columns: t.key!.columns,
+    // A table without a key is identified by its whole row (decisions.md, "Tables without a key"): no key columns.
+    key_columns: t.key?.columns ?? [],
+    identity: identityOf(t),
     columns: t.columns.map((c) => ({
       name: c.name,
       type: c.type,
@@ -75,10 +69,10 @@ export async function insertTables(
 ): Promise<Map<string, number>> {
   const rows = tableRows(tables, firstId);
   await target.query(
-    `insert into pgferry.tables (id, schema_name, table_name, kind, key_columns, columns, shape, rows_estimate, bytes_estimate)
-     select id, schema_name, table_name, kind, key_columns, columns, shape, rows_estimate, bytes_estimate
+    `insert into pgferry.tables (id, schema_name, table_name, kind, key_columns, identity, columns, shape, rows_estimate, bytes_estimate)
+     select id, schema_name, table_name, kind, key_columns, identity, columns, shape, rows_estimate, bytes_estimate
        from jsonb_to_recordset($1::jsonb) as x(id int, schema_name text, table_name text, kind text,
-            key_columns text[], columns jsonb, shape text, rows_estimate int8, bytes_estimate int8)`,
+            key_columns text[], identity text, columns jsonb, shape text, rows_estimate int8, bytes_estimate int8)`,
     [JSON.stringify(rows)],
   );
   return new Map(rows.map((r) => [`${r.schema_name}.${r.table_name}`, r.id]));

@@ -4,6 +4,17 @@ import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import { ident, literal } from "../db/quote.js";
 import { cutSnapshot, formatSnapshot, parseSnapshot } from "../positions/index.js";
 import { ddlPauseReason, describeShapeChange, locateOnSource, renamePauseReason, shapeOf } from "./ddl.js";
+import {
+  createRowStagingSql,
+  rowApplySql,
+  rowCopyInSql,
+  rowCopyOutSql,
+  rowStagingName,
+  rowWindowPlan,
+  truncateWholeSql,
+  wholeCopyInSql,
+  wholeCopyOutSql,
+} from "./row-sql.js";
 import { onSide, type Session, sideOf, sqlState, tagSide } from "./sessions.js";
 import {
   applySql,
@@ -144,7 +155,11 @@ async function applyLocked(
   mode: ApplyMode,
 ): Promise<WindowOutcome> {
   const src = await onSide("source", () => s.read.get());
-  const first = await readWindowHead(s, src, t, opts.maxChanges);
+  // A keyless table's window always ends at the read snapshot itself: a cut snapshot is not
+  // a state the source was ever in (an insert can carry a later txid than the delete of the
+  // same row), and net counts are exact only between real snapshots (row-sql.ts).
+  const cap = t.identity === "row" ? Number.POSITIVE_INFINITY : opts.maxChanges;
+  const first = await readWindowHead(s, src, t, cap);
   if ("outcome" in first) return finishWithoutApply(tgt, t, first.outcome);
   const now = shapeOf(first.columns);
   if (now !== t.shape) {
@@ -157,7 +172,7 @@ async function applyLocked(
   let n = Number(first.n);
   let truncs = first.truncs;
   let to: string | undefined;
-  if (n > opts.maxChanges) {
+  if (n > cap) {
     to = await cutWindow(src, t, first.q, opts.maxChanges);
     const w = windowWhere(t.id, t.position, to);
     const r = await onSide("source", () =>
@@ -170,14 +185,21 @@ async function applyLocked(
     truncs = r.rows[0].truncs;
   }
   const done = to === undefined;
-  const position = `update pgferry.tables set position = ${literal(to ?? first.q)}, phase = 'streaming',
+  const plan = rowWindowPlan({ changes: n, truncates: truncs.length, recopy: t.recopy });
+  const position = `update pgferry.tables set position = ${literal(to ?? first.q)}, phase = 'streaming', recopy = false,
       changes_applied = changes_applied + ${n}, last_window_at = now(),
       streaming_since = coalesce(streaming_since, now()), source_oid = ${Number(first.oid)},
       ${done ? `pending_changes = 0, beat_at = coalesce(${first.beat === null ? "null" : `${literal(first.beat)}::timestamptz`}, beat_at)` : `pending_changes = greatest(coalesce(pending_changes, 0) - ${n}, 0)`}
     where id = ${t.id}`;
   let keys = 0;
   const finish: string[] = [];
-  if (n > 0 || truncs.length > 0) {
+  if (t.identity === "row" && plan !== "none") {
+    keys = await stageRowWindow(s, src, tgt, t, plan === "copy", windowWhere(t.id, t.position));
+    if (plan === "net") {
+      const { del, ins } = rowApplySql(t);
+      finish.push(del, ins);
+    }
+  } else if (n > 0 || truncs.length > 0) {
     keys = await stageWindow(s, src, tgt, t, truncs, windowWhere(t.id, t.position, to));
     finish.push(...applySql(t, mode));
   }
@@ -290,6 +312,48 @@ async function stageWindow(
     await pipeline(out, into);
   } catch (err) {
     // A COPY cut in the middle leaves the read connection mid-protocol: start it afresh.
+    await s.read.discard();
+    throw err;
+  }
+  return into.rowCount;
+}
+
+/**
+ * A keyless table's window on the write side: its images with their net counts into the
+ * staging table; or, when the window holds a TRUNCATE (no net count crosses it) or the table
+ * resumed after DDL (its log holds rows of the old shape), the table truncated and copied
+ * whole in the read transaction's snapshot, which is the position stored.
+ * Returns the images staged (or rows copied).
+ */
+async function stageRowWindow(
+  s: ApplySessions,
+  src: pg.Client,
+  tgt: pg.Client,
+  t: StreamTable,
+  truncated: boolean,
+  where: string,
+): Promise<number> {
+  let outSql: string;
+  let inSql: string;
+  if (truncated) {
+    await onSide("target", () => tgt.query(truncateWholeSql(t)));
+    outSql = wholeCopyOutSql(t);
+    inSql = wholeCopyInSql(t);
+  } else {
+    const stage = rowStagingName(t);
+    if (!s.write.staged.has(stage)) await onSide("target", () => tgt.query(createRowStagingSql(t)));
+    s.write.staged.delete(stage);
+    s.write.staged.add(stage);
+    outSql = rowCopyOutSql(where);
+    inSql = rowCopyInSql(t);
+  }
+  const out = src.query(copyTo(outSql));
+  const into = tgt.query(copyFrom(inSql));
+  out.on("error", (e) => tagSide(e, "source"));
+  into.on("error", (e) => tagSide(e, "target"));
+  try {
+    await pipeline(out, into);
+  } catch (err) {
     await s.read.discard();
     throw err;
   }

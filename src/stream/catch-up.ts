@@ -34,7 +34,9 @@ export async function catchUp(
       ctx.signal.throwIfAborted();
       const tables = await readStreamTables(tgt);
       assertAllStreaming(tables);
-      const behind = tables.filter((t) => !snapshotCovers(parseSnapshot(t.position), parseSnapshot(q)));
+      const behind = tables.filter(
+        (t) => t.recopy || !snapshotCovers(parseSnapshot(t.position), parseSnapshot(q)),
+      );
       if (behind.length === 0) break;
       if (pass > MAX_PASSES) {
         throw new PgferryError(

@@ -1,6 +1,8 @@
 import type pg from "pg";
+import { installTableCapture, rowImageOf } from "../capture/index.js";
 import { tableShape } from "../catalog/index.js";
 import { literal, qualified } from "../db/quote.js";
+import { isPgferryError } from "../errors/index.js";
 import { recordEvent } from "../state/index.js";
 import { columnsJsonSql, relation } from "./sql.js";
 import { tableName } from "./table-state.js";
@@ -106,11 +108,15 @@ export async function recheckPaused(
     generated: c.generated,
     identity: c.identity ?? "",
   }));
+  const keyless = t.identity === "row" && srcShape !== t.shape;
+  // A partitioned keyless table's row functions list its columns: logged again with the new ones.
+  if (keyless && t.kind === "partitioned" && !(await recapture(source, t, src))) return false;
+  // A keyless table's log now holds rows of the old shape, which no longer parse: copied whole.
   const r = await target.query(
     `update pgferry.tables set phase = 'streaming', paused_reason = null, schema_name = $2, table_name = $3,
-            columns = $4, shape = $5
+            columns = $4, shape = $5, recopy = recopy or $6
       where id = $1 and phase = 'paused'`,
-    [t.id, src.schema, src.name, JSON.stringify(columns), srcShape],
+    [t.id, src.schema, src.name, JSON.stringify(columns), srcShape, keyless],
   );
   if (!r.rowCount) return false;
   await recordEvent(target, "info", "stream-resumed", `${src.schema}.${src.name}: streaming again`, {
@@ -118,6 +124,41 @@ export async function recheckPaused(
     was: tableName(t),
   });
   return true;
+}
+
+const LEAVES_SQL = `
+with recursive tree (oid) as (
+  select $1::regclass::oid union all select i.inhrelid from tree t join pg_inherits i on i.inhparent = t.oid)
+select n.nspname as schema, c.relname as name, c.oid::int8::text as oid
+  from tree t join pg_class c on c.oid = t.oid join pg_namespace n on n.oid = c.relnamespace
+ where c.relkind = 'r'`;
+
+/** Installs a partitioned keyless table's capture again, lock-bounded; false when its lock is busy. */
+async function recapture(source: pg.ClientBase, t: StreamTable, now: Located): Promise<boolean> {
+  const { rows } = await source.query<{ schema: string; name: string; oid: string }>(LEAVES_SQL, [
+    qualified(now.schema, now.name),
+  ]);
+  try {
+    await installTableCapture(
+      source,
+      {
+        tableId: t.id,
+        schema: now.schema,
+        name: now.name,
+        keyColumns: [],
+        rowImage: rowImageOf(
+          "partitioned",
+          now.columns.map((c) => c.name),
+        ),
+        leaves: rows.map((r) => ({ schema: r.schema, name: r.name, oid: Number(r.oid) })),
+      },
+      { skipApplySessions: false, attempts: 1 },
+    );
+    return true;
+  } catch (err) {
+    if (isPgferryError(err) && err.code === "LOCK_TIMEOUT") return false;
+    throw err;
+  }
 }
 
 /** Ids of the tables whose columns on the source no longer match the stored shape (or that vanished). */

@@ -5,6 +5,7 @@ import {
   dropTriggers,
   installCaptureSchema,
   installTableCapture,
+  rowImageOf,
 } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect, qualified } from "../db/index.js";
@@ -57,7 +58,21 @@ export async function installReverseCapture(ctx: MigrationContext): Promise<stri
             : [];
         await installTableCapture(
           tgt,
-          { tableId: t.id, schema: t.schema, name: t.name, keyColumns: t.keyColumns, leaves },
+          {
+            tableId: t.id,
+            schema: t.schema,
+            name: t.name,
+            keyColumns: t.keyColumns,
+            ...(t.identity === "row"
+              ? {
+                  rowImage: rowImageOf(
+                    t.kind,
+                    t.columns.map((c) => c.name),
+                  ),
+                }
+              : {}),
+            leaves,
+          },
           {
             signal: ctx.signal,
             onWait: (waiters, attempt) =>

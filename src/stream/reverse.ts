@@ -10,6 +10,17 @@ import { type MigrationRow, migrationToken, readMigration } from "../state/index
 import { cleanupLog } from "./monitor.js";
 import { RetryLoop } from "./retry.js";
 import { applyRound } from "./reverse-apply.js";
+import {
+  createRowStagingSql,
+  rowApplySql,
+  rowCopyInSql,
+  rowCopyOutSql,
+  rowStagingName,
+  rowWindowPlan,
+  truncateWholeSql,
+  wholeCopyInSql,
+  wholeCopyOutSql,
+} from "./row-sql.js";
 import { syncSequencesOn } from "./sequences.js";
 import { onSide, Session, tagSide } from "./sessions.js";
 import { copyInSql, copyOutSql, createStagingSql, stagingName, truncateSql, windowWhere } from "./sql.js";
@@ -151,26 +162,54 @@ class ReverseEngine {
     heads: Map<number, { n: number; truncs: string[] }>,
   ): Promise<void> {
     if (busy.length === 0) return;
+    const keyed = busy.filter((t) => t.identity === "key");
+    // A keyless table with a TRUNCATE in the round is copied whole from the target's snapshot
+    // q; the others apply their net row counts (row-sql.ts).
+    const plan = (t: StreamTable) =>
+      t.identity === "row"
+        ? rowWindowPlan({ changes: heads.get(t.id)!.n, truncates: heads.get(t.id)!.truncs.length, recopy: false })
+        : "none";
+    const recopied = busy.filter((t) => plan(t) === "copy");
+    const netted = busy.filter((t) => plan(t) === "net");
     // TRUNCATEs first, all in one statement: tables truncated together satisfy their foreign keys.
-    const truncs = busy.flatMap((t) =>
-      heads
-        .get(t.id)!
-        .truncs.map((k) => truncateSql(t, k === "" ? null : JSON.parse(k)).replace(/^truncate /, "")),
-    );
+    const truncs = [
+      ...keyed.flatMap((t) =>
+        heads
+          .get(t.id)!
+          .truncs.map((k) => truncateSql(t, k === "" ? null : JSON.parse(k)).replace(/^truncate /, "")),
+      ),
+      ...recopied.map((t) => truncateWholeSql(t).replace(/^truncate /, "")),
+    ];
     if (truncs.length > 0)
       await onSide("source", () => app.query(`truncate ${[...new Set(truncs)].join(", ")}`));
-    for (const t of busy) await this.stage(cap, app, t);
+    for (const t of keyed) {
+      await this.staging(app, stagingName(t), createStagingSql(t));
+      await this.copy(cap, app, copyOutSql(t, windowWhere(t.id, t.position)), copyInSql(t));
+    }
+    for (const t of netted) {
+      await this.staging(app, rowStagingName(t), createRowStagingSql(t));
+      await this.copy(cap, app, rowCopyOutSql(windowWhere(t.id, t.position)), rowCopyInSql(t));
+    }
+    // Keyless rows leave before the keyed rows move (a join table's rows go before the rows
+    // they point at) and arrive after (their parents are in by then): the source keeps its
+    // foreign keys.
+    const rowSql = netted.map((t) => rowApplySql(t));
+    for (const r of rowSql) await onSide("source", () => app.query(r.del));
     const order = await this.fkOrder(app);
-    const sorted = [...busy].sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
-    await applyRound(app, sorted);
+    const sorted = [...keyed].sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
+    if (sorted.length > 0) await applyRound(app, sorted);
+    for (const r of rowSql) await onSide("source", () => app.query(r.ins));
+    for (const t of recopied) await this.copy(cap, app, wholeCopyOutSql(t), wholeCopyInSql(t));
   }
 
-  private async stage(cap: pg.Client, app: pg.Client, t: StreamTable): Promise<void> {
-    const name = stagingName(t);
-    if (!this.apply.staged.has(name)) await onSide("source", () => app.query(createStagingSql(t)));
+  private async staging(app: pg.Client, name: string, create: string): Promise<void> {
+    if (!this.apply.staged.has(name)) await onSide("source", () => app.query(create));
     this.apply.staged.add(name);
-    const out = cap.query(copyTo(copyOutSql(t, windowWhere(t.id, t.position))));
-    const into = app.query(copyFrom(copyInSql(t)));
+  }
+
+  private async copy(cap: pg.Client, app: pg.Client, outSql: string, inSql: string): Promise<void> {
+    const out = cap.query(copyTo(outSql));
+    const into = app.query(copyFrom(inSql));
     out.on("error", (e) => tagSide(e, "target"));
     into.on("error", (e) => tagSide(e, "source"));
     try {

@@ -36,7 +36,7 @@ const ADVANCE_IDLE_SQL = `
 with cand as (
   select t.id, t.phase as was
     from pgferry.tables t join unnest($1::int[], $2::text[]) as x(id, p) on t.id = x.id and t.position = x.p
-   where t.phase in ('indexed', 'streaming')
+   where t.phase in ('indexed', 'streaming') and not t.recopy
    for update of t skip locked)
 update pgferry.tables t
    set position = $3, phase = 'streaming', beat_at = coalesce($4::timestamptz, t.beat_at), pending_changes = 0,
@@ -216,7 +216,9 @@ export class ForwardStream {
         values: [active.map((t) => t.id), active.map((t) => t.position)],
       }),
     );
-    const { q, beat, busy } = rows[0]!;
+    const { q, beat } = rows[0]!;
+    // A keyless table to copy again has a window to apply even with an empty log.
+    const busy = [...new Set([...rows[0]!.busy, ...active.filter((t) => t.recopy).map((t) => t.id)])];
     for (const id of busy) queue.push(id);
     const busySet = new Set(busy);
     const idle = active.filter((t) => !busySet.has(t.id) && !queue.has(t.id));

@@ -3,7 +3,7 @@ import { recordEvent } from "../state/index.js";
 import type { StoredColumn, StreamTable } from "./types.js";
 
 export const TABLE_FIELDS =
-  "id, schema_name, table_name, kind, key_columns, columns, shape, phase, position, source_oid";
+  "id, schema_name, table_name, kind, key_columns, identity, columns, shape, phase, position, source_oid, recopy";
 
 export function toStreamTable(r: Record<string, unknown>): StreamTable {
   return {
@@ -12,6 +12,8 @@ export function toStreamTable(r: Record<string, unknown>): StreamTable {
     name: r["table_name"] as string,
     kind: r["kind"] === "partitioned" ? "partitioned" : "table",
     keyColumns: r["key_columns"] as string[],
+    identity: r["identity"] === "row" ? "row" : "key",
+    recopy: r["recopy"] === true,
     columns: r["columns"] as StoredColumn[],
     shape: r["shape"] as string,
     phase: r["phase"] as string,

@@ -15,6 +15,10 @@ export interface StreamTable {
   name: string;
   kind: "table" | "partitioned";
   keyColumns: string[];
+  /** "row": no key; the log holds whole row images, applied as net counts (row-sql.ts). */
+  identity: "key" | "row";
+  /** A keyless table to copy whole at its next window (its log has rows of an older shape). */
+  recopy: boolean;
   columns: StoredColumn[];
   shape: string;
   phase: string;

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { installTableCapture } from "../capture/index.js";
+import { installTableCapture, rowImageOf } from "../capture/index.js";
 import { listTables, type SourceTable } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
 import { runCopy } from "../copy/index.js";
@@ -68,12 +68,6 @@ async function resolve(s: TablesSessions, names: readonly string[]) {
     if (!t) {
       throw new PgferryError("TABLE_NOT_FOUND", `The source has no table ${name}.`, { side: "local" });
     }
-    if (!t.key) {
-      throw new PgferryError("NO_REPLICATION_KEY", `${name} has no primary key or unique NOT NULL index.`, {
-        side: "source",
-        hint: `pgferry replays changes by key: add one on the source (ALTER TABLE ${qualified(t.schema, t.name)} ADD PRIMARY KEY (…)), then run \`pgferry tables add ${name}\` again; or leave it out with \`pgferry tables remove ${name}\`.`,
-      });
-    }
     fresh.push(t);
   }
   return fresh;
@@ -116,7 +110,21 @@ async function addOne(
   for (const w of dump.warnings ?? []) ctx.emit({ type: "log", level: "warn", message: w, table: name });
   await installTableCapture(
     s.source,
-    { tableId: id, schema: t.schema, name: t.name, keyColumns: t.key!.columns, leaves: t.leaves },
+    {
+      tableId: id,
+      schema: t.schema,
+      name: t.name,
+      keyColumns: t.key?.columns ?? [],
+      ...(t.key
+        ? {}
+        : {
+            rowImage: rowImageOf(
+              t.kind,
+              t.columns.map((c) => c.name),
+            ),
+          }),
+      leaves: t.leaves,
+    },
     {
       skipApplySessions: false,
       lockTimeoutMs: opts.lockTimeoutMs ?? DDL_LOCK_TIMEOUT_MS,

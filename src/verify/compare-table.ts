@@ -2,6 +2,7 @@ import type pg from "pg";
 import { qualified } from "../db/quote.js";
 import type { AwaitApplied } from "./applied.js";
 import { describeDiffs, type KeyDiff, rangeKeyDiffs, recheckKeys } from "./keys.js";
+import { compareMultiset } from "./multiset.js";
 import {
   countRows,
   nextBoundary,
@@ -211,6 +212,7 @@ async function compareExisting(
 ): Promise<TableVerdict> {
   if (!(await existsOn(sides.source, t)) || !(await existsOn(sides.target, t)))
     return missingVerdict(sides, t);
+  if (t.key.length === 0) return compareMultiset(sides, t, limits);
   const results = await walkRanges(sides, t, limits.rangeRows);
   const bad = await persistentRanges(sides, t, results, limits.recheckAttempts);
   const out = verdict(t, results);
@@ -238,6 +240,12 @@ export async function quickCompareTable(
   t: VerifyTable,
   opts: { tailRows: number; countMaxRows: number; maxKeys: number },
 ): Promise<TableVerdict> {
+  if (t.key.length === 0) {
+    // No key order, so no tail: a keyless table is compared whole (a multiset), both sides at once.
+    if (!(await existsOn(sides.source, t)) || !(await existsOn(sides.target, t)))
+      return missingVerdict(sides, t);
+    return compareMultiset(sides, t, { maxKeys: opts.maxKeys, recheckAttempts: 1 });
+  }
   const count = t.rowsEstimate <= opts.countMaxRows;
   const orMissing = (err: unknown) => {
     if ((err as { code?: string }).code === "42P01") return null;

@@ -13,7 +13,7 @@ export interface VerifyTable {
   schema: string;
   name: string;
   kind: "table" | "partitioned";
-  /** Key columns with their types, in key order. */
+  /** Key columns with their types, in key order; none for a table without a key (multiset.ts). */
   key: VerifyColumn[];
   /** The copied (non-generated) columns in a fixed order: the row's canonical text. */
   columns: VerifyColumn[];

@@ -66,27 +66,23 @@ export async function unmigratedTables(source: pg.Client, view: MigrationView): 
 }
 
 /**
- * Without a control schema (never migrated, or cleaned up), verify compares every keyed user
- * table of the source.
+ * Without a control schema (never migrated, or cleaned up), verify compares every user table
+ * of the source (a table without a key as a multiset of rows).
  */
 export async function tablesFromCatalog(source: pg.Client): Promise<VerifyTable[]> {
   const major = await serverMajor(source);
   const all = await listTables(source, major);
-  return all.flatMap((t) =>
-    t.key
-      ? [
-          toVerifyTable({
-            id: null,
-            schema: t.schema,
-            name: t.name,
-            kind: t.kind,
-            keyColumns: t.key.columns,
-            columns: t.columns,
-            phase: null,
-            rowsEstimate: t.rowsEstimate,
-          }),
-        ]
-      : [],
+  return all.map((t) =>
+    toVerifyTable({
+      id: null,
+      schema: t.schema,
+      name: t.name,
+      kind: t.kind,
+      keyColumns: t.key?.columns ?? [],
+      columns: t.columns,
+      phase: null,
+      rowsEstimate: t.rowsEstimate,
+    }),
   );
 }
 

@@ -1,8 +1,14 @@
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
-import { installCaptureSchema, installTableCapture } from "../../src/capture/index.js";
-import { copyColumns, listTables, type SourceTable, tableShape } from "../../src/catalog/index.js";
+import { installCaptureSchema, installTableCapture, rowImageOf } from "../../src/capture/index.js";
+import {
+  copyColumns,
+  identityOf,
+  listTables,
+  type SourceTable,
+  tableShape,
+} from "../../src/catalog/index.js";
 import { connect, identList, parseConnUrl, qualified, serverMajor } from "../../src/db/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { ensureControlSchema } from "../../src/state/index.js";
@@ -49,9 +55,18 @@ export async function setupStream(
         identity: c.identity,
       }));
       await tgt.query(
-        `insert into pgferry.tables (id, schema_name, table_name, kind, key_columns, columns, shape, phase)
-         values ($1, $2, $3, $4, $5, $6, $7, 'copying')`,
-        [i + 1, t.schema, t.name, t.kind, t.key!.columns, JSON.stringify(columns), tableShape(t.columns)],
+        `insert into pgferry.tables (id, schema_name, table_name, kind, key_columns, identity, columns, shape, phase)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, 'copying')`,
+        [
+          i + 1,
+          t.schema,
+          t.name,
+          t.kind,
+          t.key?.columns ?? [],
+          identityOf(t),
+          JSON.stringify(columns),
+          tableShape(t.columns),
+        ],
       );
       await installTableCapture(
         src,
@@ -59,7 +74,15 @@ export async function setupStream(
           tableId: i + 1,
           schema: t.schema,
           name: t.name,
-          keyColumns: t.key!.columns,
+          keyColumns: t.key?.columns ?? [],
+          ...(t.key
+            ? {}
+            : {
+                rowImage: rowImageOf(
+                  t.kind,
+                  t.columns.map((c) => c.name),
+                ),
+              }),
           leaves: t.leaves,
         },
         // As `pgferry start` installs them on the source.
@@ -93,6 +116,16 @@ async function copyOne(source: LocalDatabase, target: LocalDatabase, t: SourceTa
     const cols = identList(copyColumns(t.columns).map((c) => c.name));
     const rel = qualified(t.schema, t.name);
     await tgt.query("begin");
+    // A table without a key is copied in one snapshot, which becomes its position (as the copy stage does).
+    if (!t.key) {
+      await src.query("begin isolation level repeatable read");
+      const { rows } = await src.query<{ s: string }>("select txid_current_snapshot()::text as s");
+      await tgt.query("update pgferry.tables set position = $3 where schema_name = $1 and table_name = $2", [
+        t.schema,
+        t.name,
+        rows[0]!.s,
+      ]);
+    }
     const out = src.query(
       copyTo(`copy (select ${cols} from ${t.kind === "partitioned" ? "" : "only "}${rel}) to stdout`),
     );

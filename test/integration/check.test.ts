@@ -62,6 +62,8 @@ const SEED = `
 create table public.accounts (id bigint generated always as identity primary key, email text not null);
 insert into public.accounts (email) select 'user' || g || '@example.com' from generate_series(1, 50) g;
 create table public.nokey (a int, b text);
+insert into public.nokey select g % 3, 'same' from generate_series(1, 30) g;
+create table public.nulluniq (code text, v int, constraint nulluniq_code unique (code));
 create table public.ukey (code text not null, v int, constraint ukey_code unique (code));
 create unlogged table public.scratch (id int primary key);
 create materialized view public.mv as select count(*) as n from public.accounts;
@@ -107,18 +109,9 @@ describe.each(testPairs())("pgferry check, $source → $target", (pair) => {
   it(`${label}: finds every blocker of a seeded source, each with its fix`, () => {
     const extensionBlocker = pair.target >= 17 ? "EXTENSION_MISSING" : "EXTENSION_NOT_CREATABLE";
     expect(codes(seeded.blockers)).toEqual(
-      [
-        extensionBlocker,
-        "NO_REPLICATION_KEY public.nokey",
-        "RLS_BLOCKS_COPY public.forced",
-        "TARGET_NOT_EMPTY",
-      ].sort(),
+      [extensionBlocker, "RLS_BLOCKS_COPY public.forced", "TARGET_NOT_EMPTY"].sort(),
     );
     expect(seeded.ok).toBe(false);
-    const nokey = find(seeded.blockers, "NO_REPLICATION_KEY");
-    expect(nokey.message).toContain("public.nokey");
-    expect(nokey.fix).toContain("ADD PRIMARY KEY");
-    expect(nokey.fix).toContain("--exclude public.nokey");
     expect(find(seeded.blockers, "TARGET_NOT_EMPTY").message).toContain("public.existing");
     expect(find(seeded.blockers, extensionBlocker).message).toContain("adminpack");
     expect(find(seeded.blockers, "RLS_BLOCKS_COPY").fix).toContain("NO FORCE ROW LEVEL SECURITY");
@@ -140,11 +133,29 @@ describe.each(testPairs())("pgferry check, $source → $target", (pair) => {
       "SHARED_SEQUENCE",
       "UNIQUE_KEY_USED public.ukey",
       "GENERATED_COLUMNS",
+      "NO_REPLICATION_KEY public.nokey",
+      "NO_REPLICATION_KEY public.nulluniq",
     ];
     if (pair.target > pair.source) notes.push("MAJOR_UPGRADE");
     expect(codes(seeded.info)).toEqual(notes.sort());
     expect(find(seeded.info, "SHARED_SEQUENCE").message).toContain("public.invoices, public.orders");
     expect(find(seeded.info, "GENERATED_COLUMNS").message).toContain("public.invoices");
+  });
+
+  it(`${label}: names the strategy of a table without a key, with its cost, and asks for no rewrite`, () => {
+    const keyless = seeded.info.filter((f) => f.code === "NO_REPLICATION_KEY");
+    const nokey = keyless.find((f) => f.table === "public.nokey")!;
+    expect(nokey.message).toContain("identifies its rows by their full image");
+    expect(nokey.message).toMatch(/one chunk inside one source snapshot \(\d[\d.]* [kMG]?B, ~30 rows\)/);
+    expect(nokey.message).toContain("xmin");
+    expect(nokey.message).toContain("logs the whole row");
+    expect(nokey.message).toContain("scans the target table once");
+    expect(nokey.fix).not.toContain("ADD PRIMARY KEY");
+    expect(nokey.fix).toContain("Nothing to do");
+    // A unique index over a nullable column is not a key: said so, by name.
+    const nulluniq = keyless.find((f) => f.table === "public.nulluniq")!;
+    expect(nulluniq.message).toContain("nulluniq_code (code) over nullable columns, which is not a key");
+    expect(seeded.tables.find((t) => t.name === "public.nulluniq")).toMatchObject({ key: null });
   });
 
   it(`${label}: reports tables with their keys and sizes, and the extensions`, () => {
@@ -154,6 +165,7 @@ describe.each(testPairs())("pgferry check, $source → $target", (pair) => {
       "public.forced",
       "public.invoices",
       "public.nokey",
+      "public.nulluniq",
       "public.orders",
       "public.scratch",
       "public.secured",
@@ -171,7 +183,7 @@ describe.each(testPairs())("pgferry check, $source → $target", (pair) => {
       rowsEstimate: 50,
     });
     expect(byName.get("public.accounts")!.bytes).toBeGreaterThan(0);
-    expect(seeded.totals).toMatchObject({ tables: 8, excludedTables: 0, largeObjects: 1 });
+    expect(seeded.totals).toMatchObject({ tables: 9, excludedTables: 0, largeObjects: 1 });
     expect(seeded.totals.bytes).toBe(seeded.tables.reduce((s, t) => s + t.bytes, 0));
     const ext = new Map(seeded.extensions.map((e) => [e.name, e]));
     expect([...ext.keys()].sort()).toEqual(["adminpack", "pgcrypto"]);
@@ -200,13 +212,13 @@ describe.each(testPairs())("pgferry check, $source → $target", (pair) => {
     expect(JSON.stringify(seeded)).not.toContain(PASSWORD);
   });
 
-  it(`${label}: --exclude leaves a keyless table out; a long transaction is named with its locks`, async () => {
+  it(`${label}: --exclude leaves a table out; a long transaction is named with its locks`, async () => {
     const holder = await ownerSession(source);
     try {
       await holder.query("begin; select count(*) from public.ukey");
       const { rows } = await holder.query<{ pid: number }>("select pg_backend_pid() as pid");
       const report = await check(source, target, { exclude: ["nokey"], longTransactionSeconds: 0 });
-      expect(report.blockers.map((f) => f.table ?? f.code)).not.toContain("public.nokey");
+      expect(report.info.map((f) => f.table ?? f.code)).not.toContain("public.nokey");
       expect(find(report.info, "TABLES_EXCLUDED").message).toContain("public.nokey");
       expect(report.totals.excludedTables).toBe(1);
       const long = report.warnings.filter((f) => f.code === "LONG_TRANSACTION");
@@ -245,14 +257,30 @@ describe.each(testPairs())("pgferry check, $source → $target", (pair) => {
     for (const f of report.blockers)
       expect(Object.keys(f)).toEqual(expect.arrayContaining(["code", "message", "fix"]));
     expect(human.code).toBe(1);
-    expect(human.stdout).toContain("Blockers (4)");
-    expect(human.stdout).toMatch(/BLOCKER NO_REPLICATION_KEY {2}public\.nokey/);
-    expect(human.stdout).toContain("Not ready: 4 blocker(s)");
+    expect(human.stdout).toContain("Blockers (3)");
+    expect(human.stdout).toMatch(/BLOCKER RLS_BLOCKS_COPY {2}public\.forced/);
+    expect(human.stdout).toMatch(/NOTE NO_REPLICATION_KEY {2}public\.nokey/);
+    expect(human.stdout).toContain("Not ready: 3 blocker(s)");
     expect(human.stdout).not.toContain("\u001b[");
     for (const out of [json.stdout, json.stderr, human.stdout, human.stderr]) {
       expect(out).not.toContain(PASSWORD);
       expect(out).not.toContain(encodeURIComponent(PASSWORD));
     }
+  });
+});
+
+describe.each(testPairs())("pgferry check on a pgbench database, $source → $target", (pair) => {
+  it("exits 0 and names the strategy pgbench_history gets", async () => {
+    const [source, target] = await Promise.all([sourceDb(pair.source), targetDb(pair.target)]);
+    await promisify(execFile)("/usr/bin/pgbench", ["-i", "-q", "-s", "10", source.url]);
+    const run = await cli(["check", "--source", source.url, "--target", target.url, "--json"]);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as CheckReport;
+    expect(report.blockers).toEqual([]);
+    const keyless = report.info.filter((f) => f.code === "NO_REPLICATION_KEY");
+    expect(keyless.map((f) => f.table)).toEqual(["public.pgbench_history"]);
+    expect(keyless[0]!.message).toContain("identifies its rows by their full image");
+    expect(report.tables.find((t) => t.name === "public.pgbench_accounts")).toMatchObject({ key: ["aid"] });
   });
 });
 

@@ -14,6 +14,7 @@ const TABLE: ControlTable = {
   name: "skewed",
   kind: "table",
   keyColumns: ["id"],
+  identity: "key",
   columns: [
     { name: "id", type: "bigint", generated: false },
     { name: "v", type: "text", generated: false },

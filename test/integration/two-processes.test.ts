@@ -103,12 +103,16 @@ describe("start and status refusals", () => {
   it("refuses a source with preflight blockers, naming them, and status says there is no migration", async () => {
     const src = await sourceDb(pair.source);
     const tgt = await targetDb(pair.target);
-    await asOwner(src, "create table public.nokey (a int, b text); insert into public.nokey values (1, 'x')");
+    await asOwner(
+      src,
+      `create table public.forced (a int, b text); insert into public.forced values (1, 'x');
+       alter table public.forced enable row level security; alter table public.forced force row level security`,
+    );
     const p = spawnPgferry(["start", "--source", src.url, "--target", tgt.url, "--no-stream"]);
     expect((await p.exited).code).toBe(1);
     const err = p.stderr.join("\n");
     expect(err).toMatch(/CHECK_FAILED/);
-    expect(err).toMatch(/nokey/);
+    expect(err).toMatch(/forced/);
     expect(err).not.toContain(src.password);
 
     // Nothing was prepared: status says so and exits 0 (CLI.md: status always 0).

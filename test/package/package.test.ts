@@ -163,7 +163,11 @@ export async function plan(): Promise<CheckReport | ErrorCode> {
         source,
         "create table items (id bigint primary key, name text); insert into items select g, 'n' || g from generate_series(1, 100) g",
       );
-      await asOwner(source, "create table notes (body text)"); // no key: a blocker
+      // Row-level security its owner cannot bypass: a blocker.
+      await asOwner(
+        source,
+        "create table notes (body text); alter table notes enable row level security; alter table notes force row level security",
+      );
       env = { PGFERRY_SOURCE_URL: source.url, PGFERRY_TARGET_URL: target.url };
     });
 
@@ -181,7 +185,7 @@ export async function plan(): Promise<CheckReport | ErrorCode> {
         return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
       };
       expect(report(fromPackage)).toEqual(report(fromClone));
-      expect(JSON.stringify(report(fromPackage))).toMatch(/"blockers":\[\{"code":"NO_REPLICATION_KEY"/);
+      expect(JSON.stringify(report(fromPackage))).toMatch(/"blockers":\[\{"code":"RLS_BLOCKS_COPY"/);
     });
 
     it("runs the README's library example", async () => {
@@ -191,7 +195,7 @@ export async function plan(): Promise<CheckReport | ErrorCode> {
       writeFileSync(path.join(pkg.dir, "example.mjs"), example!);
       const r = await node(["example.mjs"], pkg.dir, env);
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/^NO_REPLICATION_KEY: .*notes/m);
+      expect(r.stdout).toMatch(/^RLS_BLOCKS_COPY: .*notes/m);
       expect(r.stdout).toMatch(/1 blocker\(s\)\n$/);
       const refused = await node(["example.mjs"], pkg.dir, { ...env, PGFERRY_SOURCE_URL: "mysql://x@y/z" });
       expect(refused.stderr).toMatch(/^BAD_URL: /);

@@ -63,7 +63,7 @@ function tables(out: Pick<Output, "color">, report: CheckReport): string[] {
 }
 
 function keyText(t: TableSummary): string {
-  if (!t.key) return "no key";
+  if (!t.key) return "no key: full row";
   return t.keyKind === "primary" ? `key (${t.key.join(", ")})` : `unique ${t.keyIndex} (${t.key.join(", ")})`;
 }
 

@@ -1,7 +1,8 @@
 -- The demo's sample application (tables; shop-constraints.sql adds the rest after the load): a small shop, as a Rails or Django app would have it on Heroku.
 -- Everything a real migration meets: foreign keys (one into a partitioned table), an enum,
 -- jsonb with a GIN index, an array, a generated column, an identity column, a standalone
--- sequence, a partial index, a user trigger, a view and a materialized view.
+-- sequence, a partial index, a user trigger, a view and a materialized view; and a join table
+-- without any key, holding identical duplicate rows.
 create type order_status as enum ('pending', 'paid', 'shipped', 'delivered', 'cancelled');
 
 create table customers (
@@ -56,6 +57,14 @@ create table events (
   kind text not null,
   payload jsonb not null,
   at timestamptz not null default now()
+);
+
+-- As a Rails has_and_belongs_to_many join table: no primary key, no unique index. A product
+-- wished for twice on the same day is two identical rows.
+create table wishlist_items (
+  customer_id bigint not null,
+  product_id int not null,
+  added_on date not null
 );
 
 create function touch_updated_at() returns trigger language plpgsql as $$
