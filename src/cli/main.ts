@@ -32,7 +32,6 @@ export async function main(argv: string[]): Promise<number> {
   process.on("SIGINT", onSigint);
   process.on("SIGTERM", onSigint);
 
-  const program = new Command();
   const ctx: CliContext = {
     out,
     setExit: (code) => {
@@ -42,26 +41,9 @@ export async function main(argv: string[]): Promise<number> {
     debug: () => Boolean(program.opts()["debug"]),
     notice: (text) => out.error(text),
   };
-  program
-    .name("pgferry")
-    .description("Move a live PostgreSQL database to another server with near-zero downtime.")
-    .version(packageVersion(), "-V, --version", "print pgferry's version")
-    .option("--debug", "show stack traces and driver details on errors")
-    .showHelpAfterError(false)
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => process.stdout.write(s),
-      // Commander's own error text is replaced by our one-line error + hint below.
-      writeErr: (s) => {
-        if (!/^error:/.test(s)) process.stderr.write(s);
-      },
-    });
-  for (const register of [check, start, status, verify, tables, cutover, rollback, cleanup, demo])
-    register(program, ctx);
-  for (const c of program.commands) c.exitOverride();
+  const program = buildProgram(ctx);
 
-  try {
-    // Bare `pgferry` asks what it can do: help, and no error.
+  try {    // Bare `pgferry` asks what it can do: help, and no error.
     if (argv.length <= 2) {
       program.outputHelp();
       return 0;
@@ -83,6 +65,29 @@ export async function main(argv: string[]): Promise<number> {
     process.off("SIGTERM", onSigint);
   }
   return exitCode;
+}
+
+/** The command tree with every command and flag (its actions load their work lazily). */
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command();
+  program
+    .name("pgferry")
+    .description("Move a live PostgreSQL database to another server with near-zero downtime.")
+    .version(packageVersion(), "-V, --version", "print pgferry's version")
+    .option("--debug", "show stack traces and driver details on errors")
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      // Commander's own error text is replaced by our one-line error + hint below.
+      writeErr: (s) => {
+        if (!/^error:/.test(s)) process.stderr.write(s);
+      },
+    });
+  for (const register of [check, start, status, verify, tables, cutover, rollback, cleanup, demo])
+    register(program, ctx);
+  for (const c of program.commands) c.exitOverride();
+  return program;
 }
 
 /** package.json sits two levels up from both src/cli/ (a clone) and dist/cli/ (a package). */

@@ -78,7 +78,7 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.out.line("Run `pgferry start` to stream again, then `pgferry cutover` when ready.");
       } else {
         ctx.out.line(
-          `${paint(ctx.out, "green", "Rolled back")}: the source is live again with ${result.changesBack} change(s) written on the target; writes were unavailable for ${paint(ctx.out, "bold", `${result.unavailableMs} ms`)}.`,
+          `${paint(ctx.out, "green", "Rolled back")}: the source is live again; ${result.changesBack} change(s) written on the target during the rollback window were brought back to it; writes were unavailable for ${paint(ctx.out, "bold", `${result.unavailableMs} ms`)}.`,
         );
         ctx.out.line("The target now refuses writes on the migrated tables (SQLSTATE 25006).");
         if (!switchCommand)

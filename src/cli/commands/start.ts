@@ -52,7 +52,7 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option(
       "--index-jobs <n>",
-      "index builds at once in this process (default: half the cores, at most 4)",
+      "index builds at once in this process (default: half the cores, 2 to 4)",
       positiveInt("--index-jobs"),
     )
     .option("--chunk-rows <n>", "rows per copy chunk (default 100000)", positiveInt("--chunk-rows"))
