@@ -11,7 +11,7 @@ import { register as status } from "./commands/status.js";
 import { register as tables } from "./commands/tables.js";
 import { register as verify } from "./commands/verify.js";
 import type { CliContext } from "./context.js";
-import { interrupted, reportError } from "./errors.js";
+import { interrupted, reportError, toPgferryError } from "./errors.js";
 import { makeOutput } from "./output.js";
 
 /** Runs the CLI and returns the exit status; never throws. */
@@ -40,10 +40,12 @@ export async function main(argv: string[]): Promise<number> {
     signal: controller.signal,
     debug: () => Boolean(program.opts()["debug"]),
     notice: (text) => out.error(text),
+    record: () => {},
   };
   const program = buildProgram(ctx);
 
-  try {    // Bare `pgferry` asks what it can do: help, and no error.
+  try {
+    // Bare `pgferry` asks what it can do: help, and no error.
     if (argv.length <= 2) {
       program.outputHelp();
       return 0;
@@ -59,8 +61,11 @@ export async function main(argv: string[]): Promise<number> {
       !(err instanceof CommanderError) &&
       !(isPgferryError(err) && err.code === "INTERRUPTED");
     const command = argv.slice(2).find((a) => program.commands.some((c) => c.name() === a));
-    exitCode = reportError(stopped ? interrupted(command, err) : err, out, argv.includes("--debug"));
+    const e = toPgferryError(stopped ? interrupted(command, err) : err);
+    ctx.record({ type: "log", level: "error", message: `${e.code}: ${e.message}` });
+    exitCode = reportError(e, out, argv.includes("--debug"));
   } finally {
+    ctx.record({ type: "log", level: "info", message: `exit status ${exitCode}` });
     process.off("SIGINT", onSigint);
     process.off("SIGTERM", onSigint);
   }

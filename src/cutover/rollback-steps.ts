@@ -202,7 +202,6 @@ export function rollbackSteps(r: RollbackRun): Step[] {
       run: async () => {
         await catchUp(r.ctx, { direction: "reverse" });
         await syncSequences(r.ctx, { direction: "reverse", gap: r.o.sequenceGap ?? 0 });
-
       },
     },
     {

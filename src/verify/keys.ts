@@ -223,11 +223,16 @@ async function appliedPosition(follower: pg.ClientBase, tableId: number): Promis
     `select to_regclass('pgferry.tables') is not null as forward,
             to_regclass('pgferry.reverse_tables') is not null as reverse`,
   );
-  const table = has.rows[0]?.forward ? "pgferry.tables" : has.rows[0]?.reverse ? "pgferry.reverse_tables" : null;
+  const table = has.rows[0]?.forward
+    ? "pgferry.tables"
+    : has.rows[0]?.reverse
+      ? "pgferry.reverse_tables"
+      : null;
   if (!table) return null;
-  const { rows } = await follower.query<{ p: string | null }>(`select position as p from ${table} where id = $1`, [
-    tableId,
-  ]);
+  const { rows } = await follower.query<{ p: string | null }>(
+    `select position as p from ${table} where id = $1`,
+    [tableId],
+  );
   return rows[0]?.p ?? null;
 }
 

@@ -50,7 +50,8 @@ export function reverseApplyWaiter(
 ): AwaitApplied {
   const failed = new Map<number, string>();
   return async (t, snapshot, keys) => {
-    if (t.id === null) return { applied: false, reason: "the target holds no migration state for this table" };
+    if (t.id === null)
+      return { applied: false, reason: "the target holds no migration state for this table" };
     const known = failed.get(t.id);
     if (known) return { applied: false, reason: known };
     const wanted = parseSnapshot(snapshot);
@@ -86,7 +87,12 @@ export function reverseApplyWaiter(
           keys > 0
             ? `${keys} key${keys === 1 ? "" : "s"} changed on the target after the source's position`
             : "the target's changes up to verify's read of a differing range";
-        log(opts.emit, t, "info", `waiting (at most ${opts.timeoutMs / 1000} s) for the reverse stream to apply ${what}`);
+        log(
+          opts.emit,
+          t,
+          "info",
+          `waiting (at most ${opts.timeoutMs / 1000} s) for the reverse stream to apply ${what}`,
+        );
       }
       await new Promise((r) => setTimeout(r, POLL_MS));
     }

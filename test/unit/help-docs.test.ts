@@ -17,6 +17,7 @@ function program(): Command {
     signal: new AbortController().signal,
     debug: () => false,
     notice: () => {},
+    record: () => {},
   };
   return buildProgram(ctx);
 }
