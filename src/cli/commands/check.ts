@@ -50,6 +50,8 @@ export function register(program: Command, ctx: CliContext): void {
         ...(exclude ? { exclude } : {}),
         ...(flags.longTransaction !== undefined ? { longTransactionSeconds: flags.longTransaction } : {}),
       });
+      // Ctrl-C during the check: a report finished after it would read as a normal run.
+      ctx.signal.throwIfAborted();
       if (flags.json) ctx.out.json(report);
       else {
         const { renderCheckReport } = await import("../render/check-report.js");
