@@ -231,6 +231,8 @@ describe.each(testPairs().slice(0, 1))("Ctrl-C, every other command (%s)", (p) =
     expect(await asOwner(source, "select v from app.b where id = 2001")).toEqual([
       { v: "open on the target" },
     ]);
+    // Rolled back: the source holds exactly what the target held when its fence went up.
+    await assertSameContents(source, target);
     expect((await start.exited).code, [...start.stdout, ...start.stderr].join("\n")).toBe(0);
     const cleanup = cli(["cleanup"], source, target);
     expect((await cleanup.exited).code, [...cleanup.stdout, ...cleanup.stderr].join("\n")).toBe(0);
