@@ -189,7 +189,8 @@ describe.each(testPairs())("cleanup, PostgreSQL %s", (p) => {
     expect(forced.phaseBefore).toBe("streaming");
     // The record read before the control schema went (issue 13): never switched, so no window.
     expect(forced.final).toMatchObject({ phase: "streaming", writeWindowMs: null, lostWrites: null });
-    expect(forced.final!.tables).toBeGreaterThan(0);
+    expect(forced.final!.source).toBe(parseConnUrl(source.url, "source").display);
+    expect(forced.final!.phases[0]).toMatchObject({ name: "prepare started", at: expect.any(String) });
     expect(await traces(source)).toEqual([]);
     expect(await traces(target)).toEqual([]);
   });
