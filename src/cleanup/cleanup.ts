@@ -11,6 +11,7 @@ import type { MigrationContext } from "../context.js";
 import { connect, DDL_LOCK_TIMEOUT_MS } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { assertSameSource, recordEvent } from "../state/index.js";
+import { type FinalReport, readFinalReport } from "./final-report.js";
 
 export interface CleanupOptions {
   /** Clean a migration that is still copying, streaming or cutting over (abandons it). */
@@ -33,6 +34,12 @@ export interface CleanupReport {
   phaseBefore: string | null;
   source: SideCleanup;
   target: SideCleanup;
+  /**
+   * What the migration was (phases and their times, rows, the measured write window, lost
+   * writes where known), read before the control schema went: null when there was none, or
+   * when an earlier cleanup had already dropped it.
+   */
+  final: FinalReport | null;
 }
 
 const UNFINISHED: Record<string, string> = {
@@ -142,6 +149,8 @@ export async function cleanup(ctx: MigrationContext, opts: CleanupOptions = {}):
         { side: "target", hint: "Run `pgferry rollback` again to finish it; --force abandons it." },
       );
     }
+    // Read before anything changes: the control schema it comes from goes last.
+    const final = migration ? await readFinalReport(target) : null;
     if (migration) {
       // Every pgferry process (a stream still running) stops when it sees this phase.
       await target.query("update pgferry.migration set phase = 'cleaned', updated_at = now()");
@@ -150,8 +159,13 @@ export async function cleanup(ctx: MigrationContext, opts: CleanupOptions = {}):
     const skipped: SideCleanup = { relations: [], schemaDropped: false, skipped: true };
     const sourceReport = source ? await cleanSide(source, "source", drop) : skipped;
     const targetReport = await cleanSide(target, "target", drop);
-    ctx.emit({ type: "stage:done", stage: "cleanup", seconds: (Date.now() - started) / 1000 });
-    return { phaseBefore: migration?.phase ?? null, source: sourceReport, target: targetReport };
+    ctx.emit({
+      type: "stage:done",
+      stage: "cleanup",
+      seconds: (Date.now() - started) / 1000,
+      ...(final ? { data: { report: final } } : {}),
+    });
+    return { phaseBefore: migration?.phase ?? null, source: sourceReport, target: targetReport, final };
   } finally {
     await Promise.all([target.end().catch(() => {}), source?.end().catch(() => {})]);
   }

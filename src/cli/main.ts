@@ -11,7 +11,7 @@ import { register as status } from "./commands/status.js";
 import { register as tables } from "./commands/tables.js";
 import { register as verify } from "./commands/verify.js";
 import type { CliContext } from "./context.js";
-import { interrupted, reportError } from "./errors.js";
+import { interrupted, reportError, toPgferryError } from "./errors.js";
 import { makeOutput } from "./output.js";
 
 /** Runs the CLI and returns the exit status; never throws. */
@@ -32,7 +32,6 @@ export async function main(argv: string[]): Promise<number> {
   process.on("SIGINT", onSigint);
   process.on("SIGTERM", onSigint);
 
-  const program = new Command();
   const ctx: CliContext = {
     out,
     setExit: (code) => {
@@ -41,24 +40,9 @@ export async function main(argv: string[]): Promise<number> {
     signal: controller.signal,
     debug: () => Boolean(program.opts()["debug"]),
     notice: (text) => out.error(text),
+    record: () => {},
   };
-  program
-    .name("pgferry")
-    .description("Move a live PostgreSQL database to another server with near-zero downtime.")
-    .version(packageVersion(), "-V, --version", "print pgferry's version")
-    .option("--debug", "show stack traces and driver details on errors")
-    .showHelpAfterError(false)
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => process.stdout.write(s),
-      // Commander's own error text is replaced by our one-line error + hint below.
-      writeErr: (s) => {
-        if (!/^error:/.test(s)) process.stderr.write(s);
-      },
-    });
-  for (const register of [check, start, status, verify, tables, cutover, rollback, cleanup, demo])
-    register(program, ctx);
-  for (const c of program.commands) c.exitOverride();
+  const program = buildProgram(ctx);
 
   try {
     // Bare `pgferry` asks what it can do: help, and no error.
@@ -77,12 +61,38 @@ export async function main(argv: string[]): Promise<number> {
       !(err instanceof CommanderError) &&
       !(isPgferryError(err) && err.code === "INTERRUPTED");
     const command = argv.slice(2).find((a) => program.commands.some((c) => c.name() === a));
-    exitCode = reportError(stopped ? interrupted(command, err) : err, out, argv.includes("--debug"));
+    const e = toPgferryError(stopped ? interrupted(command, err) : err);
+    ctx.record({ type: "log", level: "error", message: `${e.code}: ${e.message}` });
+    exitCode = reportError(e, out, argv.includes("--debug"));
   } finally {
+    ctx.record({ type: "log", level: "info", message: `exit status ${exitCode}` });
     process.off("SIGINT", onSigint);
     process.off("SIGTERM", onSigint);
   }
   return exitCode;
+}
+
+/** The command tree with every command and flag (its actions load their work lazily). */
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command();
+  program
+    .name("pgferry")
+    .description("Move a live PostgreSQL database to another server with near-zero downtime.")
+    .version(packageVersion(), "-V, --version", "print pgferry's version")
+    .option("--debug", "show stack traces and driver details on errors")
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      // Commander's own error text is replaced by our one-line error + hint below.
+      writeErr: (s) => {
+        if (!/^error:/.test(s)) process.stderr.write(s);
+      },
+    });
+  for (const register of [check, start, status, verify, tables, cutover, rollback, cleanup, demo])
+    register(program, ctx);
+  for (const c of program.commands) c.exitOverride();
+  return program;
 }
 
 /** package.json sits two levels up from both src/cli/ (a clone) and dist/cli/ (a package). */

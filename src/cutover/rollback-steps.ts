@@ -38,6 +38,7 @@ export interface RollbackRun {
   finishing: boolean;
   fence?: Fence;
   switchedAt?: Date;
+  /** Changes (captured target writes) applied back to the source over the whole window. */
   changesBack: number;
   /** --app-url, parsed (its display masks the password). */
   appUrl?: { url: string; display: string } | undefined;
@@ -199,7 +200,7 @@ export function rollbackSteps(r: RollbackRun): Step[] {
     {
       name: "catch-up-back",
       run: async () => {
-        r.changesBack = (await catchUp(r.ctx, { direction: "reverse" })).changes;
+        await catchUp(r.ctx, { direction: "reverse" });
         await syncSequences(r.ctx, { direction: "reverse", gap: r.o.sequenceGap ?? 0 });
       },
     },

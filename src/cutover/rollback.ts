@@ -56,6 +56,21 @@ async function undoInterruptedCutover(r: RollbackRun, state: MigrationState): Pr
   return { kind: "cutover-undone" };
 }
 
+/**
+ * Every change brought back in the window, the reverse stream's and the rollback's catch-up's:
+ * counted on the source in the transactions that applied them (a rerun counts them all too).
+ */
+async function changesBroughtBack(source: pg.ClientBase): Promise<number> {
+  const has = await source.query<{ ok: boolean }>(
+    "select to_regclass('pgferry.reverse_tables') is not null as ok",
+  );
+  if (!has.rows[0]?.ok) return 0;
+  const { rows } = await source.query<{ n: string }>(
+    "select coalesce(sum(changes_applied), 0)::text as n from pgferry.reverse_tables",
+  );
+  return Number(rows[0]!.n);
+}
+
 function assertRollbackable(state: MigrationState): void {
   if (state.phase === "rolled-back") {
     throw new PgferryError(
@@ -137,6 +152,7 @@ export async function rollback(ctx: MigrationContext, opts: RollbackOptions = {}
     } catch (err) {
       throw err instanceof StepsFailed ? failureToError(err, "rollback", finishing) : err;
     }
+    r.changesBack = await changesBroughtBack(source);
     const unavailableMs = r.switchedAt!.getTime() - r.fence!.raisedAt.getTime();
     ctx.emit({
       type: "stage:done",

@@ -20,6 +20,8 @@ export interface Step {
    * (its switch command may have run), so nothing is undone and the next run finishes.
    */
   failedPastReturn?(): boolean;
+  /** Steps run inside this one (inParallel), each reported as it finished: part of the record. */
+  subSteps?(): StepLog[];
 }
 
 export interface StepLog {
@@ -110,7 +112,8 @@ export async function runSteps(
     const ms = Date.now() - started;
     opts.emit({ type: "cutover:step", step: step.name, state: "done", ms });
     await opts.journal?.mark(step.name, "done", ms);
-    log.push({ name: step.name, ms });
+    // Every step printed is in the result too (`--json`), sub-steps before the step holding them.
+    log.push(...(step.subSteps?.() ?? []), { name: step.name, ms });
     done.push(step);
     if (step.pointOfNoReturn) committed = true;
   }
@@ -148,18 +151,22 @@ async function undoAll(
  */
 export function inParallel(name: string, lanes: Step[][], emit: EventSink): Step {
   const completed: Step[] = [];
+  const finished: StepLog[] = [];
   const runLane = async (lane: Step[]) => {
     for (const step of lane) {
       const started = Date.now();
       emit({ type: "cutover:step", step: step.name, state: "start" });
       await step.run();
       completed.push(step);
-      emit({ type: "cutover:step", step: step.name, state: "done", ms: Date.now() - started });
+      const ms = Date.now() - started;
+      finished.push({ name: step.name, ms });
+      emit({ type: "cutover:step", step: step.name, state: "done", ms });
     }
   };
   return {
     name,
     undoesPartialRun: true,
+    subSteps: () => [...finished],
     run: async () => {
       const results = await Promise.allSettled(lanes.map(runLane));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");

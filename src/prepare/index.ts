@@ -141,10 +141,13 @@ export async function runPrepare(ctx: MigrationContext, opts: PrepareOptions = {
       },
       { token: (await readMigration(target))!.token, label: ctx.target.display },
     );
+    const tables = await target.query<{ n: number }>("select count(*)::int as n from pgferry.tables");
+    // The raw snapshot means nothing to an operator: it stays in --json only.
     ctx.emit({
       type: "stage:done",
       stage: "prepare",
-      message: `start position ${s0}`,
+      message: `change capture on ${tables.rows[0]!.n} table(s): every write from now on is recorded`,
+      data: { startPosition: s0 },
       seconds: (Date.now() - started) / 1000,
     });
     return true;

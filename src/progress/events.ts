@@ -17,7 +17,14 @@ export interface LockWaiter {
  */
 export type PgferryEvent =
   | { type: "stage:start"; stage: StageName; message?: string }
-  | { type: "stage:done"; stage: StageName; message?: string; seconds?: number }
+  | {
+      type: "stage:done";
+      stage: StageName;
+      message?: string;
+      seconds?: number;
+      /** Figures for machines (`--json`) that the message leaves out, such as a raw position. */
+      data?: Record<string, unknown>;
+    }
   | { type: "log"; level: "info" | "warn" | "error"; message: string; table?: string }
   | { type: "lock:wait"; table: string; attempt: number; waiters: LockWaiter[] }
   | { type: "table:phase"; table: string; phase: string }
@@ -45,6 +52,8 @@ export type StageName =
   | "verify"
   | "cutover"
   | "rollback"
+  /** The rollback window's stream: the target's writes applied back to the source. */
+  | "reverse-stream"
   | "cleanup"
   | "demo";
 

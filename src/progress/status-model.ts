@@ -42,6 +42,22 @@ export interface StatusReport {
   fences?: { source: "up" | "down"; target: "up" | "down" | "absent" };
   /** A cutover or rollback that is running, or that died and must be run again. */
   operation?: OperationStatus;
+  /**
+   * The rollback window (switched with --rollback-window): the reverse stream that applies the
+   * target's writes back to the source. `lagSeconds` and `pendingChanges` above are then its
+   * figures; after a switch without a window they are null (nothing streams any more).
+   */
+  reverse?: {
+    /** How long the oldest change not yet brought back may have waited; 0 with none waiting. */
+    lagSeconds: number | null;
+    /** The target's captured changes not yet applied to the source (null: not measurable). */
+    pendingChanges: number | null;
+    /** Changes brought back to the source since the switch. */
+    changesApplied: number;
+    lastAppliedAt: string | null;
+    /** The window has no deadline: it lasts until one of these commands. */
+    endsWith: string;
+  };
 }
 
 export interface OperationStatus {

@@ -2,6 +2,7 @@ import type pg from "pg";
 import { PgferryError } from "../errors/index.js";
 import { readStartLiveness } from "../state/start-heartbeat.js";
 import { readFences, readOperation } from "./operation-status.js";
+import { readReverse } from "./reverse-status.js";
 import type { StatusReport, TableStatus } from "./status-model.js";
 
 /** Rates are measured over the chunks finished in this window (seconds). */
@@ -73,7 +74,9 @@ export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
   const m = has.rows[0]?.ok
     ? (
         await client.query(
-          "select *, extract(epoch from now() - heartbeat_at)::float8 as heartbeat_age from pgferry.migration",
+          `select *, extract(epoch from now() - heartbeat_at)::float8 as heartbeat_age,
+                  (extract(epoch from now()) * 1000)::float8 as now_ms
+             from pgferry.migration`,
         )
       ).rows[0]
     : undefined;
@@ -157,7 +160,25 @@ export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
   if (fences) report.fences = fences;
   const operation = await readOperation(client, m, fences);
   if (operation) report.operation = operation;
+  if (CUT_OVER.includes(m.phase)) afterSwitch(report, await readReverse(client, m));
   return report;
+}
+
+const CUT_OVER = ["switched", "rolled-back"];
+
+/**
+ * After the switch the forward stream is over: its lag (the age of the last source heartbeat
+ * applied) would only grow, and every table would still read `streaming`. The tables are
+ * cut over; lag and pending are the reverse stream's in a rollback window, null otherwise.
+ */
+function afterSwitch(report: StatusReport, reverse: StatusReport["reverse"]): void {
+  for (const t of report.tables) {
+    if (t.phase === "streaming" || t.phase === "indexed") t.phase = report.phase;
+    t.pendingChanges = null;
+  }
+  report.lagSeconds = reverse?.lagSeconds ?? null;
+  report.pendingChanges = reverse?.pendingChanges ?? null;
+  if (reverse) report.reverse = reverse;
 }
 
 function copyEta(phase: string, rowsLeft: number, rowsPerSecond: number): number | null {

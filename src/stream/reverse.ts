@@ -125,10 +125,14 @@ class ReverseEngine {
       );
       await onSide("source", () => app.query("commit"));
       await onSide("target", () => cap.query("commit"));
-      await onSide("target", () =>
-        control.query("update pgferry.migration set reverse_position = $1, updated_at = now()", [q]),
-      );
       const changes = busy.reduce((a, t) => a + heads.get(t.id)!.n, 0);
+      await onSide("target", () =>
+        control.query(
+          `update pgferry.migration set reverse_position = $1, reverse_applied_at = now(),
+                  reverse_changes_applied = reverse_changes_applied + $2, updated_at = now()`,
+          [q, changes],
+        ),
+      );
       return { changes, windows: busy.length, position: q };
     } catch (err) {
       await this.apply.rollback();
@@ -288,7 +292,7 @@ export async function runReverseStream(ctx: MigrationContext, opts: StreamOption
   const started = Date.now();
   ctx.emit({
     type: "stage:start",
-    stage: "rollback",
+    stage: "reverse-stream",
     message: "streaming the target's writes back to the source",
   });
   try {
@@ -321,7 +325,7 @@ export async function runReverseStream(ctx: MigrationContext, opts: StreamOption
   }
   ctx.emit({
     type: "stage:done",
-    stage: "rollback",
+    stage: "reverse-stream",
     message: `${totals.changes} change(s) streamed back in ${totals.windows} window(s)`,
     seconds: (Date.now() - started) / 1000,
   });

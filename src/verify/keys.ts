@@ -214,11 +214,23 @@ async function inSnapshot<T>(client: pg.ClientBase, work: () => Promise<T>): Pro
   }
 }
 
-async function appliedPosition(target: pg.ClientBase, tableId: number): Promise<string | null> {
-  const has = await target.query<{ ok: boolean }>("select to_regclass('pgferry.tables') is not null as ok");
-  if (!has.rows[0]?.ok) return null;
-  const { rows } = await target.query<{ p: string | null }>(
-    "select position as p from pgferry.tables where id = $1",
+/**
+ * The position the following side applied up to: the target's (pgferry.tables), or, when verify
+ * runs the other way round in the rollback window, the source's (pgferry.reverse_tables).
+ */
+async function appliedPosition(follower: pg.ClientBase, tableId: number): Promise<string | null> {
+  const has = await follower.query<{ forward: boolean; reverse: boolean }>(
+    `select to_regclass('pgferry.tables') is not null as forward,
+            to_regclass('pgferry.reverse_tables') is not null as reverse`,
+  );
+  const table = has.rows[0]?.forward
+    ? "pgferry.tables"
+    : has.rows[0]?.reverse
+      ? "pgferry.reverse_tables"
+      : null;
+  if (!table) return null;
+  const { rows } = await follower.query<{ p: string | null }>(
+    `select position as p from ${table} where id = $1`,
     [tableId],
   );
   return rows[0]?.p ?? null;

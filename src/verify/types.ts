@@ -54,6 +54,12 @@ export interface SequenceVerdict {
 export interface VerifyReport {
   identical: boolean;
   phase: string | null;
+  /**
+   * Which side leads: the source (until the switch), or the target in the rollback window
+   * (the source follows through the reverse stream, and a difference counts only once that
+   * stream had the chance to apply it). `missing` / `extra` keep their meaning either way.
+   */
+  direction?: "source-to-target" | "target-to-source";
   tables: TableVerdict[];
   sequences: SequenceVerdict[];
   seconds: number;

@@ -5,6 +5,7 @@ import { PgferryError } from "../errors/index.js";
 import { type AwaitApplied, applyWaiter } from "./applied.js";
 import { type CompareSides, compareTable, quickCompareTable } from "./compare-table.js";
 import { compareObjects } from "./objects.js";
+import { inRollbackWindow, reverseApplyWaiter } from "./reverse-applied.js";
 import { compareSequences } from "./sequences.js";
 import { tableName, type VerifyTable } from "./table-sql.js";
 import { type MigrationView, tablesFromCatalog, tablesFromControl, unmigratedTables } from "./tables.js";
@@ -75,10 +76,12 @@ function settler(pair: Pair, awaitApplied: AwaitApplied): CompareSides["settle"]
 async function loadTables(
   ctx: MigrationContext,
   only?: readonly string[],
-): Promise<{ view: MigrationView | null; tables: VerifyTable[] }> {
+): Promise<{ view: MigrationView | null; tables: VerifyTable[]; reverse: boolean }> {
   const pair = await openPair(ctx);
   try {
-    return await tablesOn(pair, only);
+    const found = await tablesOn(pair, only);
+    const reverse = found.view !== null && (await inRollbackWindow(pair.target, pair.source));
+    return { ...found, reverse };
   } finally {
     await closePair(pair);
   }
@@ -113,20 +116,24 @@ export async function verify(ctx: MigrationContext, opts: VerifyOptions = {}): P
   const o = { ...VERIFY_DEFAULTS, ...opts };
   const started = Date.now();
   ctx.emit({ type: "stage:start", stage: "verify" });
-  const { view, tables } = await loadTables(ctx, opts.tables);
+  const { view, tables, reverse } = await loadTables(ctx, opts.tables);
   const phase = view?.phase ?? null;
   const verdicts = await eachTable(ctx, tables, o.jobs, async (pair, t) => {
-    const awaitApplied: AwaitApplied =
-      view === null
-        ? async () => ({ applied: false, reason: "the target holds no migration" })
-        : applyWaiter(pair.target, { timeoutMs: o.settleTimeoutMs, emit: ctx.emit, signal: ctx.signal });
-    const sides: CompareSides = {
-      ...pair,
-      settle: settler(pair, awaitApplied),
-      awaitApplied,
-      signal: ctx.signal,
-    };
-    const v = await compareTable(sides, t, o);
+    const waitOpts = { timeoutMs: o.settleTimeoutMs, emit: ctx.emit, signal: ctx.signal };
+    let sides: CompareSides;
+    if (reverse) {
+      // The rollback window: the target leads, the source follows through the reverse stream.
+      const awaitApplied = reverseApplyWaiter(pair.source, pair.target, waitOpts);
+      const led: Pair = { source: pair.target, target: pair.source };
+      sides = { ...led, settle: settler(led, awaitApplied), awaitApplied, signal: ctx.signal };
+    } else {
+      const awaitApplied: AwaitApplied =
+        view === null
+          ? async () => ({ applied: false, reason: "the target holds no migration" })
+          : applyWaiter(pair.target, waitOpts);
+      sides = { ...pair, settle: settler(pair, awaitApplied), awaitApplied, signal: ctx.signal };
+    }
+    const v = reverse ? backToSourceTarget(await compareTable(sides, t, o)) : await compareTable(sides, t, o);
     ctx.emit({
       type: "log",
       level: v.identical ? "info" : "warn",
@@ -160,7 +167,29 @@ export async function verify(ctx: MigrationContext, opts: VerifyOptions = {}): P
   const identical = verdicts.every((v) => v.identical) && sequences.every((s) => s.ok || !s.counted);
   const seconds = (Date.now() - started) / 1000;
   ctx.emit({ type: "stage:done", stage: "verify", seconds });
-  return { identical, phase, tables: verdicts, sequences, seconds };
+  return {
+    identical,
+    phase,
+    direction: reverse ? "target-to-source" : "source-to-target",
+    tables: verdicts,
+    sequences,
+    seconds,
+  };
+}
+
+/**
+ * A verdict of a comparison run the other way round (target leading) in the source/target
+ * terms of the report: row counts and `missing` / `extra` swap back.
+ */
+function backToSourceTarget(v: TableVerdict): TableVerdict {
+  return {
+    ...v,
+    sourceRows: v.targetRows,
+    targetRows: v.sourceRows,
+    differences: v.differences.map((d) =>
+      d.kind === "missing" ? { ...d, kind: "extra" } : d.kind === "extra" ? { ...d, kind: "missing" } : d,
+    ),
+  };
 }
 
 /** Source tables the migration does not carry, each as a differing verdict. */

@@ -98,6 +98,10 @@ describe(`cutover switch plan and dry run, PostgreSQL ${pairLabel(pair)}`, () =>
       expect(plan.switchPlan.kind).toBe("manual");
       expect(plan.estimate.windowMs).toBeGreaterThanOrEqual(0);
       expect(plan.objectsToBuild).toBeGreaterThan(0);
+      // Every step printed (on stderr with --json) is in the JSON, in order (issue 13).
+      const printed = [...dryJson.stderr.matchAll(/^\s+✓ ([\w-]+) \(\d+ ms\)$/gm)].map((m) => m[1]);
+      expect(printed.length).toBeGreaterThan(0);
+      expect(plan.steps.map((x: { name: string }) => x.name)).toEqual(printed);
       expect(await state()).toEqual(before);
 
       // The real cutover: the switch command gets the application's URL, not pgferry's.

@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
+import type { StatusReport } from "../../src/progress/status-model.js";
 import { AppClient, switchCommandFor } from "../harness/app-client.js";
 import {
   arrives,
@@ -8,6 +11,7 @@ import {
   fenceIsUp,
   migration,
   moreWrites,
+  PASSWORD,
   pair,
   setup,
   streaming,
@@ -17,6 +21,15 @@ import {
 import { pairLabel } from "../harness/pairs.js";
 import { spawnPgferry, waitFor } from "../harness/pgferry-process.js";
 import { asOwner, ownerSession } from "../harness/servers.js";
+
+/** The steps a cutover or rollback printed as done ("  ✓ fence (12 ms)"), in order. */
+function printedSteps(output: string): string[] {
+  return [...output.matchAll(/^\s+✓ ([\w-]+) \(\d+ ms\)$/gm)].map((m) => m[1]!);
+}
+
+function jsonSteps(stdout: string): string[] {
+  return (JSON.parse(stdout) as { steps: { name: string }[] }).steps.map((x) => x.name);
+}
 
 describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
   it("an app keeps working through start, a failed and a real cutover, and cleanup; no write lost", async () => {
@@ -138,13 +151,22 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
     try {
       let start = await streaming(s);
       await moreWrites(app, "source", 20);
+      const opsLog = path.join(path.dirname(s.switchFile), "ops.log");
       const done = await cli(s, [
         "cutover",
         "--rollback-window",
         "--switch-command",
         switchCommandFor(s.switchFile),
+        "--json",
+        "--log-file",
+        opsLog,
       ]);
       expect(done.code, done.stderr).toBe(0);
+      // Issue 13: --json lists every step the command printed, the sub-steps of ready-target too.
+      expect(printedSteps(done.stderr)).toEqual(jsonSteps(done.stdout));
+      expect(jsonSteps(done.stdout)).toEqual(
+        expect.arrayContaining(["sequences", "reverse-capture", "ready-target"]),
+      );
       // The same start now streams the target's writes back to the source, with no rollback run.
       await arrives(s.target, s.source, "written on the target", start);
       await moreWrites(app, "target", 30);
@@ -157,6 +179,25 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
         { timeoutMs: 60_000, intervalMs: 100, while: start },
       );
       expect(start.stdout.join("\n")).toContain("streaming the target's writes back to the source");
+      // Issue 13: the reverse stream is named as such; nothing reads as if a rollback happened.
+      expect(start.stdout.join("\n")).toContain("reverse-stream: started");
+      expect(start.stdout.join("\n")).not.toMatch(/^rollback: (started|done)/m);
+      // Status in the window shows the reverse stream, not a forward lag that only grows.
+      const window = JSON.parse((await cli(s, ["status", "--json"])).stdout) as StatusReport;
+      expect(window.phase).toBe("switched");
+      expect(window.reverse).toMatchObject({ endsWith: expect.stringContaining("pgferry rollback") });
+      expect(window.reverse!.changesApplied).toBeGreaterThan(0);
+      expect(window.lagSeconds).toBe(window.reverse!.lagSeconds);
+      expect(window.tables.map((t) => t.phase)).toEqual(["switched", "switched"]);
+      const plain = (await cli(s, ["status"])).stdout;
+      expect(plain).toContain("rollback window open until");
+      expect(plain).toContain("reverse stream lag");
+      expect(plain).not.toMatch(/· lag /);
+      // Verify in the window compares the other way (the target leads) and waits for the
+      // reverse stream: the app writing on the target is no difference.
+      const during = await cli(s, ["verify", "--json"]);
+      expect(during.code, during.stdout + during.stderr).toBe(0);
+      expect(JSON.parse(during.stdout)).toMatchObject({ identical: true, direction: "target-to-source" });
       // Stopped (Ctrl-C) and started again within the rollback window, it streams back again.
       start.child.kill("SIGINT");
       expect((await start.exited).code).toBe(0);
@@ -170,9 +211,30 @@ describe(`cutover end to end, PostgreSQL ${pairLabel(pair)}`, () => {
       );
       expect(disabled).toEqual([{ tgenabled: "D" }]);
 
-      const back = await cli(s, ["rollback", "--switch-command", switchCommandFor(s.switchFile)]);
+      const back = await cli(s, [
+        "rollback",
+        "--switch-command",
+        switchCommandFor(s.switchFile),
+        "--json",
+        "--log-file",
+        opsLog,
+      ]);
       expect(back.code, back.stderr).toBe(0);
-      expect(back.stdout).toContain("Rolled back");
+      const rolled = JSON.parse(back.stdout) as { kind: string; changesBack: number };
+      expect(rolled.kind).toBe("rolled-back");
+      expect(printedSteps(back.stderr)).toEqual(jsonSteps(back.stdout));
+      // Every write the app made on the target came back, and is counted (one change each, at least).
+      expect(rolled.changesBack).toBeGreaterThanOrEqual(app.count("target"));
+      // Both commands' events in the log file given, stamped, without a password.
+      const logged = readFileSync(opsLog, "utf8");
+      expect(logged).not.toContain(PASSWORD);
+      const kinds = logged
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { type: string; at: string; step?: string; message?: string });
+      expect(kinds.every((e) => !Number.isNaN(Date.parse(e.at)))).toBe(true);
+      expect(kinds.filter((e) => e.message?.match(/^pgferry (cutover|rollback) started/)).length).toBe(2);
+      expect(kinds.some((e) => e.type === "cutover:step" && e.step === "catch-up-back")).toBe(true);
       // The reverse stream ends with the rollback window; start cannot go on after it.
       expect((await start.exited).code, [...start.stdout, ...start.stderr].join("\n")).toBe(0);
       expect(start.stdout.join("\n")).toContain("The migration was rolled back");

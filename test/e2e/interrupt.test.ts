@@ -135,6 +135,121 @@ describe.each(testPairs().slice(0, 1))("Ctrl-C ends a command with INTERRUPTED (
   });
 });
 
+// Issue 13, item 5: the same for every other command. `start` and `status --watch` document
+// Ctrl-C as their normal way to stop (exit 0, with what to do next); the rest end INTERRUPTED.
+describe.each(testPairs().slice(0, 1))("Ctrl-C, every other command (%s)", (p) => {
+  it(`${pairLabel(p)}: check, start, status --watch, tables add, rollback`, async () => {
+    const source = await sourceDb(p.source);
+    const target = await targetDb(p.target);
+    await asOwner(source, SCHEMA);
+
+    // check, held reading app.a's size (it takes the table's lock): nothing changed.
+    let lock = await holdLock(source, "lock table app.a in access exclusive mode");
+    const check = cli(["check"], source, target);
+    await waitingOnLock(source, "check", check);
+    await interruptedWith(
+      check,
+      () => lock.query("commit"),
+      /pgferry check was interrupted\. Nothing was changed/,
+    );
+    await lock.end();
+
+    // start, held installing app.a's capture trigger (a transaction that wrote on app.a stays
+    // open): a clean stop, and a rerun resumes.
+    lock = await holdLock(source, "insert into app.a values (1001, 'open')");
+    let start = cli(["start", "--jobs", "1"], source, target);
+    await waitFor(
+      "start waiting for app.a's lock",
+      () => start.stdout.some((l) => /waiting for a lock on app\.a/.test(l)),
+      {
+        while: start,
+        timeoutMs: 120_000,
+      },
+    );
+    start.child.kill("SIGINT");
+    await lock.query("commit");
+    await lock.end();
+    let ended = await start.exited;
+    let text = [...start.stdout, ...start.stderr].join("\n");
+    expect(ended.code, text).toBe(0);
+    expect(text).toContain("Stopped. Run `pgferry start` again to resume where it left off.");
+    expect(text).not.toMatch(/INTERNAL|this is a bug|^error /m);
+    start = cli(["start", "--jobs", "1"], source, target);
+    await waitFor("every table streaming", () => allStreaming(target, 2), {
+      while: start,
+      timeoutMs: 120_000,
+    });
+
+    // status --watch: Ctrl-C is how it stops (exit 0), with no error.
+    const watch = cli(["status", "--watch", "--interval", "1"], source, target);
+    await waitFor("a status line", () => watch.stdout.some((l) => l.includes("phase streaming")), {
+      while: watch,
+    });
+    watch.child.kill("SIGINT");
+    ended = await watch.exited;
+    text = [...watch.stdout, ...watch.stderr].join("\n");
+    expect(ended.code, text).toBe(0);
+    expect(text).not.toMatch(/INTERNAL|this is a bug|^error /m);
+
+    // tables add, held installing the new table's capture trigger: interrupted, then finished.
+    await asOwner(
+      source,
+      "create table app.c (id int primary key, v text); insert into app.c values (1, 'c1')",
+    );
+    lock = await holdLock(source, "insert into app.c values (2, 'open')");
+    const add = cli(["tables", "add", "app.c"], source, target);
+    await waitFor(
+      "tables add waiting for app.c's lock",
+      () => add.stdout.some((l) => /waiting for a lock on app\.c/.test(l)),
+      {
+        while: add,
+      },
+    );
+    await interruptedWith(
+      add,
+      () => lock.query("commit"),
+      /pgferry tables was interrupted\. The change stopped between steps/,
+    );
+    await lock.end();
+    const again = cli(["tables", "add", "app.c"], source, target);
+    expect((await again.exited).code, [...again.stdout, ...again.stderr].join("\n")).toBe(0);
+    await waitFor("app.c streaming", () => allStreaming(target, 3), { while: start, timeoutMs: 120_000 });
+
+    // rollback, held draining the target by a transaction that wrote before its fence.
+    const cut = cli(["cutover", "--rollback-window", "--switch-command", "true"], source, target);
+    expect((await cut.exited).code, [...cut.stdout, ...cut.stderr].join("\n")).toBe(0);
+    lock = await holdLock(target, "insert into app.b values (2001, 'open on the target')");
+    const rollback = cli(["rollback", "--switch-command", "true"], source, target);
+    await waitFor("the target's fence up", () => rollback.stdout.some((l) => /✓ fence-target/.test(l)), {
+      while: rollback,
+    });
+    await interruptedWith(rollback, () => lock.query("commit"), /rollback interrupted at step [\w-]+\. /);
+    await lock.end();
+    const finish = cli(["rollback", "--switch-command", "true"], source, target);
+    expect((await finish.exited).code, [...finish.stdout, ...finish.stderr].join("\n")).toBe(0);
+    // The write made on the target before its fence came back to the source.
+    expect(await asOwner(source, "select v from app.b where id = 2001")).toEqual([
+      { v: "open on the target" },
+    ]);
+    // Rolled back: the source holds exactly what the target held when its fence went up.
+    await assertSameContents(source, target);
+    expect((await start.exited).code, [...start.stdout, ...start.stderr].join("\n")).toBe(0);
+    const cleanup = cli(["cleanup"], source, target);
+    expect((await cleanup.exited).code, [...cleanup.stdout, ...cleanup.stderr].join("\n")).toBe(0);
+  });
+});
+
+/** Every one of `n` tables streaming, and the stream has beaten. */
+async function allStreaming(target: LocalDatabase, n: number): Promise<boolean> {
+  const [r] = await asOwner<{ ok: boolean }>(
+    target,
+    `select (select count(*) from pgferry.tables where phase = 'streaming') = $1
+            and (select heartbeat_at is not null from pgferry.migration) as ok`,
+    [n],
+  ).catch(() => [{ ok: false }]);
+  return r?.ok === true;
+}
+
 describe("status piped into a reader that stops (issue 10, item 7)", () => {
   it("`pgferry status --watch --json | head -1` ends quietly, exit 0", async () => {
     const p = testPairs()[0]!;

@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -31,9 +33,25 @@ export function urlsToEnv(args: string[]): { args: string[]; env: Record<string,
   return { args: rest, env };
 }
 
-export function spawnPgferry(rawArgs: string[], extraEnv: Record<string, string> = {}): PgferryProcess {
+let scratch: string | undefined;
+
+/**
+ * Where the CLI runs unless a test says otherwise: a directory of this test process's own, so
+ * the log file commands keep by default (./pgferry.log) never lands in the checkout.
+ */
+export function scratchDir(): string {
+  scratch ??= mkdtempSync(path.join(os.tmpdir(), "pgferry-cli-"));
+  return scratch;
+}
+
+export function spawnPgferry(
+  rawArgs: string[],
+  extraEnv: Record<string, string> = {},
+  opts: { cwd?: string } = {},
+): PgferryProcess {
   const { args, env } = urlsToEnv(rawArgs);
   const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? scratchDir(),
     env: { ...process.env, NO_COLOR: "1", ...env, ...extraEnv },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -167,6 +167,7 @@ describe.each(testPairs())("cleanup, PostgreSQL %s", (p) => {
       phaseBefore: null,
       source: { relations: [], schemaDropped: false, skipped: false },
       target: { relations: [], schemaDropped: false, skipped: false },
+      final: null,
     });
     expect([await catalogSnapshot(source), await catalogSnapshot(target)]).toEqual(before);
   });
@@ -186,6 +187,10 @@ describe.each(testPairs())("cleanup, PostgreSQL %s", (p) => {
 
     const forced = await cleanup(ctxOf(source, target), { force: true });
     expect(forced.phaseBefore).toBe("streaming");
+    // The record read before the control schema went (issue 13): never switched, so no window.
+    expect(forced.final).toMatchObject({ phase: "streaming", writeWindowMs: null, lostWrites: null });
+    expect(forced.final!.source).toBe(parseConnUrl(source.url, "source").display);
+    expect(forced.final!.phases[0]).toMatchObject({ name: "prepare started", at: expect.any(String) });
     expect(await traces(source)).toEqual([]);
     expect(await traces(target)).toEqual([]);
   });

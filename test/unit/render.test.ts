@@ -248,3 +248,30 @@ describe("renderers", () => {
     expect(live.text()).toContain(line);
   });
 });
+
+describe("status after the switch (issue 13)", () => {
+  it("shows the reverse stream in a rollback window, never the forward lag", () => {
+    const s = status([table("public.a", "switched", 10, 10)], "switched");
+    s.lagSeconds = 0.4;
+    s.pendingChanges = 3;
+    s.stream.changesApplied = 900;
+    s.reverse = {
+      lagSeconds: 0.4,
+      pendingChanges: 3,
+      changesApplied: 1200,
+      lastAppliedAt: "2024-05-01T14:02:09.500Z",
+      endsWith: "`pgferry rollback` (back to the source) or `pgferry cleanup` (stay on the target)",
+    };
+    const line = summaryLine(s);
+    expect(line).toContain("rollback window open until `pgferry rollback`");
+    expect(line).toContain("reverse stream lag 0.4s");
+    expect(line).toContain("3 target change(s) still to bring back to the source");
+    expect(line).toContain("1.2k brought back");
+    expect(line).not.toMatch(/· lag |changes applied/);
+  });
+
+  it("says nothing streams after a switch without a rollback window", () => {
+    const s = status([table("public.a", "switched", 10, 10)], "switched");
+    expect(summaryLine(s)).toBe("phase switched · no rollback window: nothing streams");
+  });
+});

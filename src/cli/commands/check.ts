@@ -25,7 +25,11 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--pg-dump <path>", "the pg_dump to use (default: the first on PATH)")
     .option("--tables <patterns>", "only these tables, comma-separated (public.*, audit.events)")
     .option("--exclude <patterns>", "leave these tables out, comma-separated")
-    .option("--jobs <n>", "copy workers `pgferry start` will run (default 4)", positiveInt("--jobs"))
+    .option(
+      "--jobs <n>",
+      "copy workers `pgferry start` will run (default: as start picks them, one per core from 2 to 8, at most half the source's free connections)",
+      positiveInt("--jobs"),
+    )
     .addOption(
       new Option(
         "--long-transaction <seconds>",
@@ -46,6 +50,8 @@ export function register(program: Command, ctx: CliContext): void {
         ...(exclude ? { exclude } : {}),
         ...(flags.longTransaction !== undefined ? { longTransactionSeconds: flags.longTransaction } : {}),
       });
+      // Ctrl-C during the check: a report finished after it would read as a normal run.
+      ctx.signal.throwIfAborted();
       if (flags.json) ctx.out.json(report);
       else {
         const { renderCheckReport } = await import("../render/check-report.js");

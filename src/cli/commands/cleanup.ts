@@ -1,8 +1,10 @@
 import type { Command } from "commander";
-import type { CleanupReport, SideCleanup } from "../../cleanup/index.js";
+import type { CleanupReport, FinalReport, SideCleanup } from "../../cleanup/index.js";
 import type { MigrationContext } from "../../context.js";
 import type { CliContext } from "../context.js";
+import { logFileOption, openLogFile } from "../log-file.js";
 import { addConnectionOptions, lockTimeoutSeconds, positiveInt } from "../options.js";
+import { formatBytes, formatCount, formatDuration } from "../render/format.js";
 
 interface CleanupFlags {
   source?: string;
@@ -12,6 +14,7 @@ interface CleanupFlags {
   lockTimeout?: number;
   attempts?: number;
   json?: boolean;
+  logFile?: string;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -30,6 +33,7 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option("--attempts <n>", "tries per table before giving up (default 10)", positiveInt("--attempts"))
     .option("--json", "machine-readable report")
+    .addOption(logFileOption())
     .action(async (flags: CleanupFlags) => {
       const { resolveUrl } = await import("../../db/index.js");
       const target = resolveUrl(flags.target, "target");
@@ -38,11 +42,14 @@ export function register(program: Command, ctx: CliContext): void {
       const source = flags.skipSource && !sourceGiven ? target : resolveUrl(flags.source, "source");
       const { cleanup } = await import("../../cleanup/index.js");
       const { eventLine } = await import("../render/event-lines.js");
+      const log = openLogFile(flags.logFile, "cleanup", process.argv.slice(2));
+      ctx.record = log.write;
       const mctx: MigrationContext = {
         source,
         target,
         signal: ctx.signal,
         emit: (e) => {
+          log.write(e);
           if (flags.json) return;
           const line = eventLine(e);
           if (line) ctx.out.line(line);
@@ -55,7 +62,11 @@ export function register(program: Command, ctx: CliContext): void {
         ...(flags.attempts ? { attempts: flags.attempts } : {}),
       });
       if (flags.json) ctx.out.json(report);
-      else for (const line of summary(report)) ctx.out.line(line);
+      else {
+        if (report.final) for (const line of finalLines(report.final)) ctx.out.line(line);
+        for (const line of summary(report)) ctx.out.line(line);
+        if (log.path && report.final) ctx.out.line(`This report is kept in ${log.path}.`);
+      }
       ctx.setExit(0);
     });
 }
@@ -67,6 +78,23 @@ function side(name: string, s: SideCleanup): string {
     s.schemaDropped ? "schema pgferry dropped" : "no schema pgferry",
   ];
   return `${name}: ${parts.join(", ")}`;
+}
+
+/** The migration's record, as it stood before its control schema was dropped. */
+function finalLines(f: FinalReport): string[] {
+  const d = (s: number | null) => (s === null ? "—" : formatDuration(s));
+  const lines = [
+    `Final report (phase ${f.phase}, source ${f.source}):`,
+    ...f.phases.filter((p) => p.at).map((p) => `  ${p.at}  ${p.name}`),
+    `  prepare ${d(f.durations.prepare)}, copy and indexes ${d(f.durations.copyAndIndex)}, streaming until the switch ${d(f.durations.streamToSwitch)}`,
+    `  ${f.tables} table(s), ${formatCount(f.rows)} rows (${formatBytes(f.bytes)}) copied, ${formatCount(f.changesApplied)} change(s) streamed${f.changesBroughtBack ? `, ${formatCount(f.changesBroughtBack)} brought back in the rollback window` : ""}`,
+  ];
+  if (f.writeWindowMs !== null)
+    lines.push(`  writes were unavailable for ${f.writeWindowMs} ms at the cutover`);
+  if (f.rollbackWriteWindowMs !== null)
+    lines.push(`  writes were unavailable for ${f.rollbackWriteWindowMs} ms at the rollback`);
+  lines.push(`  lost writes: ${f.lostWrites === null ? "unknown" : f.lostWrites} (${f.lostWritesBasis})`);
+  return lines;
 }
 
 function summary(r: CleanupReport): string[] {

@@ -3,6 +3,7 @@ import type { MigrationContext } from "../../context.js";
 import type { CutoverDryRunResult, CutoverResult } from "../../cutover/index.js";
 import type { PgferryEvent } from "../../progress/events.js";
 import type { CliContext } from "../context.js";
+import { logFileOption, openLogFile } from "../log-file.js";
 import { addConnectionOptions, nonNegativeNumber, positiveInt } from "../options.js";
 import { paint } from "../output.js";
 
@@ -19,6 +20,7 @@ interface CutoverFlags {
   drainTimeout?: number;
   switchTimeout?: number;
   json?: boolean;
+  logFile?: string;
 }
 
 /** Prints the steps as they finish (stderr with --json, so stdout stays one JSON object). */
@@ -89,6 +91,7 @@ export function register(program: Command, ctx: CliContext): void {
       positiveInt("--switch-timeout"),
     )
     .option("--json", "machine-readable result")
+    .addOption(logFileOption())
     .action(async (flags: CutoverFlags) => {
       const { resolveUrl } = await import("../../db/index.js");
       const source = resolveUrl(flags.source, "source");
@@ -97,7 +100,13 @@ export function register(program: Command, ctx: CliContext): void {
       const appUrl = flags.appUrl ?? process.env["PGFERRY_APP_URL"];
       const { cutover } = await import("../../cutover/index.js");
       const { eventLine } = await import("../render/event-lines.js");
-      const emit = stepPrinter(ctx, flags.json, eventLine);
+      const log = openLogFile(flags.logFile, "cutover", process.argv.slice(2));
+      ctx.record = log.write;
+      const print = stepPrinter(ctx, flags.json, eventLine);
+      const emit = (e: PgferryEvent) => {
+        log.write(e);
+        print(e);
+      };
       const mctx: MigrationContext = { source, target, signal: ctx.signal, emit };
       const options = {
         ...(flags.maxLag !== undefined ? { maxLagSeconds: flags.maxLag } : {}),
@@ -122,7 +131,10 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.setExit(0);
         return;
       }
-      if (!flags.json) ctx.out.line(`Cutover from ${source.display} to ${target.display}`);
+      if (!flags.json)
+        ctx.out.line(
+          `Cutover from ${source.display} to ${target.display}${log.path ? ` (events appended to ${log.path})` : ""}`,
+        );
       const result = await cutover(mctx, options);
       if (flags.json) ctx.out.json(result);
       else for (const line of summary(result, ctx)) ctx.out.line(line);

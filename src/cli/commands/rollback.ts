@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { MigrationContext } from "../../context.js";
 import type { CliContext } from "../context.js";
+import { logFileOption, openLogFile } from "../log-file.js";
 import { addConnectionOptions, nonNegativeNumber, positiveInt } from "../options.js";
 import { paint } from "../output.js";
 import { stepPrinter } from "./cutover.js";
@@ -14,6 +15,7 @@ interface RollbackFlags {
   drainTimeout?: number;
   switchTimeout?: number;
   json?: boolean;
+  logFile?: string;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -47,6 +49,7 @@ export function register(program: Command, ctx: CliContext): void {
       positiveInt("--switch-timeout"),
     )
     .option("--json", "machine-readable result")
+    .addOption(logFileOption())
     .action(async (flags: RollbackFlags) => {
       const { resolveUrl } = await import("../../db/index.js");
       const source = resolveUrl(flags.source, "source");
@@ -55,11 +58,17 @@ export function register(program: Command, ctx: CliContext): void {
       const appUrl = flags.appUrl ?? process.env["PGFERRY_APP_URL"];
       const { rollback } = await import("../../cutover/index.js");
       const { eventLine } = await import("../render/event-lines.js");
+      const log = openLogFile(flags.logFile, "rollback", process.argv.slice(2));
+      ctx.record = log.write;
+      const print = stepPrinter(ctx, flags.json, eventLine);
       const mctx: MigrationContext = {
         source,
         target,
         signal: ctx.signal,
-        emit: stepPrinter(ctx, flags.json, eventLine),
+        emit: (e) => {
+          log.write(e);
+          print(e);
+        },
       };
       const result = await rollback(mctx, {
         ...(switchCommand ? { switchCommand } : {}),
@@ -78,7 +87,7 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.out.line("Run `pgferry start` to stream again, then `pgferry cutover` when ready.");
       } else {
         ctx.out.line(
-          `${paint(ctx.out, "green", "Rolled back")}: the source is live again with ${result.changesBack} change(s) written on the target; writes were unavailable for ${paint(ctx.out, "bold", `${result.unavailableMs} ms`)}.`,
+          `${paint(ctx.out, "green", "Rolled back")}: the source is live again; ${result.changesBack} change(s) written on the target during the rollback window were brought back to it; writes were unavailable for ${paint(ctx.out, "bold", `${result.unavailableMs} ms`)}.`,
         );
         ctx.out.line("The target now refuses writes on the migrated tables (SQLSTATE 25006).");
         if (!switchCommand)

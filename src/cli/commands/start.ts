@@ -2,6 +2,7 @@ import { type Command, Option } from "commander";
 import { parsePatterns, tableMatcher } from "../../catalog/filter.js";
 import { resolveUrl } from "../../db/conn-info.js";
 import type { CliContext } from "../context.js";
+import { logFileOption, openLogFile } from "../log-file.js";
 import {
   addConnectionOptions,
   jsonOption,
@@ -24,6 +25,7 @@ interface StartFlags {
   pgDump?: string;
   lockTimeout?: number;
   json?: boolean;
+  logFile?: string;
 }
 
 const OUTCOME_TEXT = {
@@ -52,7 +54,7 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option(
       "--index-jobs <n>",
-      "index builds at once in this process (default: half the cores, at most 4)",
+      "index builds at once in this process (default: half the cores, 2 to 4)",
       positiveInt("--index-jobs"),
     )
     .option("--chunk-rows <n>", "rows per copy chunk (default 100000)", positiveInt("--chunk-rows"))
@@ -75,6 +77,7 @@ export function register(program: Command, ctx: CliContext): void {
       lockTimeoutSeconds("--lock-timeout"),
     )
     .addOption(jsonOption())
+    .addOption(logFileOption())
     .addOption(
       new Option("--progress-interval <ms>").hideHelp().argParser(positiveInt("--progress-interval")),
     )
@@ -88,12 +91,24 @@ export function register(program: Command, ctx: CliContext): void {
       const { runMigration } = await import("../../migration.js");
       const { chooseMode, makeRenderer, progressInterval } = await import("../render/index.js");
       const mode = chooseMode(ctx.out, flags.json);
-      const renderer = makeRenderer(ctx.out, mode);
+      const shown = makeRenderer(ctx.out, mode);
+      const log = openLogFile(flags.logFile, "start", process.argv.slice(2));
+      ctx.record = log.write;
+      const renderer = {
+        onEvent: (e: Parameters<typeof shown.onEvent>[0]) => {
+          log.write(e);
+          shown.onEvent(e);
+        },
+        stop: () => shown.stop(),
+      };
       if (mode === "tty")
         ctx.notice = (text) => renderer.onEvent({ type: "log", level: "warn", message: text });
       const restoreCursor = () => renderer.stop();
       process.once("exit", restoreCursor);
-      if (mode !== "json") ctx.out.line(`pgferry start: ${source.display} → ${target.display}`);
+      if (mode !== "json")
+        ctx.out.line(
+          `pgferry start: ${source.display} → ${target.display}${log.path ? ` (events appended to ${log.path})` : ""}`,
+        );
       try {
         const result = await runMigration(
           { source, target, emit: renderer.onEvent, signal: ctx.signal },

@@ -77,6 +77,11 @@ function describe(d: Difference): string {
 
 export function renderVerify(r: VerifyReport, ctx: Pick<CliContext, "out">): string[] {
   const lines: string[] = [];
+  const back = r.direction === "target-to-source";
+  if (back)
+    lines.push(
+      "Rollback window: the target leads and the source follows through the reverse stream; a row counts as different only once that stream had the chance to bring it back.",
+    );
   for (const t of r.tables) {
     // An identical table whose counts differ was counted while the stream applied changes.
     const flowing = t.identical && t.sourceRows !== t.targetRows ? " (counted while changes flowed)" : "";
@@ -90,10 +95,12 @@ export function renderVerify(r: VerifyReport, ctx: Pick<CliContext, "out">): str
     if (t.moreDifferences > 0) lines.push(`  … and ${t.moreDifferences} more differing keys`);
     if (t.notApplied)
       lines.push(
-        `  ${t.notApplied.keys} key${t.notApplied.keys === 1 ? "" : "s"} changed on the source not applied to the target: ${t.notApplied.reason}`,
+        `  ${t.notApplied.keys} key${t.notApplied.keys === 1 ? "" : "s"} changed on the ${back ? "target not applied to the source" : "source not applied to the target"}: ${t.notApplied.reason}`,
       );
     if (t.inFlight)
-      lines.push(`  ${t.inFlight} key${t.inFlight === 1 ? "" : "s"} in flight, seen applied by the stream`);
+      lines.push(
+        `  ${t.inFlight} key${t.inFlight === 1 ? "" : "s"} in flight, seen applied by the ${back ? "reverse " : ""}stream`,
+      );
     if (t.pendingObjects?.length) lines.push(`  created at cutover: ${t.pendingObjects.join(", ")}`);
   }
   for (const s of r.sequences) {

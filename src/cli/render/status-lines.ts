@@ -1,7 +1,17 @@
 import type { StatusReport, TableStatus } from "../../progress/status-model.js";
 import { formatBytes, formatCount, formatDuration, percent } from "./format.js";
 
-const PHASE_ORDER = ["pending", "copying", "copied", "indexing", "indexed", "streaming", "paused"];
+const PHASE_ORDER = [
+  "pending",
+  "copying",
+  "copied",
+  "indexing",
+  "indexed",
+  "streaming",
+  "paused",
+  "switched",
+  "rolled-back",
+];
 
 /** Bytes done, and the total while it is still an estimate (COPY text vs. on-disk size: "~"). */
 function bytesOf(done: number, total: number): string {
@@ -70,15 +80,33 @@ export function summaryLine(s: StatusReport, alerts = true): string {
     if (s.phase !== "indexing")
       parts.push(`ETA ${c.etaSeconds === null ? "?" : formatDuration(c.etaSeconds)}`);
   }
-  if (s.lagSeconds !== null) parts.push(`lag ${s.lagSeconds.toFixed(1)}s`);
-  if (s.pendingChanges !== null) parts.push(`${formatCount(s.pendingChanges)} pending changes`);
-  if (s.stream.changesApplied > 0) parts.push(`${formatCount(s.stream.changesApplied)} changes applied`);
-  if (s.changeLog) parts.push(`source change log ${formatBytes(s.changeLog.bytes)}`);
+  if (s.phase === "switched" || s.phase === "rolled-back") parts.push(...afterSwitchParts(s));
+  else {
+    if (s.lagSeconds !== null) parts.push(`lag ${s.lagSeconds.toFixed(1)}s`);
+    if (s.pendingChanges !== null) parts.push(`${formatCount(s.pendingChanges)} pending changes`);
+    if (s.stream.changesApplied > 0) parts.push(`${formatCount(s.stream.changesApplied)} changes applied`);
+    if (s.changeLog) parts.push(`source change log ${formatBytes(s.changeLog.bytes)}`);
+  }
   const start = startText(s);
   if (alerts && start) parts.push(start);
   if (alerts && s.fences) parts.push(fencesText(s.fences));
   if (alerts && s.operation) parts.push(operationText(s.operation));
   return parts.join(" · ");
+}
+
+/**
+ * After the switch the forward stream's figures are over; in a rollback window the reverse
+ * stream's are what matter: its lag, what the target holds that the source lacks, and until when.
+ */
+function afterSwitchParts(s: StatusReport): string[] {
+  const r = s.reverse;
+  if (!r) return s.phase === "switched" ? ["no rollback window: nothing streams"] : [];
+  const parts = [`rollback window open until ${r.endsWith}`];
+  parts.push(`reverse stream lag ${r.lagSeconds === null ? "?" : `${r.lagSeconds.toFixed(1)}s`}`);
+  if (r.pendingChanges !== null)
+    parts.push(`${formatCount(r.pendingChanges)} target change(s) still to bring back to the source`);
+  parts.push(`${formatCount(r.changesApplied)} brought back`);
+  return parts;
 }
 
 /** "tables: 2 copying, 5 copied, 1 indexing, 12 indexed". */
