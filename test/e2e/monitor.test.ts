@@ -17,7 +17,7 @@ import {
 } from "../harness/monitor-client.js";
 import { pairLabel } from "../harness/pairs.js";
 import { type PgferryProcess, spawnPgferry, waitFor } from "../harness/pgferry-process.js";
-import { asOwner } from "../harness/servers.js";
+import { asOwner, targetDb } from "../harness/servers.js";
 
 const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-artifacts");
 /** Rows of the bulk table: with --max-rate 4 its copy lasts seconds, long enough to scrape. */
@@ -202,6 +202,64 @@ describe(`pgferry start --listen, PostgreSQL ${pairLabel(pair)}`, () => {
     } finally {
       await page.close();
     }
+  });
+
+  it("status --listen serves the same migration from the target's state, behind a token, with a warning off loopback", async () => {
+    const token = "tok-0123456789abcdef";
+    const status = spawnPgferry(["status", "--listen", "0.0.0.0:0", "--interval", "1"], {
+      PGFERRY_TARGET_URL: s.target.url,
+      PGFERRY_LISTEN_TOKEN: token,
+    });
+    try {
+      const bound = await monitorUrl(status);
+      expect(status.stderr.join("\n")).toMatch(
+        /^warning: --listen 0\.0\.0\.0:\d+ serves the migration's progress beyond this machine, over plain HTTP; /m,
+      );
+      const local = bound.replace("0.0.0.0", "127.0.0.1");
+      expect((await fetch(new URL("metrics", local))).status).toBe(401);
+      const auth = { authorization: `Bearer ${token}` };
+      const m = await waitFor(
+        "the status read by status --listen",
+        async () => {
+          const got = await scrape(local, auth);
+          return sample(got, "pgferry_phase", { phase: "streaming" }) === 1 ? got : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 200, while: status },
+      );
+      expect(m.families.get("pgferry_info")?.metrics[0]?.labels).toMatchObject({ role: "status" });
+      expect(sample(m, "pgferry_start_running")).toBe(1);
+      expect(sample(m, "pgferry_copy_rows_total", { table: "app.bulk" })).toBe(BULK_ROWS);
+      const st = (await (
+        await fetch(new URL("status.json", local), { headers: auth })
+      ).json()) as StatusReport;
+      expect(st.tables.map((t) => t.name).sort()).toEqual(tables);
+      const page = await fetch(new URL(`?access_token=${token}`, local));
+      expect(page.status).toBe(200);
+      expect(status.stdout.join("\n") + status.stderr.join("\n")).not.toContain(token);
+    } finally {
+      status.child.kill("SIGINT");
+      expect((await status.exited).code).toBe(0);
+    }
+  });
+
+  it("refuses a bad --listen (USAGE, exit 2) and a port in use (LISTEN_FAILED), starting nothing", async () => {
+    const fresh = await targetDb(pair.target);
+    const env = { PGFERRY_SOURCE_URL: s.source.url, PGFERRY_TARGET_URL: fresh.url };
+    const port = new URL(url).port;
+    for (const [args, code, exit, hint] of [
+      [["start", "--listen", "99999"], "USAGE", 2, /HOST:PORT/],
+      [["start", "--listen", "localhost:"], "USAGE", 2, /HOST:PORT/],
+      [["status", "--listen-token", "abcdefghij"], "USAGE", 2, /--listen/],
+      [["start", "--listen", `127.0.0.1:${port}`], "LISTEN_FAILED", 1, /another address or port/],
+    ] as const) {
+      const p = spawnPgferry([...args], env);
+      const { code: status } = await p.exited;
+      expect(status, args.join(" ")).toBe(exit);
+      expect(p.stderr[0], args.join(" ")).toMatch(new RegExp(`^error ${code}: `));
+      expect(p.stderr[1]).toMatch(hint);
+      expect(p.stderr.length, p.stderr.join("\n")).toBe(2);
+    }
+    expect(await asOwner(fresh, "select nspname from pg_namespace where nspname = 'pgferry'")).toEqual([]);
   });
 
   it("serves GET and HEAD only, and no password anywhere; closes with the process", async () => {
