@@ -2,8 +2,8 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusReport } from "../../src/progress/status-model.js";
-import { AppClient } from "../harness/app-client.js";
-import { PASSWORD, pair, type Setup, setup } from "../harness/cutover-e2e.js";
+import { AppClient, switchCommandFor } from "../harness/app-client.js";
+import { cli, moreWrites, PASSWORD, pair, type Setup, setup } from "../harness/cutover-e2e.js";
 import { openDashboard } from "../harness/headless-browser.js";
 import {
   assertMonotonic,
@@ -260,6 +260,50 @@ describe(`pgferry start --listen, PostgreSQL ${pairLabel(pair)}`, () => {
       expect(p.stderr.length, p.stderr.join("\n")).toBe(2);
     }
     expect(await asOwner(fresh, "select nspname from pg_namespace where nspname = 'pgferry'")).toEqual([]);
+  });
+
+  it("after a switch with a rollback window, shows the reverse stream (metrics and dashboard)", async () => {
+    expect(app, "the workload of the first test runs").toBeDefined();
+    const cut = await cli(s, [
+      "cutover",
+      "--rollback-window",
+      "--switch-command",
+      switchCommandFor(s.switchFile),
+    ]);
+    expect(cut.code, cut.stderr).toBe(0);
+    await moreWrites(app!, "target", 20);
+    const back = await waitFor(
+      "changes streamed back to the source",
+      async () => {
+        const m = await scrape(url);
+        const reverse = sample(m, "pgferry_stream_window_changes_total", { direction: "reverse" }) ?? 0;
+        // The phase comes with the next status; the windows' counts as they are applied.
+        return reverse > 0 && sample(m, "pgferry_phase", { phase: "switched" }) === 1 ? m : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200, while: start },
+    );
+    scrapes.push(back);
+    expect(
+      histogramCount(back, "pgferry_stream_window_apply_duration_seconds", "direction", "reverse"),
+    ).toBeGreaterThan(0);
+    assertMonotonic(scrapes[scrapes.length - 2]!, back);
+
+    const page = await openDashboard(url);
+    try {
+      await page.waitFor("the switched phase", () => page.text("#phase").then((t) => t === "switched"));
+      await page.waitFor(
+        "the reverse stream panel",
+        async () => (await page.attribute("#reverse", "hidden")) === null,
+      );
+      await page.waitFor(
+        "changes streamed back",
+        async () => Number((await page.text("#reverse-changes")).replace(/,/g, "")) > 0,
+      );
+      await page.screenshot(path.join(ARTIFACTS, "dashboard-reverse.png"));
+      expect(page.errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
   });
 
   it("serves GET and HEAD only, and no password anywhere; closes with the process", async () => {
