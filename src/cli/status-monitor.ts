@@ -23,8 +23,8 @@ export async function serveStatus(
   flags: ListenFlags & { json?: boolean; interval?: number },
   target: ConnInfo,
 ): Promise<void> {
-  const address = parseListenAddress(flags.listen ?? "");
   const token = listenToken(flags);
+  const address = parseListenAddress(flags.listen ?? "");
   const print = (e: PgferryEvent) => {
     if (flags.json) return ctx.out.json(stampEvent(e));
     const line = e.type === "progress" ? undefined : eventLine(e);

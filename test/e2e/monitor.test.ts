@@ -249,7 +249,7 @@ describe(`pgferry start --listen, PostgreSQL ${pairLabel(pair)}`, () => {
     for (const [args, code, exit, hint] of [
       [["start", "--listen", "99999"], "USAGE", 2, /HOST:PORT/],
       [["start", "--listen", "localhost:"], "USAGE", 2, /HOST:PORT/],
-      [["status", "--listen-token", "abcdefghij"], "USAGE", 2, /--listen/],
+      [["status", "--listen-token", "abcdefghij"], "USAGE", 2, /Add --listen/],
       [["start", "--listen", `127.0.0.1:${port}`], "LISTEN_FAILED", 1, /another address or port/],
     ] as const) {
       const p = spawnPgferry([...args], env);
