@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusReport } from "../../src/progress/status-model.js";
+import { recordEvent } from "../../src/state/index.js";
 import { AppClient, switchCommandFor } from "../harness/app-client.js";
 import { cli, moreWrites, PASSWORD, pair, type Setup, setup } from "../harness/cutover-e2e.js";
 import { openDashboard } from "../harness/headless-browser.js";
@@ -17,7 +18,7 @@ import {
 } from "../harness/monitor-client.js";
 import { pairLabel } from "../harness/pairs.js";
 import { type PgferryProcess, spawnPgferry, waitFor } from "../harness/pgferry-process.js";
-import { asOwner, targetDb } from "../harness/servers.js";
+import { asOwner, ownerSession, targetDb } from "../harness/servers.js";
 
 const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-artifacts");
 /** Rows of the bulk table: with --max-rate 4 its copy lasts seconds, long enough to scrape. */
@@ -197,6 +198,19 @@ describe(`pgferry start --listen, PostgreSQL ${pairLabel(pair)}`, () => {
       const from = await points();
       await page.waitFor("the lag chart to gain points", async () => (await points()) >= from + 2);
       expect(await page.count("#events li")).toBeGreaterThan(0);
+      // An error another pgferry process records on the target: counted, and listed on the page.
+      const db = await ownerSession(s.target);
+      try {
+        await recordEvent(db, "error", "cutover", "COPY_FAILED: recorded by another process (test)");
+      } finally {
+        await db.end();
+      }
+      await page.waitFor("the recorded error on the page", async () =>
+        (await page.text("#errors")).includes("COPY_FAILED: recorded by another process (test)"),
+      );
+      const counted = await scrape(url);
+      expect(sample(counted, "pgferry_errors_total", { code: "COPY_FAILED" })).toBe(1);
+      scrapes.push(counted);
       await page.screenshot(path.join(ARTIFACTS, "dashboard.png"));
       expect(page.errors).toEqual([]);
     } finally {

@@ -128,6 +128,20 @@
       body.appendChild(row);
     }
 
+    // The migration's last errors, from any pgferry process (pgferry.events on the target).
+    const errors = $("errors");
+    errors.replaceChildren();
+    for (const e of [...st.errors].reverse()) {
+      const li = document.createElement("li");
+      li.dataset.level = "error";
+      const time = document.createElement("time");
+      time.dateTime = e.at;
+      time.textContent = new Date(e.at).toLocaleString();
+      li.append(time, e.message);
+      errors.appendChild(li);
+    }
+    $("errors-section").hidden = st.errors.length === 0;
+
     const alerts = $("alerts");
     alerts.replaceChildren();
     const alert = (message) => {
