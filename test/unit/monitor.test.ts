@@ -2,7 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterEach, describe, expect, it } from "vitest";
-import { isPgferryError, registerSecret } from "../../src/errors/index.js";
+import { errorCodeOf, isPgferryError, PgferryError, registerSecret } from "../../src/errors/index.js";
 import {
   isLoopback,
   MonitorFeed,
@@ -207,6 +207,20 @@ describe("the monitor's metrics", () => {
       message: "postgres://u:hunter2-secret@h/db failed",
     });
     expect(JSON.stringify(log)).not.toContain("hunter2-secret");
+  });
+});
+
+describe("the code a retry is filed under", () => {
+  it("is the catalogue code, else the server's SQLSTATE (also as a cause), else none", () => {
+    expect(errorCodeOf(new PgferryError("LOCK_TIMEOUT", "x", { side: "source" }))).toBe("LOCK_TIMEOUT");
+    expect(
+      errorCodeOf(Object.assign(new Error("canceling statement due to lock timeout"), { code: "55P03" })),
+    ).toBe("55P03");
+    expect(
+      errorCodeOf(new Error("wrapped", { cause: Object.assign(new Error("x"), { code: "57P01" }) })),
+    ).toBe("57P01");
+    expect(errorCodeOf(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }))).toBeUndefined();
+    expect(errorCodeOf("a string")).toBeUndefined();
   });
 });
 
