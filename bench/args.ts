@@ -1,6 +1,15 @@
 import { parseArgs } from "node:util";
 
-export const SECTIONS = ["startup", "raw", "dump", "pgferry", "triggers", "replay", "lag"] as const;
+export const SECTIONS = [
+  "startup",
+  "raw",
+  "dump",
+  "pgcopydb",
+  "pgferry",
+  "triggers",
+  "replay",
+  "lag",
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {
@@ -21,7 +30,7 @@ export interface BenchOptions {
 
 export const DEFAULT_SIZE_MB = 1024;
 
-const USAGE = `usage: npm run bench -- [--quick] [--size-mb N] [--jobs N] [--repeat N] [--only startup,raw,dump,pgferry,triggers,replay,lag]
+const USAGE = `usage: npm run bench -- [--quick] [--size-mb N] [--jobs N] [--repeat N] [--only startup,raw,dump,pgcopydb,pgferry,triggers,replay,lag]
                           [--raw-per-table] [--pgbench-seconds N] [--trigger-rounds N] [--trigger-seconds N] [--lag-rates 200,500] [--lag-seconds N]`;
 
 export function parseBenchArgs(argv: string[]): BenchOptions {

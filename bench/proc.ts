@@ -99,3 +99,17 @@ export function percentile(sorted: readonly number[], p: number): number {
   const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[idx]!;
 }
+
+/**
+ * CPU seconds (user + system) of this process's children that have ended and been waited for,
+ * their own children included (/proc/self/stat cutime + cstime): a contender's client CPU is
+ * the difference around its run. The servers are children too but live on, so their backends'
+ * CPU is not in it.
+ */
+export function childCpuSeconds(): number {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  // Fields after the command name (which may hold spaces) start at the state, field 3.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[16 - 3]) + Number(fields[17 - 3]);
+  return ticks / 100;
+}

@@ -4,19 +4,24 @@ import type { Dataset } from "./dataset.js";
 import type { DumpRestoreResult } from "./dump-restore.js";
 import type { InstructionsResult } from "./instructions.js";
 import type { Distribution } from "./lag.js";
+import type { PgcopydbResult } from "./pgcopydb.js";
 import type { PgferryCopyResult } from "./pgferry-copy.js";
 import type { RawPipeResult } from "./raw-pipe.js";
 import type { StreamBenchResult } from "./replay.js";
 import type { StartupResult } from "./startup.js";
 import type { TriggerOverheadResult } from "./trigger-overhead.js";
 
+/** A copy contender's result with the CPU its client processes used. */
+export type Timed<T> = T & { clientCpuSeconds: number };
+
 export interface BenchResults {
   startedAt: string;
   options: BenchOptions;
   dataset: Dataset;
-  raw?: RawPipeResult;
-  dump?: DumpRestoreResult;
-  pgferry?: PgferryCopyResult;
+  raw?: Timed<RawPipeResult>;
+  dump?: Timed<DumpRestoreResult>;
+  pgcopydb?: Timed<PgcopydbResult>;
+  pgferry?: Timed<PgferryCopyResult>;
   /** Why a section produced no figures. */
   failures: Record<string, string>;
   /** 1-minute load average as each section began: other work on the machine skews figures. */
@@ -48,7 +53,15 @@ function table(head: string[], rows: string[][]): string {
 
 function copyRows(r: BenchResults): string[][] {
   const { bytes, rows } = r.dataset;
-  const row = (name: string, copy: number | undefined, index: string, total: number, extra: string) => [
+  const gb = bytes / 2 ** 30;
+  const row = (
+    name: string,
+    copy: number | undefined,
+    index: string,
+    total: number,
+    cpu: number,
+    extra: string,
+  ) => [
     name,
     f(copy),
     copy ? f(bytes / MB / copy) : "–",
@@ -57,6 +70,7 @@ function copyRows(r: BenchResults): string[][] {
     f(total),
     f(bytes / MB / total),
     int(rows / total),
+    `${f(cpu)} (${f(cpu / gb)})`,
     extra,
   ];
   const out: string[][] = [];
@@ -68,6 +82,7 @@ function copyRows(r: BenchResults): string[][] {
         x.copySeconds,
         f(x.indexSeconds),
         x.totalSeconds,
+        x.clientCpuSeconds,
         check(x.mismatches),
       ),
     );
@@ -80,6 +95,20 @@ function copyRows(r: BenchResults): string[][] {
         undefined,
         "incl.",
         x.totalSeconds,
+        x.clientCpuSeconds,
+        check(x.mismatches),
+      ),
+    );
+  }
+  if (r.pgcopydb) {
+    const x = r.pgcopydb;
+    out.push(
+      row(
+        `pgcopydb ${x.version} clone`,
+        undefined,
+        "incl.",
+        x.totalSeconds,
+        x.clientCpuSeconds,
         check(x.mismatches),
       ),
     );
@@ -92,6 +121,7 @@ function copyRows(r: BenchResults): string[][] {
         x.copySeconds,
         f(x.indexTailSeconds),
         x.totalSeconds,
+        x.clientCpuSeconds,
         `${check(x.mismatches)}; peak RSS ${int(x.peakMemoryMb)} MB`,
       ),
     );
@@ -125,13 +155,20 @@ function copySection(r: BenchResults): string[] {
         "end to end s",
         "e2e MB/s",
         "e2e rows/s",
+        "client CPU s (per GB)",
         "notes",
       ],
       copyRows(r),
     ),
     "",
   ];
-  const { raw, dump, pgferry } = r;
+  const { raw, dump, pgcopydb, pgferry } = r;
+  if (pgferry && pgcopydb) {
+    const ratio = pgferry.totalSeconds / pgcopydb.totalSeconds;
+    out.push(
+      `- pgferry's end-to-end time / pgcopydb clone's: **${f(ratio, 3)}×** (goal ≤ 0.9: ${goal(ratio <= 0.9)}); client CPU ${f(pgferry.clientCpuSeconds / Math.max(pgcopydb.clientCpuSeconds, 0.01), 1)}× pgcopydb's`,
+    );
+  }
   if (pgferry && raw) {
     const ratio = raw.copySeconds / pgferry.copySeconds;
     out.push(

@@ -6,10 +6,13 @@ import { parseBenchArgs } from "./args.js";
 import { generateDataset, planDataset } from "./dataset.js";
 import { type DumpRestoreResult, runDumpRestore } from "./dump-restore.js";
 import { runInstructionCount, valgrindAvailable } from "./instructions.js";
+import { type PgcopydbResult, runPgcopydb } from "./pgcopydb.js";
 import { type PgferryCopyResult, runPgferryCopy } from "./pgferry-copy.js";
+import { buildOnce } from "./pgferry-process.js";
+import { childCpuSeconds } from "./proc.js";
 import { type RawPipeResult, runRawPipe } from "./raw-pipe.js";
 import { runStreamBench } from "./replay.js";
-import { type BenchResults, renderReport, startupSection } from "./report.js";
+import { type BenchResults, renderReport, startupSection, type Timed } from "./report.js";
 import { sourceDatabase, startServers } from "./servers.js";
 import { runStartup, type StartupResult } from "./startup.js";
 import { runTriggerOverhead } from "./trigger-overhead.js";
@@ -84,28 +87,38 @@ async function main(): Promise<void> {
       }
     };
     const s = opts.sections;
+    if (s.has("pgferry") || s.has("replay") || s.has("lag")) buildOnce();
     // Interleaved repeats, best kept: other load on the machine only ever slows a run down.
     const runs = {
-      raw: [] as RawPipeResult[],
-      dump: [] as DumpRestoreResult[],
-      pgferry: [] as PgferryCopyResult[],
+      raw: [] as Timed<RawPipeResult>[],
+      dump: [] as Timed<DumpRestoreResult>[],
+      pgcopydb: [] as Timed<PgcopydbResult>[],
+      pgferry: [] as Timed<PgferryCopyResult>[],
+    };
+    // Each contender's client CPU: what its processes (psql, pg_dump, pgcopydb, pgferry) used.
+    const timed = async <T extends object>(name: string, work: () => Promise<T>) => {
+      const before = childCpuSeconds();
+      const r = await attempt(name, work);
+      return r && { ...r, clientCpuSeconds: childCpuSeconds() - before };
     };
     for (let i = 1; i <= opts.repeat; i++) {
       const n = opts.repeat > 1 ? ` #${i}` : "";
       if (s.has("raw")) {
-        const r = await attempt(`raw pipe${n}`, () =>
+        const r = await timed(`raw pipe${n}`, () =>
           runRawPipe(servers, source, dataset, opts.jobs, opts.rawPerTable),
         );
         if (r) runs.raw.push(r);
       }
       if (s.has("dump")) {
-        const r = await attempt(`dump-restore${n}`, () =>
-          runDumpRestore(servers, source, dataset, opts.jobs),
-        );
+        const r = await timed(`dump-restore${n}`, () => runDumpRestore(servers, source, dataset, opts.jobs));
         if (r) runs.dump.push(r);
       }
+      if (s.has("pgcopydb")) {
+        const r = await timed(`pgcopydb clone${n}`, () => runPgcopydb(servers, source, dataset, opts.jobs));
+        if (r) runs.pgcopydb.push(r);
+      }
       if (s.has("pgferry")) {
-        const r = await attempt(`pgferry start${n}`, () =>
+        const r = await timed(`pgferry start${n}`, () =>
           runPgferryCopy(servers, source, dataset, opts.jobs, pgferryArgs),
         );
         if (r) runs.pgferry.push(r);
@@ -113,11 +126,13 @@ async function main(): Promise<void> {
     }
     results.raw = fastest(runs.raw);
     results.dump = fastest(runs.dump);
+    results.pgcopydb = fastest(runs.pgcopydb);
     results.pgferry = fastest(runs.pgferry);
     if (results.pgferry) results.pgferry.peakMemoryMb = Math.max(...runs.pgferry.map((r) => r.peakMemoryMb));
     results.copyRuns = {
       raw: runs.raw.map((r) => r.totalSeconds),
       dump: runs.dump.map((r) => r.totalSeconds),
+      pgcopydb: runs.pgcopydb.map((r) => r.totalSeconds),
       pgferry: runs.pgferry.map((r) => r.totalSeconds),
     };
     const pgbench = { clients: 4, threads: 2, seconds: opts.pgbenchSeconds };

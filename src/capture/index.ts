@@ -14,7 +14,6 @@ export {
   type InstallOptions,
   installCaptureSchema,
   installTableCapture,
-  type LockWaiter,
   lockHolders,
 } from "./install.js";
 export { type KeyFormat, type KeyLeafType, keyFormatFor, readKeyFormat } from "./key-format.js";

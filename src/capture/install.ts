@@ -5,6 +5,7 @@ import type pg from "pg";
 import { DDL_LOCK_TIMEOUT_MS, lockTimeoutValue } from "../db/connect.js";
 import { literal, qualified } from "../db/quote.js";
 import { PgferryError } from "../errors/index.js";
+import type { LockWaiter } from "../progress/events.js";
 import { captureFunctionSql, FENCE_UP_SQL, HEARTBEAT_TABLE_ID, triggerSql } from "./capture-sql.js";
 import { readKeyFormat } from "./key-format.js";
 import { type CaptureOwner, claimCapture } from "./ownership.js";
@@ -56,16 +57,6 @@ export async function fenceState(client: pg.ClientBase): Promise<FenceState> {
   const src = rows[0]?.src;
   if (src === null || src === undefined) return "absent";
   return /raise\s+exception/i.test(src) ? "up" : "down";
-}
-
-/** Who holds up a trigger install: the sessions blocking ours. */
-export interface LockWaiter {
-  table: string;
-  pid: number;
-  applicationName: string;
-  state: string;
-  seconds: number;
-  query: string;
 }
 
 export interface InstallOptions {

@@ -124,11 +124,11 @@ async function undoAll(
   const failures: { step: string; error: unknown }[] = [];
   for (const step of [...done].reverse()) {
     if (!step.undo) continue;
-    const started = Date.now();
     opts.emit({ type: "cutover:step", step: step.name, state: "undo" });
     try {
       await step.undo();
-      await opts.journal?.mark(step.name, "undone", Date.now() - started);
+      // The journal's ms stays the run's time: the dry run's window estimate reads it.
+      await opts.journal?.mark(step.name, "undone");
     } catch (error) {
       failures.push({ step: step.name, error });
       opts.emit({

@@ -1,6 +1,15 @@
-import type { LockWaiter } from "../capture/index.js";
 import { stallOf } from "../db/index.js";
 import type { StatusReport } from "./status-model.js";
+
+/** Who holds up a trigger install: the sessions blocking ours (part of the event vocabulary: progress/ depends on nothing above it). */
+export interface LockWaiter {
+  table: string;
+  pid: number;
+  applicationName: string;
+  state: string;
+  seconds: number;
+  query: string;
+}
 
 /**
  * The typed facts the library emits while it works. The library never prints: the CLI (or any
