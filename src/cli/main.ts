@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { isPgferryError } from "../errors/index.js";
 import { register as check } from "./commands/check.js";
@@ -13,6 +12,7 @@ import { register as verify } from "./commands/verify.js";
 import type { CliContext } from "./context.js";
 import { interrupted, reportError, toPgferryError } from "./errors.js";
 import { makeOutput } from "./output.js";
+import { packageVersion } from "./version.js";
 
 /** Runs the CLI and returns the exit status; never throws. */
 export async function main(argv: string[]): Promise<number> {
@@ -95,10 +95,3 @@ export function buildProgram(ctx: CliContext): Command {
   return program;
 }
 
-/** package.json sits two levels up from both src/cli/ (a clone) and dist/cli/ (a package). */
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-    version: string;
-  };
-  return pkg.version;
-}

@@ -1,4 +1,5 @@
 import { Backoff, isRetryable, MAX_OUTAGE_MS, sleep } from "../db/retry.js";
+import { errorCodeOf } from "../errors/index.js";
 import { type EventSink, stallEvent } from "../progress/events.js";
 
 /** Wakes idle workers early when another worker made new work (a table copied, planned). */
@@ -74,6 +75,7 @@ export async function runLoop<S>(o: LoopOptions<S>): Promise<void> {
           attempt: backoff.attempt,
           delayMs,
           message: e.message ?? String(err),
+          ...codeOf(err),
         });
         await sleep(delayMs, o.signal);
       }
@@ -109,4 +111,9 @@ export async function runPool(
     outer.removeEventListener("abort", onAbort);
   }
   if (first !== undefined) throw first;
+}
+
+function codeOf(err: unknown): { code?: string } {
+  const code = errorCodeOf(err);
+  return code ? { code } : {};
 }

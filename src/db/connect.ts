@@ -2,6 +2,7 @@ import pg from "pg";
 import { PgferryError, redact } from "../errors/index.js";
 import { type ConnInfo, type SslMode, tlsOptions } from "./conn-info.js";
 import { takeConnectionSlot } from "./connection-cap.js";
+import { sessionOpened } from "./open-sessions.js";
 import {
   BACKEND_STATE_SQL,
   probeFailure,
@@ -134,6 +135,7 @@ export async function connect(info: ConnInfo, opts: SessionOptions): Promise<pg.
       await client.connect();
       // 'end' comes however the session ends: end(), a server restart, a lost network.
       client.once("end", release);
+      client.once("end", sessionOpened(info.side));
       watch(client, info, opts);
       return client;
     } catch (err) {

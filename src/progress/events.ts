@@ -29,7 +29,15 @@ export type PgferryEvent =
   | { type: "lock:wait"; table: string; attempt: number; waiters: LockWaiter[] }
   | { type: "table:phase"; table: string; phase: string }
   | { type: "progress"; status: StatusReport }
-  | { type: "retry"; side: "source" | "target"; attempt: number; delayMs: number; message: string }
+  | {
+      type: "retry";
+      side: "source" | "target";
+      attempt: number;
+      delayMs: number;
+      message: string;
+      /** The failure's catalogue code, or the SQLSTATE of a server error, when it has one. */
+      code?: string;
+    }
   | {
       type: "stall";
       side: "source" | "target";
@@ -41,6 +49,19 @@ export type PgferryEvent =
       probe: string;
     }
   | { type: "cutover:step"; step: string; state: "start" | "done" | "undo"; ms?: number }
+  | {
+      /**
+       * One applied window of one table (several a second while changes flow): what the
+       * monitor's apply-duration histogram counts. `--json` leaves it out of its stream.
+       */
+      type: "stream:window";
+      /** Absent for a reverse round, which applies every table's changes in one transaction. */
+      table?: string;
+      direction: "forward" | "reverse";
+      changes: number;
+      seconds: number;
+    }
+  | { type: "monitor:listening"; url: string; metricsUrl: string }
   | { type: "demo"; message: string; data?: Record<string, unknown> };
 
 export type StageName =

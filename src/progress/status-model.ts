@@ -19,7 +19,7 @@ export interface StatusReport {
    * The source's change log as the stream last measured it. It grows while nothing applies
    * it (no `pgferry start` streaming); `lagSeconds` is then the age of its oldest change.
    */
-  changeLog?: { bytes: number; measuredAt: string };
+  changeLog?: { bytes: number; measuredAt: string; rows?: number };
   /**
    * Whether any `pgferry start` beat on the target within the staleness bound (3 missed beats
    * of 2 s, src/state/start-heartbeat.ts). False: nothing copies or streams; the lag grows.
@@ -81,6 +81,8 @@ export interface TableStatus {
   pendingChanges: number | null;
   changesApplied: number;
   pausedReason?: string;
+  /** Age of the last source heartbeat this table's windows applied, when it streams. */
+  lagSeconds?: number;
   /** Copy rate of this table over the last minute (chunks finished), when it is being copied. */
   bytesPerSecond?: number;
 }

@@ -60,6 +60,9 @@ function tableStatus(r: Record<string, unknown>): TableStatus {
     changesApplied: num(r["changes_applied"]),
   };
   if (r["paused_reason"]) t.pausedReason = r["paused_reason"] as string;
+  // Streaming tables only: the age of the last source heartbeat this table's windows applied.
+  if (r["beat_age"] !== null && (r["phase"] === "streaming" || r["phase"] === "paused"))
+    t.lagSeconds = Math.max(0, num(r["beat_age"]));
   return t;
 }
 
@@ -85,7 +88,12 @@ export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
       side: "target",
     });
   const cols = await optionalColumns(client);
-  const extra = cols.has("tables.pending_changes") ? "t.pending_changes" : "null::int8 as pending_changes";
+  const extra = [
+    cols.has("tables.pending_changes") ? "t.pending_changes" : "null::int8 as pending_changes",
+    cols.has("tables.beat_at")
+      ? "extract(epoch from now() - t.beat_at)::float8 as beat_age"
+      : "null::float8 as beat_age",
+  ].join(", ");
   const tablesRes = await client.query(TABLES_SQL.replace("%EXTRA%", extra));
   const rates = (await client.query(RATE_SQL, [RATE_WINDOW_S])).rows;
   const windowS = rates[0] ? num(rates[0]["window"]) : 1;
@@ -148,6 +156,8 @@ export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
   };
   if (cols.has("migration.log_bytes") && m.log_bytes !== null && m.log_measured_at) {
     report.changeLog = { bytes: num(m.log_bytes), measuredAt: new Date(m.log_measured_at).toISOString() };
+    // Since 010_change_log_rows: the statistics' estimate, measured with the bytes.
+    if (m.log_rows !== null && m.log_rows !== undefined) report.changeLog.rows = num(m.log_rows);
   }
   if (m.fence_raised_at || m.switched_at) {
     report.cutover = {

@@ -62,6 +62,8 @@ export interface WindowOutcome {
   uncut?: boolean;
   phaseBefore?: string;
   reason?: string;
+  /** How long the window took, read and apply (set by the worker pool). */
+  seconds?: number;
 }
 
 const SKIPPED: WindowOutcome = { status: "skipped", changes: 0, keys: 0, more: false };

@@ -33,6 +33,17 @@ export async function changeLogBytes(read: pg.ClientBase): Promise<number> {
 }
 
 /**
+ * Rows in the capture side's change log: the statistics' live-row estimate (kept current as
+ * rows come and go), as a count(*) of a large log would scan it every few seconds.
+ */
+export async function changeLogRows(read: pg.ClientBase): Promise<number | null> {
+  const { rows } = await read.query<{ n: string | null }>(
+    "select n_live_tup::text as n from pg_stat_user_tables where relid = 'pgferry.changes'::regclass",
+  );
+  return rows[0]?.n == null ? null : Number(rows[0].n);
+}
+
+/**
  * Stores pending counts, the migration's heartbeat (the oldest beat any streaming or paused
  * table has reached: a paused table holds the lag up, as it should), lag and rate. Rows a
  * worker holds are skipped rather than waited for.
@@ -42,6 +53,7 @@ export async function storeStreamStatus(
   pending: Map<number, number>,
   rate: number | null,
   logBytes?: number,
+  logRows?: number | null,
 ): Promise<void> {
   const ids = [...pending.keys()];
   await write.query(
@@ -63,8 +75,9 @@ export async function storeStreamStatus(
             pending_changes = $1, pending_at = now(),
             stream_rate = coalesce($2, stream_rate), stream_updated_at = now(),
             log_bytes = coalesce($3, log_bytes),
-            log_measured_at = case when $3::int8 is null then log_measured_at else now() end`,
-    [[...pending.values()].reduce((a, b) => a + b, 0), rate, logBytes ?? null],
+            log_measured_at = case when $3::int8 is null then log_measured_at else now() end,
+            log_rows = coalesce($4, log_rows)`,
+    [[...pending.values()].reduce((a, b) => a + b, 0), rate, logBytes ?? null, logRows ?? null],
   );
 }
 

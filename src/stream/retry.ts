@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { Backoff, sleep } from "../db/retry.js";
-import { PgferryError } from "../errors/index.js";
+import { errorCodeOf, PgferryError } from "../errors/index.js";
 import { type EventSink, stallEvent } from "../progress/events.js";
 import { recordEvent } from "../state/index.js";
 import { errorMessage, sideOf } from "./sessions.js";
@@ -35,7 +35,15 @@ export class RetryLoop {
         { side, cause: err },
       );
     }
-    this.emit({ type: "retry", side, attempt: this.backoff.attempt, delayMs, message });
+    const code = errorCodeOf(err);
+    this.emit({
+      type: "retry",
+      side,
+      attempt: this.backoff.attempt,
+      delayMs,
+      message,
+      ...(code ? { code } : {}),
+    });
     await sleep(delayMs, signal);
   }
 

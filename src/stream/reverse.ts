@@ -306,8 +306,13 @@ export async function runReverseStream(ctx: MigrationContext, opts: StreamOption
           await sleep(o.windowIntervalMs, ctx.signal);
           continue;
         }
+        const began = performance.now();
         const r = await engine.round();
         if (r === "stopped") break;
+        if (r.changes > 0) {
+          const seconds = (performance.now() - began) / 1000;
+          ctx.emit({ type: "stream:window", direction: "reverse", changes: r.changes, seconds });
+        }
         totals.changes += r.changes;
         totals.windows += r.windows;
         await maintain(engine, o, last);

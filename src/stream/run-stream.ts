@@ -9,7 +9,14 @@ import { ensureControlSchema, newSourceTables, readMigration, recordEvent } from
 import type { WindowOutcome } from "./apply-window.js";
 import { changedShapes, recheckPaused, recordSourceOids } from "./ddl.js";
 import { startHeartbeat } from "./heartbeat.js";
-import { appliedTotal, changeLogBytes, cleanupLog, countPending, storeStreamStatus } from "./monitor.js";
+import {
+  appliedTotal,
+  changeLogBytes,
+  changeLogRows,
+  cleanupLog,
+  countPending,
+  storeStreamStatus,
+} from "./monitor.js";
 import { RetryLoop } from "./retry.js";
 import { syncSequencesOn } from "./sequences.js";
 import { onSide, Session } from "./sessions.js";
@@ -180,6 +187,15 @@ export class ForwardStream {
   private report(out: WindowOutcome): void {
     const t = out.table;
     if (!t) return;
+    if (out.status === "applied" && out.changes > 0) {
+      this.ctx.emit({
+        type: "stream:window",
+        table: tableName(t),
+        direction: "forward",
+        changes: out.changes,
+        seconds: out.seconds ?? 0,
+      });
+    }
     if (out.status === "applied" && out.phaseBefore === "indexed") {
       this.ctx.emit({ type: "table:phase", table: tableName(t), phase: "streaming" });
     }
@@ -335,6 +351,7 @@ export class ForwardStream {
     const src = await onSide("source", () => this.read.get());
     const pending = await onSide("source", () => countPending(src, counted));
     const logBytes = await onSide("source", () => changeLogBytes(src));
+    const logRows = await onSide("source", () => changeLogRows(src));
     const tgt = await onSide("target", () => this.write.get());
     const total = await onSide("target", () => appliedTotal(tgt));
     const now = Date.now();
@@ -342,7 +359,7 @@ export class ForwardStream {
       ? ((total - this.applied.total) * 1000) / Math.max(1, now - this.applied.at)
       : null;
     this.applied = { total, at: now };
-    await onSide("target", () => storeStreamStatus(tgt, pending, rate, logBytes));
+    await onSide("target", () => storeStreamStatus(tgt, pending, rate, logBytes, logRows));
   }
 
   private async recheckPaused(retryUnchanged: boolean): Promise<void> {

@@ -114,7 +114,12 @@ export class WorkerPool {
       if (id === undefined) break;
       try {
         for (;;) {
-          const out = await applyTableWindow(s, id, this.opts.window);
+          const began = performance.now();
+          // A copy: some outcomes are shared constants.
+          const out = {
+            ...(await applyTableWindow(s, id, this.opts.window)),
+            seconds: (performance.now() - began) / 1000,
+          };
           if (out.status === "applied") {
             this.totals.changes += out.changes;
             this.totals.windows++;

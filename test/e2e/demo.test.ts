@@ -53,6 +53,11 @@ describe("pgferry demo --size small", () => {
     const { stdout: ps } = await run("ps", ["-eo", "args"]);
     expect(ps).not.toContain(dir!);
 
+    // It served its dashboard on a free loopback port while it ran (issue 16).
+    expect(out).toMatch(
+      /^dashboard: http:\/\/127\.0\.0\.1:\d+\/ \(Prometheus metrics: http:\/\/127\.0\.0\.1:\d+\/metrics\)$/m,
+    );
+
     // Passwords are random pw_<hex> strings: none may appear, in the output or in a URL.
     expect(out).not.toMatch(/pw_[0-9a-f]{24}/);
     expect(out).toMatch(/shop_owner:\*\*\*\*@/);

@@ -43,7 +43,7 @@ describe.each(testPairs())("the source's change log, shown and warned about (%s)
     try {
       const tgt = await ownerSession(target);
       try {
-        await waitFor(
+        const measured = await waitFor(
           "the stream's lag and log size",
           async () => {
             const s = await readStatus(tgt);
@@ -51,6 +51,8 @@ describe.each(testPairs())("the source's change log, shown and warned about (%s)
           },
           120_000,
         );
+        // Its rows too (010_change_log_rows), PostgreSQL's live-row estimate: the monitor's gauge.
+        expect(measured.changeLog?.rows).toBeGreaterThanOrEqual(0);
       } finally {
         await tgt.end();
       }

@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -45,10 +45,12 @@ describe("the npm package", () => {
   }, 300_000);
   afterAll(() => pkg?.remove());
 
-  it("holds only what runs: the compiled code, its SQL, the launcher, package.json and README", () => {
+  it("holds only what runs: the compiled code, its SQL, the dashboard, the launcher, package.json and README", () => {
     const outside = pkg.files.filter(
       (f) =>
-        !/^dist\/.+\.(js|d\.ts|sql)$/.test(f) && !["bin/pgferry.js", "package.json", "README.md"].includes(f),
+        !/^dist\/.+\.(js|d\.ts|sql)$/.test(f) &&
+        !/^dist\/monitor\/assets\/(vendor\/)?[\w.]+\.(html|css|js|LICENSE)$/.test(f) &&
+        !["bin/pgferry.js", "package.json", "README.md"].includes(f),
     );
     expect(outside).toEqual([]);
     expect(pkg.files.filter((f) => /^(src|test|bench|\.ci|scripts)\/|tsconfig|biome|vitest/.test(f))).toEqual(
@@ -59,6 +61,13 @@ describe("the npm package", () => {
       "dist/capture/sql/capture-schema.sql",
       "dist/state/sql/001_control.sql",
       "dist/demo/sql/shop-schema.sql",
+      // The dashboard, and the chart library it loads (a dev dependency: copied by the build).
+      "dist/monitor/assets/index.html",
+      "dist/monitor/assets/dashboard.js",
+      "dist/monitor/assets/dashboard.css",
+      "dist/monitor/assets/vendor/uPlot.iife.min.js",
+      "dist/monitor/assets/vendor/uPlot.min.css",
+      "dist/monitor/assets/vendor/uPlot.LICENSE",
     ])
       expect(pkg.files).toContain(f);
   });
@@ -186,6 +195,39 @@ export async function plan(): Promise<CheckReport | ErrorCode> {
       };
       expect(report(fromPackage)).toEqual(report(fromClone));
       expect(JSON.stringify(report(fromPackage))).toMatch(/"blockers":\[\{"code":"RLS_BLOCKS_COPY"/);
+    });
+
+    it("serves the dashboard and its chart library from the package (status --listen)", async () => {
+      const child = spawn(process.execPath, [pkg.bin, "status", "--listen", "127.0.0.1:0", "--json"], {
+        cwd: pkg.dir,
+        env: { ...process.env, ...env, NO_COLOR: "1" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      onTestFinished(() => {
+        child.kill("SIGKILL");
+      });
+      const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          const m = /"type":"monitor:listening".*?"url":"([^"]+)"/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.once("close", () => reject(new Error(`status --listen ended: ${out}`)));
+      });
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      const page = await fetch(url);
+      expect(page.status).toBe(200);
+      const html = await page.text();
+      for (const src of [...html.matchAll(/(?:src|href)="(assets\/[^"]+)"/g)].map((m) => m[1]!)) {
+        const r = await fetch(new URL(src, url));
+        expect(r.status, src).toBe(200);
+        expect((await r.arrayBuffer()).byteLength, src).toBeGreaterThan(500);
+      }
+      expect(html).toMatch(/assets\/uPlot\.iife\.min\.js/);
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
     });
 
     it("runs the README's library example", async () => {

@@ -93,4 +93,19 @@ describe("layers", () => {
     );
     expect(bad).toEqual([]);
   });
+
+  it("the monitor reads the event stream only: no library code imports it, and it imports no stage", () => {
+    const library = readdirSync(SRC, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && d.name !== "cli" && d.name !== "monitor")
+      .flatMap((d) => filesOf(d.name));
+    const bad = [...library, "migration.ts", "index.ts"]
+      .flatMap((file) => importsOf(file).map((imp) => ({ file, imp })))
+      .filter(({ imp }) => imp.folder === "monitor")
+      .map(({ file, imp }) => `${file} → ${imp.spec}`);
+    for (const file of filesOf("monitor"))
+      for (const imp of importsOf(file))
+        if (STAGES.includes(imp.folder) || ["cli", "demo", "migration.ts"].includes(imp.folder))
+          bad.push(`${file} → ${imp.spec}`);
+    expect(bad).toEqual([]);
+  });
 });

@@ -225,6 +225,41 @@ describe("renderers", () => {
     expect(lines[3]).toBe("public.orders: copied");
   });
 
+  it("--json leaves out the per-window events and says where the monitor listens (issue 16)", () => {
+    const out = fakeOutput();
+    const r = makeRenderer(out, "json");
+    r.onEvent({
+      type: "stream:window",
+      table: "public.orders",
+      direction: "forward",
+      changes: 3,
+      seconds: 0.01,
+    });
+    r.onEvent({
+      type: "monitor:listening",
+      url: "http://127.0.0.1:9187/",
+      metricsUrl: "http://127.0.0.1:9187/metrics",
+    });
+    expect(out.lines().map((l) => JSON.parse(l).type)).toEqual(["monitor:listening"]);
+    const plain = fakeOutput();
+    const p = makeRenderer(plain, "plain");
+    p.onEvent({
+      type: "stream:window",
+      table: "public.orders",
+      direction: "forward",
+      changes: 3,
+      seconds: 0.01,
+    });
+    p.onEvent({
+      type: "monitor:listening",
+      url: "http://127.0.0.1:9187/",
+      metricsUrl: "http://127.0.0.1:9187/metrics",
+    });
+    expect(plain.lines()).toEqual([
+      "dashboard: http://127.0.0.1:9187/ (Prometheus metrics: http://127.0.0.1:9187/metrics)",
+    ]);
+  });
+
   it("names the table and the blocking process in a lock wait", () => {
     expect(eventLine(events[1]!)).toContain("pid 4242 (rails");
   });

@@ -17,6 +17,8 @@ interface DemoFlags {
   json?: boolean;
   pgDump?: string;
   servers?: string;
+  /** A listening address, false with --no-listen, absent for the default (a free port on loopback). */
+  listen?: string | false;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -48,12 +50,29 @@ export function register(program: Command, ctx: CliContext): void {
       ).env("PGFERRY_SERVERS"),
     )
     .option("--json", "newline-delimited JSON events (docs/progress-events.md), the summary last")
+    .option(
+      "--listen <[host:]port>",
+      "serve the live dashboard and /metrics here (default: a free port on 127.0.0.1)",
+    )
+    .option("--no-listen", "serve no dashboard")
     .action(async (flags: DemoFlags, cmd: Command) => {
       const { runDemo } = await import("../../demo/run-demo.js");
       const majors = await demoMajors(flags, cmd);
+      const { parseListenAddress } = await import("../../monitor/listen-address.js");
+      const listen = flags.listen === false ? undefined : parseListenAddress(flags.listen ?? "0");
       const view = await demoView(ctx.out, flags.json);
       if (!flags.json) ctx.notice = (text) => view.emit({ type: "log", level: "warn", message: text });
       process.once("exit", view.stop);
+      // The dashboard follows the demo's migration as it would a real one (issue 16).
+      const monitor = listen
+        ? await (await import("../monitor.js")).openMonitor(ctx, "start", listen, undefined, view.emit)
+        : undefined;
+      const emit: typeof view.emit = monitor
+        ? (e) => {
+            view.emit(e);
+            monitor.feed.onEvent(e);
+          }
+        : view.emit;
       let result: Awaited<ReturnType<typeof runDemo>>;
       try {
         result = await runDemo({
@@ -64,9 +83,10 @@ export function register(program: Command, ctx: CliContext): void {
           keep: Boolean(flags.keep),
           ...(flags.pgDump ? { pgDump: flags.pgDump } : {}),
           signal: ctx.signal,
-          emit: view.emit,
+          emit,
         });
       } finally {
+        await monitor?.server.close();
         view.stop();
         process.off("exit", view.stop);
       }

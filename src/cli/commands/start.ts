@@ -3,6 +3,7 @@ import { parsePatterns, tableMatcher } from "../../catalog/filter.js";
 import { resolveUrl } from "../../db/conn-info.js";
 import type { CliContext } from "../context.js";
 import { logFileOption, openLogFile } from "../log-file.js";
+import { addListenOptions, type ListenFlags, listenToken } from "../listen-options.js";
 import {
   addConnectionOptions,
   jsonOption,
@@ -11,7 +12,7 @@ import {
   positiveInt,
 } from "../options.js";
 
-interface StartFlags {
+interface StartFlags extends ListenFlags {
   source?: string;
   target?: string;
   jobs?: number;
@@ -75,7 +76,8 @@ export function register(program: Command, ctx: CliContext): void {
       "--lock-timeout <seconds>",
       "how long one capture-trigger install may wait for its table lock, per try (default 0.2: writers of the table queue behind it)",
       lockTimeoutSeconds("--lock-timeout"),
-    )
+    );
+  addListenOptions(cmd)
     .addOption(jsonOption())
     .addOption(logFileOption())
     .addOption(
@@ -88,6 +90,9 @@ export function register(program: Command, ctx: CliContext): void {
       const exclude = parsePatterns(flags.exclude);
       // Bad patterns are reported before anything connects.
       tableMatcher({ ...(include ? { include } : {}), ...(exclude ? { exclude } : {}) });
+      const { parseListenAddress } = await import("../../monitor/listen-address.js");
+      const listen = flags.listen === undefined ? undefined : parseListenAddress(flags.listen);
+      const token = listenToken(flags);
       const { runMigration } = await import("../../migration.js");
       const { chooseMode, makeRenderer, progressInterval } = await import("../render/index.js");
       const mode = chooseMode(ctx.out, flags.json);
@@ -109,9 +114,19 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.out.line(
           `pgferry start: ${source.display} → ${target.display}${log.path ? ` (events appended to ${log.path})` : ""}`,
         );
+      // Bound before the migration starts: a port in use changes nothing.
+      const monitor = listen
+        ? await (await import("../monitor.js")).openMonitor(ctx, "start", listen, token, renderer.onEvent)
+        : undefined;
+      const emit: typeof renderer.onEvent = monitor
+        ? (e) => {
+            renderer.onEvent(e);
+            monitor.feed.onEvent(e);
+          }
+        : renderer.onEvent;
       try {
         const result = await runMigration(
-          { source, target, emit: renderer.onEvent, signal: ctx.signal },
+          { source, target, emit, signal: ctx.signal },
           {
             ...(flags.jobs ? { jobs: flags.jobs } : {}),
             ...(flags.indexJobs ? { indexJobs: flags.indexJobs } : {}),
@@ -125,7 +140,10 @@ export function register(program: Command, ctx: CliContext): void {
               ? { lockTimeoutMs: Math.round(flags.lockTimeout * 1000) }
               : {}),
             stream: flags.stream,
-            progressIntervalMs: flags.progressInterval ?? progressInterval(mode),
+            // The dashboard's charts want a point every two seconds at least.
+            progressIntervalMs:
+              flags.progressInterval ??
+              Math.min(progressInterval(mode), monitor ? 2000 : Number.POSITIVE_INFINITY),
           },
         );
         renderer.stop();
@@ -138,6 +156,7 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.setExit(0);
       } finally {
         renderer.stop();
+        await monitor?.server.close();
         process.off("exit", restoreCursor);
       }
     });

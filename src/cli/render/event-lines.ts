@@ -29,7 +29,10 @@ export function eventLine(e: PgferryEvent): string | undefined {
       return `cutover ${e.step}: ${e.state}${e.ms !== undefined ? ` (${e.ms} ms)` : ""}`;
     case "demo":
       return e.message;
+    case "monitor:listening":
+      return `dashboard: ${e.url} (Prometheus metrics: ${e.metricsUrl})`;
     case "progress":
+    case "stream:window":
       return undefined;
     default: {
       // Event kinds added later still show their message, if they carry one.

@@ -36,7 +36,12 @@ function liveTableRows(): number {
 }
 
 export function makeRenderer(out: Output, mode: RenderMode, plainEveryMs = 5000): Renderer {
-  if (mode === "json") return { onEvent: (e) => out.json(stampEvent(e)), stop: () => {} };
+  if (mode === "json")
+    return {
+      // Per-window events come several times a second: they feed the monitor, not the stream.
+      onEvent: (e) => (e.type === "stream:window" ? undefined : out.json(stampEvent(e))),
+      stop: () => {},
+    };
   if (mode === "plain") {
     let lastAt = 0;
     return {
