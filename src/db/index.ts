@@ -21,7 +21,7 @@ export {
   sourceConnectionBudget,
 } from "./connection-budget.js";
 export { connectionCap, MIN_CONNECTION_CAP, withConnectionCap } from "./connection-cap.js";
-export { ident, identList, literal, qualified } from "./quote.js";
+export { ident, identList, literal, qualified, sqlIdent } from "./quote.js";
 export {
   DEFAULT_STALL_TIMEOUT_MS,
   type StallDetails,

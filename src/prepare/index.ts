@@ -42,6 +42,8 @@ async function preflight(ctx: MigrationContext, opts: PrepareOptions): Promise<v
     source: ctx.source,
     target: ctx.target,
     requireEmptyTarget: true,
+    // Prepare holds the lock the rehearsal takes, and applies the schema itself right after.
+    rehearseSchema: false,
     ...(opts.pgDump ? { pgDump: opts.pgDump } : {}),
     ...(opts.jobs ? { jobs: opts.jobs } : {}),
     ...(opts.include ? { include: opts.include } : {}),
