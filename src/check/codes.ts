@@ -48,6 +48,7 @@ export const FINDING_CODES = {
   NO_TABLES: ["warning"],
   PG_DUMP_OLDER_THAN_TARGET: ["warning"],
   SCHEMA_NOT_REHEARSED: ["warning", "info"],
+  EVENT_TRIGGERS: ["warning"],
   MAJOR_UPGRADE: ["info"],
   UNIQUE_KEY_USED: ["info"],
   SEQUENCES: ["info"],

@@ -13,6 +13,7 @@ import {
   type Sides,
 } from "./connections.js";
 import { checkDatabaseSettings } from "./database-settings.js";
+import { checkEventTriggers } from "./event-triggers.js";
 import { checkExtensions } from "./extensions.js";
 import { plural } from "./format.js";
 import { checkKeys } from "./keys.js";
@@ -109,6 +110,7 @@ async function inspect(
   await checkTargetPrivileges(sides.target, [...new Set(tables.map((t) => t.schema))], findings);
   checkKeys(tables, findings);
   const { largeObjects } = await checkObjects(sides.source, tables, match, findings);
+  await checkEventTriggers(sides.source, tables, findings);
   report.extensions = await checkExtensions(sides.source, sides.target, target.major, findings);
   checkRowSecurity(tables, source, findings);
   await checkActivity(
