@@ -73,6 +73,10 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "Run `pgferry start` again to resume; finished chunks are not copied again.",
   },
+  USER_OBJECT_FAILED: {
+    exit: 1,
+    hint: "A trigger, event trigger or function of yours raised the error while pgferry worked: change or disable it for the migration, then run the command again.",
+  },
   ROW_SECURITY: {
     exit: 1,
     hint: "Row-level security hides rows from this role: use the table owner, or ALTER TABLE … DISABLE ROW LEVEL SECURITY during the migration.",

@@ -1,6 +1,9 @@
 // Issue 12, item D: an event trigger on the source that writes into a migrated table (a DDL
 // audit log) made every cutover fail at the fence and every cleanup after a switch fail the
 // same way: pgferry's own DDL fired it, and its insert hit the fence.
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { runCheck } from "../../src/check/index.js";
 import { cleanup } from "../../src/cleanup/index.js";
@@ -10,8 +13,26 @@ import { runMigration } from "../../src/migration.js";
 import { runStream } from "../../src/stream/index.js";
 import { assertSameContents } from "../harness/compare.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
+import { urlsToEnv } from "../harness/pgferry-process.js";
 import { asOwner, asSuperuser, sourceDb, targetDb } from "../harness/servers.js";
 import { streamContext, waitCaughtUp, waitFor } from "../harness/stream-wait.js";
+
+const repoRoot = path.resolve(import.meta.dirname, "../..");
+
+/** The real CLI, URLs in the environment. */
+async function cli(rawArgs: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { args, env } = urlsToEnv(rawArgs);
+  try {
+    const { stdout, stderr } = await promisify(execFile)("node", ["bin/pgferry.js", ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, PGFERRY_SOURCE_URL: "", PGFERRY_TARGET_URL: "", NO_COLOR: "1", ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
 
 const SCHEMA = `
 create table public.items (id int primary key, name text not null);
@@ -83,5 +104,27 @@ describe.each(testPairs())("an event trigger on the source, PostgreSQL %s", (p) 
       "select (select count(*)::int from pg_trigger where tgname like 'pgferry%') as triggers, to_regnamespace('pgferry') is null as gone",
     );
     expect(left).toEqual([{ triggers: 0, gone: true }]);
+  });
+
+  // Issue 12, item E: an error raised by the user's code names it, and is not INTERNAL.
+  it(`${pairLabel(p)}: an event trigger that refuses DDL stops start with the user's function named`, async () => {
+    const [source, target] = await Promise.all([sourceDb(p.source), targetDb(p.target)]);
+    await asOwner(source, SCHEMA);
+    await asSuperuser(
+      source,
+      `create function public.no_ddl() returns event_trigger language plpgsql as $$
+       begin raise exception 'DDL is frozen (change freeze)'; end $$;
+       create event trigger no_ddl on ddl_command_start execute procedure public.no_ddl();`,
+    );
+    const run = await cli(["start", "--no-stream", "--source", source.url, "--target", target.url]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("USER_OBJECT_FAILED");
+    expect(run.stderr).toContain("no_ddl()");
+    expect(run.stderr).toContain("DDL is frozen (change freeze)");
+    expect(run.stderr).not.toContain("INTERNAL");
+    // Nothing of pgferry's got onto the source.
+    expect(await asOwner(source, "select to_regnamespace('pgferry') is null as clean")).toEqual([
+      { clean: true },
+    ]);
   });
 });
