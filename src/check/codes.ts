@@ -49,6 +49,7 @@ export const FINDING_CODES = {
   PG_DUMP_OLDER_THAN_TARGET: ["warning"],
   SCHEMA_NOT_REHEARSED: ["warning", "info"],
   EVENT_TRIGGERS: ["warning"],
+  SOURCE_SETTINGS_NOT_CARRIED: ["warning"],
   MAJOR_UPGRADE: ["info"],
   UNIQUE_KEY_USED: ["info"],
   SEQUENCES: ["info"],
