@@ -7,7 +7,7 @@ import { isPgferryError } from "../../src/errors/index.js";
 import type { LocalDatabase } from "../../src/local-server/index.js";
 import { runMigration } from "../../src/migration.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
-import { asOwner, asSuperuser, sourceDb, targetDb } from "../harness/servers.js";
+import { asOwner, asSuperuser, ownerSession, sourceDb, targetDb } from "../harness/servers.js";
 import { streamContext } from "../harness/stream-wait.js";
 
 function check(
@@ -201,5 +201,22 @@ describe.each(testPairs())("check tries the schema on the target, $source → $t
       "select (select count(*)::int from pg_foreign_table) as tables, (select count(*)::int from pg_foreign_server) as servers",
     );
     expect(foreign).toEqual([{ tables: 0, servers: 0 }]);
+  });
+
+  it(`${label}: does not try the schema while a start prepares the same target`, async () => {
+    const [source, target] = await Promise.all([sourceDb(pair.source), targetDb(pair.target)]);
+    await asOwner(source, PLAIN);
+    const preparing = await ownerSession(target);
+    try {
+      // The lock prepare holds while it applies the schema (src/prepare/index.ts).
+      await preparing.query("select pg_advisory_lock(hashtext('pgferry:prepare'))");
+      const report = await check(source, target);
+      expect(report.warnings.find((w) => w.code === "SCHEMA_NOT_REHEARSED")?.message).toContain("right now");
+    } finally {
+      await preparing.end();
+    }
+    const free = await check(source, target);
+    expect(free.warnings.map((w) => w.code)).not.toContain("SCHEMA_NOT_REHEARSED");
+    expect(blockers(free)).toEqual([]);
   });
 });
