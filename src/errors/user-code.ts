@@ -28,7 +28,8 @@ export function userCodeError(err: unknown, step?: string): PgferryError | undef
     const m = CONTEXT_LINE.exec(line);
     if (!m) continue;
     const fn = m[1]!.replace(/^"|"$/g, "");
-    if (/^"?pgferry"?\./.test(fn) || /^pgferry_/.test(fn)) continue;
+    // pgferry's own functions, and DO blocks (only pgferry runs those in its sessions).
+    if (/^"?pgferry"?\./.test(fn) || /^pgferry_/.test(fn) || fn === "inline_code_block") continue;
     const statement = e.internalQuery ? `; its statement: ${e.internalQuery.trim()}` : "";
     const during = step ? ` during ${step}` : "";
     const side = e.side ? ` on the ${e.side}` : "";
