@@ -4,7 +4,7 @@ import { assertCaptureOwner, readCaptureOwner } from "../capture/index.js";
 import { runCheck } from "../check/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect, DDL_LOCK_TIMEOUT_MS } from "../db/index.js";
-import { PgferryError } from "../errors/index.js";
+import { PgferryError, userCodeError } from "../errors/index.js";
 import {
   ensureControlSchema,
   hasMigration,
@@ -152,7 +152,8 @@ export async function runPrepare(ctx: MigrationContext, opts: PrepareOptions = {
     return true;
   } catch (err) {
     if (ctx.signal.aborted) return false;
-    throw err;
+    // An event trigger of the user's firing on pgferry's DDL (a DDL freeze) is theirs, named.
+    throw userCodeError(err, "prepare (the schema on the target, the capture on the source)") ?? err;
   } finally {
     // Ending the session releases the prepare lock.
     await Promise.all([target.end().catch(() => {}), source.end().catch(() => {})]);

@@ -1,11 +1,11 @@
 import type pg from "pg";
-import { ident } from "../db/index.js";
+import { ident, qualified } from "../db/index.js";
 import { PgferryError, redact } from "../errors/index.js";
 import { type DumpEntry, splitDump } from "./dump-text.js";
 import { FUNCTION_DEFS_SQL, functionKey } from "./functions.js";
 import { type HintContext, type RefusedObject, schemaErrorHint } from "./hints.js";
 import { splitStatements } from "./sql-lexer.js";
-import type { PostDataItem, SchemaDump } from "./types.js";
+import { type PostDataItem, relationKey, type SchemaDump } from "./types.js";
 
 /** One statement of the schema the target refused, as a rehearsal reports it. */
 export interface SchemaFailure {
@@ -95,8 +95,11 @@ export async function applyPreData(
 
 /**
  * Rehearsal of the post-data on the (still empty) tables, after applyPreData in the same
- * transaction: keys and indexes first, then what the cutover builds, each in a savepoint.
- * Keys run as pgferry builds them (CREATE UNIQUE INDEX, then ADD CONSTRAINT … USING INDEX).
+ * transaction, in the order pgferry builds it: the index stage's builds (keys of plain tables
+ * as CREATE UNIQUE INDEX, plain indexes), then its finishing statements (USING INDEX attaches,
+ * keys of partitioned tables as dumped, index attaches, …), then what the cutover builds; each
+ * in a savepoint. Mirrors index-build's planBuild: only plain tables take the USING INDEX route
+ * (PostgreSQL refuses it on partitioned tables).
  */
 export async function rehearsePostData(
   target: pg.ClientBase,
@@ -104,19 +107,41 @@ export async function rehearsePostData(
   onFailure: (failure: SchemaFailure) => void,
 ): Promise<void> {
   const run = runner(target, { onFailure }, {});
-  const ordered = [
-    ...items.filter((i) => i.stage === "index"),
-    ...items.filter((i) => i.stage === "cutover"),
-  ];
-  for (const item of ordered) {
+  const kinds = await relationKinds(target, items);
+  const builds: { item: PostDataItem; sql: string }[] = [];
+  const finish: { item: PostDataItem; sql: string }[] = [];
+  for (const item of items.filter((i) => i.stage === "index")) {
+    const plain = item.relation ? kinds.get(relationKey(item.relation)) === "r" : false;
+    const key = item.kind === "primary_key" || item.kind === "unique";
+    if (plain && key && item.indexStatement && item.constraintStatement) {
+      builds.push({ item, sql: item.indexStatement });
+      finish.push({ item, sql: item.constraintStatement });
+    } else if (plain && item.dumpType === "INDEX") builds.push({ item, sql: item.statement });
+    else finish.push({ item, sql: item.statement });
+  }
+  const cutover = items.filter((i) => i.stage === "cutover").map((item) => ({ item, sql: item.statement }));
+  for (const { item, sql } of [...builds, ...finish, ...cutover]) {
     const where = item.relation ? ` on ${item.relation.schema}.${item.relation.name}` : "";
     const what = `${item.dumpType ?? item.kind} ${item.schema ? `${item.schema}.` : ""}${item.name}${where}`;
-    const sql =
-      item.indexStatement && item.constraintStatement
-        ? `${item.indexStatement};\n${item.constraintStatement}`
-        : item.statement;
     await run(what, item.dumpType ?? item.kind, sql, () => target.query(sql));
   }
+}
+
+/** relkind of each relation the items act on, by "schema.name". */
+async function relationKinds(
+  target: pg.ClientBase,
+  items: readonly PostDataItem[],
+): Promise<Map<string, string>> {
+  const rels = [
+    ...new Map(items.flatMap((i) => (i.relation ? [[relationKey(i.relation), i.relation]] : []))).values(),
+  ];
+  if (rels.length === 0) return new Map();
+  const { rows } = await target.query<{ key: string; relkind: string }>(
+    `select u.key, c.relkind from unnest($1::text[], $2::text[]) as u(key, name)
+       join pg_catalog.pg_class c on c.oid = pg_catalog.to_regclass(u.name)`,
+    [rels.map(relationKey), rels.map((r) => qualified(r.schema, r.name))],
+  );
+  return new Map(rows.map((r) => [r.key, r.relkind]));
 }
 
 function isFunction(entry: DumpEntry): boolean {

@@ -121,6 +121,7 @@ describe.each(testPairs())("an event trigger on the source, PostgreSQL %s", (p) 
     expect(run.stderr).toContain("USER_OBJECT_FAILED");
     expect(run.stderr).toContain("no_ddl()");
     expect(run.stderr).toContain("DDL is frozen (change freeze)");
+    expect(run.stderr).toContain("during prepare");
     expect(run.stderr).not.toContain("INTERNAL");
     // Nothing of pgferry's got onto the source.
     expect(await asOwner(source, "select to_regnamespace('pgferry') is null as clean")).toEqual([
