@@ -221,8 +221,10 @@ declare f record; fenced text;
 begin
   for f in ${CAPTURE_FUNCTIONS} loop
     -- A body already fenced stays as it is (its live body saved); a live one (new, or
-    -- installed again while the fence was up) is saved and guarded.
-    if pg_catalog.strpos(f.prosrc, ${literal(FENCED_MARK)}) operator(pg_catalog.=) 0 then
+    -- installed again while the fence was up) is saved and guarded. Only fenced bodies call
+    -- pgferry.fence(), the guard as well as the whole body earlier versions put in its place
+    -- (a cutover interrupted under one of those keeps its saved live body).
+    if pg_catalog.strpos(f.prosrc, 'perform pgferry.fence()') operator(pg_catalog.=) 0 then
       insert into pgferry.fenced (name, body) values (f.name, f.prosrc)
         on conflict (name) do update set body = excluded.body;
       fenced := pg_catalog.regexp_replace(f.prosrc, '^[[:space:]]*begin', ${literal(`begin${FENCE_GUARD}`)}, 'i');
