@@ -1,6 +1,6 @@
 import { ident, literal, qualified } from "../db/quote.js";
 import { type KeyFormat, PLAIN_KEY_FORMAT } from "./key-format.js";
-import { APPLY_SESSION_TEST } from "./ownership.js";
+import { APPLY_SESSION_TEST, DDL_SESSION_TEST } from "./ownership.js";
 
 /** The id under which the heartbeat table's changes are logged. */
 export const HEARTBEAT_TABLE_ID = 0;
@@ -63,11 +63,10 @@ function fn(
   body: string,
   skipApply: boolean,
   settings: Readonly<Record<string, string>> = {},
-  declare = "",
 ): string {
   return `create or replace function pgferry.${ident(name)}() returns trigger
 language plpgsql security definer${setClauses(settings)} as $fn$
-${declare ? `declare ${declare}\n` : ""}begin
+begin
   ${skipApply ? SKIP_APPLY : ""}
   ${body}
   return null;
@@ -83,14 +82,14 @@ $fn$;`;
  * can append to the log. A TRUNCATE's key: null for the whole table; for a leaf partition, the
  * leaf's name, so only that partition is truncated on the target.
  *
- * The write fence is not tested here: raising it swaps these bodies for FENCED_BODY (see
- * FENCE_UP_SQL), so an unfenced write pays nothing for it.
+ * The write fence is not tested here: raising it puts FENCE_GUARD at the top of these bodies
+ * (see FENCE_UP_SQL), so an unfenced write pays nothing for it.
  *
  * `skipApplySessions`: whether pgferry's apply sessions go unlogged. Needed where pgferry
  * applies changes while the capture is live: the target's capture for the rollback window,
  * written to by the forward stream until the switch. The source's capture is live only while
  * nothing applies into the source (the reverse stream writes into a fenced source, and
- * FENCED_BODY always skips apply sessions), so it leaves the test out: ~5,000 instructions
+ * FENCE_GUARD always skips apply sessions), so it leaves the test out: ~5,000 instructions
  * less per captured row.
  *
  * `keyFormat`: how the key must be logged to be exact whatever the writer's session settings
@@ -132,6 +131,9 @@ export function captureFunctionSql(
   ].join("\n");
 }
 
+/** Marks a capture body the fence has guarded (its first line after BEGIN). */
+export const FENCED_MARK = "-- pgferry: fenced";
+
 /**
  * How a table without a key logs its rows: the whole row's text, in the table's column order.
  * `columns` null: the row variable's own text (a plain table: NEW is the table's row type,
@@ -170,13 +172,11 @@ export function rowCaptureFunctionSql(
     fn(captureFunctionName(id, "ins"), logInsert(id, "I", log(imageOf("new", image))), skip, pin),
     fn(
       captureFunctionName(id, "upd"),
-      `n := ${imageOf("new", image)};
-  o := ${imageOf("old", image)};
-  if n operator(pg_catalog.=) o then return null; end if;
-  insert into pgferry.changes (tbl, op, key) values (${id}, 'D', ${log("o")}), (${id}, 'I', ${log("n")});`,
+      // No DECLARE section: the fence's guard goes in right after the body's leading BEGIN.
+      `if ${imageOf("new", image)} operator(pg_catalog.=) ${imageOf("old", image)} then return null; end if;
+  insert into pgferry.changes (tbl, op, key) values (${id}, 'D', ${log(imageOf("old", image))}), (${id}, 'I', ${log(imageOf("new", image))});`,
       skip,
       pin,
-      "n pg_catalog.text; o pg_catalog.text;",
     ),
     fn(captureFunctionName(id, "del"), logInsert(id, "D", log(imageOf("old", image))), skip, pin),
     fn(captureFunctionName(id, "trunc"), logInsert(id, "T", "null"), skip),
@@ -184,16 +184,21 @@ export function rowCaptureFunctionSql(
 }
 
 /**
- * What every capture function becomes while the fence is up: apply sessions (with the
- * migration's token) pass unlogged, every other write fails at once in pgferry.fence().
+ * What the fence puts at the top of every capture function's body while it is up: apply
+ * sessions (with the migration's token) pass unlogged, pgferry's own DDL sessions
+ * (markDdlSession) go on to log the write as usual, and every other write fails at once in
+ * pgferry.fence(). The DDL sessions' case is an event trigger writing into a captured table
+ * (a DDL audit log): pgferry's own DDL on the fenced source fires it (issue 12). Unset,
+ * current_setting gives NULL: hence the coalesce, or the test would be NULL and let writes pass.
  */
-export const FENCED_BODY = `
-begin
-  ${SKIP_APPLY}
-  perform pgferry.fence();
-  return null;
-end
-`;
+export const FENCE_GUARD = `
+  ${FENCED_MARK}
+  if coalesce(pg_catalog.current_setting('pgferry.ddl', true), '') operator(pg_catalog.=) ''
+     or not ${DDL_SESSION_TEST} then
+    ${SKIP_APPLY}
+    perform pgferry.fence();
+    return null;
+  end if;`;
 
 export const TRIGGER_NAMES = {
   insert: "pgferry_capture_ins",
@@ -261,16 +266,23 @@ begin
 end
 $fn$;
 do $do$
-declare f record;
+declare f record; fenced text;
 begin
   for f in ${CAPTURE_FUNCTIONS} loop
-    -- A body already fenced stays saved as it was; a live one (new, or installed again while
-    -- the fence was up) is saved and fenced.
-    if f.prosrc is distinct from ${literal(FENCED_BODY)} then
+    -- A body already fenced stays as it is (its live body saved); a live one (new, or
+    -- installed again while the fence was up) is saved and guarded. Only fenced bodies call
+    -- pgferry.fence(), the guard as well as the whole body earlier versions put in its place
+    -- (a cutover interrupted under one of those keeps its saved live body).
+    if pg_catalog.strpos(f.prosrc, 'perform pgferry.fence()') operator(pg_catalog.=) 0 then
       insert into pgferry.fenced (name, body) values (f.name, f.prosrc)
         on conflict (name) do update set body = excluded.body;
+      fenced := pg_catalog.regexp_replace(f.prosrc, '^[[:space:]]*begin', ${literal(`begin${FENCE_GUARD}`)}, 'i');
+      -- A body of another shape would stay unfenced: refuse instead of letting writes through.
+      if pg_catalog.strpos(fenced, ${literal(FENCED_MARK)}) operator(pg_catalog.=) 0 then
+        raise exception 'pgferry: cannot fence function pgferry.%', f.name;
+      end if;
+      execute format(${REPLACE_BODY}, f.name, ${setClausesOf("f.proconfig")}, fenced);
     end if;
-    execute format(${REPLACE_BODY}, f.name, ${setClausesOf("f.proconfig")}, ${literal(FENCED_BODY)});
   end loop;
 end
 $do$`;

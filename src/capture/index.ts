@@ -31,6 +31,8 @@ export {
   assertCaptureOwner,
   type CaptureOwner,
   claimCapture,
+  DDL_SESSION_TEST,
+  markDdlSession,
   OWNER_KEY,
   readCaptureOwner,
 } from "./ownership.js";

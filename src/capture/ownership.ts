@@ -32,6 +32,30 @@ export const APPLY_SESSION_TEST = `exists (select 1 from pgferry.meta m
      and m.value operator(pg_catalog.=) pg_catalog.current_setting('pgferry.apply', true))`;
 
 /**
+ * SQL: true in a session of pgferry's own that runs DDL on a fenced database (pgferry.ddl holds
+ * the migration's token; markDdlSession). An event trigger that writes into a captured table
+ * fires on that DDL; its writes pass the fence and are logged like any write before it (issue 12).
+ */
+export const DDL_SESSION_TEST = `exists (select 1 from pgferry.meta m
+   where m.key operator(pg_catalog.=) '${OWNER_KEY}'
+     and m.value operator(pg_catalog.=) pg_catalog.current_setting('pgferry.ddl', true))`;
+
+/**
+ * Marks this session as pgferry's own DDL session (see DDL_SESSION_TEST), reading the token
+ * where only the owning role can: in pgferry.meta. No capture schema, nothing to mark.
+ */
+export async function markDdlSession(client: pg.ClientBase): Promise<void> {
+  const { rows } = await client.query<{ ok: boolean }>(
+    "select pg_catalog.to_regclass('pgferry.meta') is not null as ok",
+  );
+  if (!rows[0]?.ok) return;
+  await client.query(
+    `select pg_catalog.set_config('pgferry.ddl', coalesce(
+       (select value from pgferry.meta where key = '${OWNER_KEY}'), ''), false)`,
+  );
+}
+
+/**
  * Records `owner` as the migration this database's capture belongs to, in the caller's
  * transaction (after the capture schema exists). Refuses when another migration owns it.
  */

@@ -3,6 +3,7 @@ import { ident, literal, lockTimeoutValue, qualified, serverMajor } from "../db/
 import { PgferryError, type Side } from "../errors/index.js";
 import type { EventSink } from "../progress/events.js";
 import { lockHolders } from "./install.js";
+import { markDdlSession } from "./ownership.js";
 
 /**
  * Removing what capture installed: the triggers on user relations (one relation per short,
@@ -95,6 +96,8 @@ export async function dropTriggers(
   opts: DropOptions,
 ): Promise<TriggeredRelation[]> {
   const relations = await pgferryTriggers(client);
+  // Dropping a trigger fires the source's event triggers: their writes must pass the fence.
+  await markDdlSession(client);
   for (const rel of relations) {
     await lockBounded(client, side, rel, opts, async () => {
       for (const trigger of rel.triggers) {

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { ident, qualified, serverMajor } from "../db/index.js";
 import type { Side } from "../errors/index.js";
+import { markDdlSession } from "./ownership.js";
 import { type DropOptions, lockBounded } from "./remove.js";
 
 /** A user trigger pgferry disabled, and how it was enabled before ('O' origin, 'A' always). */
@@ -57,6 +58,7 @@ export async function disableUserTriggers(
   const sql = USER_TRIGGERS_SQL.replace("%PARENT%", major >= 13 ? "and t.tgparentid = 0" : "");
   const { rows } = await client.query<DisabledTrigger>(sql, [tables.map((t) => qualified(t.schema, t.name))]);
   if (rows.length === 0) return 0;
+  await markDdlSession(client);
   const all = [...(await readDisabled(client)), ...rows];
   await client.query(
     "insert into pgferry.meta (key, value) values ($1, $2) on conflict (key) do update set value = excluded.value",
@@ -80,6 +82,7 @@ export async function enableUserTriggers(
     "select to_regclass('pgferry.meta') is not null as ok",
   );
   if (!has[0]?.ok) return 0;
+  await markDdlSession(client);
   const list = await readDisabled(client);
   for (const [rel, triggers] of byRelation(list)) {
     await lockBounded(client, side, triggers[0]!, opts, async () => {

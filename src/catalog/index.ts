@@ -1,4 +1,5 @@
 export { parsePatterns, type TableFilter, tableMatcher } from "./filter.js";
+export { listForeignTables } from "./foreign-tables.js";
 export {
   type Column,
   copyColumns,

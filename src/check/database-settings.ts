@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { ident } from "../db/quote.js";
+import { ident, literal, sqlIdent } from "../db/quote.js";
 import type { Findings } from "./types.js";
 
 interface DatabaseFacts {
@@ -7,11 +7,14 @@ interface DatabaseFacts {
   collate: string;
   ctype: string;
   /** Settings ALTER ROLE / ALTER DATABASE gave this role in this database, with the RESET that removes each. */
-  settings: { setting: string; reset: string }[];
+  settings: { setting: string; reset: string; role: string | null; db: string | null }[];
+  database: string;
+  role: string;
 }
 
 const FACTS_SQL = `
 select pg_encoding_to_char(d.encoding) as encoding, d.datcollate::text as collate, d.datctype::text as ctype,
+       d.datname as database, current_user as role,
        coalesce((select json_agg(json_build_object('setting', c, 'role', r.rolname, 'db', case when s.setdatabase = 0 then null else d.datname end))
                    from pg_db_role_setting s cross join unnest(s.setconfig) c left join pg_roles r on r.oid = s.setrole
                   where s.setdatabase in (0, d.oid) and s.setrole in (0, (select oid from pg_roles where rolname = current_user))),
@@ -26,9 +29,16 @@ async function facts(client: pg.ClientBase): Promise<DatabaseFacts> {
       x.role === null
         ? `DATABASE ${ident(x.db!)}`
         : `ROLE ${ident(x.role)}${x.db === null ? "" : ` IN DATABASE ${ident(x.db)}`}`;
-    return { setting: x.setting, reset: `ALTER ${scope} RESET ${ident(name)};` };
+    return { setting: x.setting, reset: `ALTER ${scope} RESET ${ident(name)};`, role: x.role, db: x.db };
   });
-  return { encoding: r.encoding, collate: r.collate, ctype: r.ctype, settings };
+  return {
+    encoding: r.encoding,
+    collate: r.collate,
+    ctype: r.ctype,
+    settings,
+    database: r.database,
+    role: r.role,
+  };
 }
 
 /**
@@ -65,6 +75,7 @@ export async function checkDatabaseSettings(
       fix: "Nothing is lost either way; create the target database with the source's LC_COLLATE and LC_CTYPE if the application relies on the order.",
     });
   }
+  reportUncarried(s, t, findings);
   const refusing = t.settings.filter((x) => REFUSING.test(x.setting));
   if (refusing.length > 0) {
     findings.blocker({
@@ -75,4 +86,53 @@ export async function checkDatabaseSettings(
       fix: `On the target: ${refusing.some((x) => /^default_transaction_read_only/i.test(x.setting)) ? "SET default_transaction_read_only = off; " : ""}${refusing.map((x) => x.reset).join(" ")} Set a transaction_timeout again after the cutover if you want one.`,
     });
   }
+}
+
+// Settings whose value is a list that SET takes unquoted (pg_dump's GUC_LIST_QUOTE ones):
+// quoting the whole value would make it one element ('app, public' one schema).
+const LIST_SETTINGS = new Set([
+  "search_path",
+  "temp_tablespaces",
+  "session_preload_libraries",
+  "shared_preload_libraries",
+  "local_preload_libraries",
+]);
+
+/** `SET name = value` as pg_dump writes it for ALTER DATABASE / ALTER ROLE. */
+export function setClause(setting: string): string {
+  const eq = setting.indexOf("=");
+  const name = setting.slice(0, eq);
+  const value = setting.slice(eq + 1);
+  return `SET ${name} = ${LIST_SETTINGS.has(name.toLowerCase()) ? value : literal(value)}`;
+}
+
+/**
+ * Settings the source database (ALTER DATABASE … SET) and the source role (ALTER ROLE … SET)
+ * give every session, which pg_dump --schema-only does not carry (issue 12, item F): a
+ * search_path the application relies on is gone after the switch. Each is reported with the
+ * statement that gives the target database or role the same; check does not apply them,
+ * because the application's role on the target is the operator's choice.
+ */
+function reportUncarried(source: DatabaseFacts, target: DatabaseFacts, findings: Findings): void {
+  const have = new Set(target.settings.map((x) => `${x.role === null ? "db" : "role"}\u0000${x.setting}`));
+  const statements: string[] = [];
+  for (const x of source.settings) {
+    if (x.role === null) {
+      if (have.has(`db\u0000${x.setting}`)) continue;
+      statements.push(`ALTER DATABASE ${sqlIdent(target.database)} ${setClause(x.setting)};`);
+    } else {
+      if (have.has(`role\u0000${x.setting}`)) continue;
+      const where = x.db === null ? "" : ` IN DATABASE ${sqlIdent(target.database)}`;
+      statements.push(`ALTER ROLE ${sqlIdent(target.role)}${where} ${setClause(x.setting)};`);
+    }
+  }
+  if (statements.length === 0) return;
+  findings.warning({
+    code: "SOURCE_SETTINGS_NOT_CARRIED",
+    side: "target",
+    message: `The source database or role gives every session settings that pg_dump does not carry and the target lacks: ${source.settings
+      .map((x) => `${x.setting} (${x.role === null ? "database" : `role ${x.role}`})`)
+      .join(", ")}. The application would run without them after the switch.`,
+    fix: `On the target: ${statements.join(" ")} (name in each ALTER ROLE the role the application will connect as there, and pgferry's own sessions set what they need themselves).`,
+  });
 }

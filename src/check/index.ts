@@ -1,4 +1,4 @@
-import { listTables, tableMatcher } from "../catalog/index.js";
+import { listForeignTables, listTables, tableMatcher } from "../catalog/index.js";
 import { connectionSlots, defaultJobs, sourceConnectionBudget } from "../db/index.js";
 import { noEvents } from "../progress/events.js";
 import { readSourceIdentity, sameSource } from "../state/index.js";
@@ -13,12 +13,14 @@ import {
   type Sides,
 } from "./connections.js";
 import { checkDatabaseSettings } from "./database-settings.js";
+import { checkEventTriggers } from "./event-triggers.js";
 import { checkExtensions } from "./extensions.js";
 import { plural } from "./format.js";
 import { checkKeys } from "./keys.js";
 import { checkObjects } from "./objects.js";
 import { checkSourcePrivileges, checkTargetPrivileges } from "./privileges.js";
 import { checkRowSecurity } from "./rls.js";
+import { rehearseSchema } from "./schema-rehearsal.js";
 import { summarizeTables, totals } from "./sizes.js";
 import { checkChangeLog, checkSourceLeftovers, checkTarget } from "./target.js";
 import {
@@ -94,7 +96,7 @@ async function inspect(
   checkVersions(source, target, findings);
   await checkDistinctDatabases(sides, opts, findings);
   await checkDatabaseSettings(sides.source, sides.target, findings);
-  const pgDump = await checkPgDump(opts.pgDump, source.major, findings);
+  const pgDump = await checkPgDump(opts.pgDump, source.major, target.major, findings);
   const report = emptyReport(source, target, pgDump);
   // Older servers lack the catalogs the rest reads; the version blocker says what to do.
   if (source.major < MIN_SOURCE_MAJOR) return finish(report, findings);
@@ -108,6 +110,7 @@ async function inspect(
   await checkTargetPrivileges(sides.target, [...new Set(tables.map((t) => t.schema))], findings);
   checkKeys(tables, findings);
   const { largeObjects } = await checkObjects(sides.source, tables, match, findings);
+  await checkEventTriggers(sides.source, tables, findings);
   report.extensions = await checkExtensions(sides.source, sides.target, target.major, findings);
   checkRowSecurity(tables, source, findings);
   await checkActivity(
@@ -124,6 +127,29 @@ async function inspect(
     findings,
   );
   await checkSourceLeftovers(sides.source, targetState, findings);
+  const sameDatabase = findings.blockers.some((f) => f.code === "SAME_DATABASE");
+  if (opts.rehearseSchema === false) {
+    // start's own preflight: start applies the schema itself right after, in one transaction.
+  } else if (targetState.userTables.length > 0 || targetState.migration || sameDatabase) {
+    findings.note({
+      code: "SCHEMA_NOT_REHEARSED",
+      side: "target",
+      message: "The target is not empty, so check did not try the source's schema on it.",
+      fix: "Nothing to do when resuming a migration; otherwise empty the target and run check again.",
+    });
+  } else if (pgDump && pgDump.major >= source.major) {
+    const foreign = (await listForeignTables(sides.source)).filter((f) => !match(f.schema, f.name));
+    const leftOut = all
+      .filter((t) => !match(t.schema, t.name))
+      .flatMap((t) => [
+        { schema: t.schema, name: t.name },
+        ...t.leaves.map((l) => ({ schema: l.schema, name: l.name })),
+      ]);
+    await rehearseSchema(
+      { source: opts.source, target: opts.target, pgDump, excluded: [...leftOut, ...foreign] },
+      findings,
+    );
+  }
   await checkChangeLog(sides.source, targetState, findings);
 
   source.connections = { ...sourceSlots, needed };

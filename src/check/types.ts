@@ -1,12 +1,13 @@
 import type { ConnectionSlots, ConnInfo } from "../db/index.js";
 import type { EventSink } from "../progress/events.js";
+import { FINDING_CODES, type FindingCode } from "./codes.js";
 
 export type Severity = "blocker" | "warning" | "info";
 
 /** One thing check found: what it is, and what to do about it. */
 export interface Finding {
-  /** Stable code (docs/commands/check.md lists every one). */
-  code: string;
+  /** Stable code (the catalogue in codes.ts; docs/commands/check.md lists every one). */
+  code: FindingCode;
   message: string;
   fix: string;
   /** "schema.name" when the finding is about one table. */
@@ -84,6 +85,11 @@ export interface CheckOptions {
   exclude?: string[];
   /** When false, the "target has user tables" blocker is skipped (start resuming its own migration). */
   requireEmptyTarget?: boolean;
+  /**
+   * Default true: apply the source's schema on the (empty) target in a transaction that is
+   * rolled back, reporting every statement the target refuses. start's preflight passes false.
+   */
+  rehearseSchema?: boolean;
   /** A transaction open longer than this, in seconds, is reported (default 60). */
   longTransactionSeconds?: number;
   emit?: EventSink;
@@ -98,6 +104,10 @@ export class Findings {
   readonly info: Finding[] = [];
 
   add(severity: Severity, finding: Finding): void {
+    // A code reported at a severity the catalogue (and so the docs) does not give it is a bug here.
+    if (!(FINDING_CODES[finding.code] as readonly Severity[]).includes(severity)) {
+      throw new Error(`check finding ${finding.code} reported as ${severity}`);
+    }
     const list = severity === "blocker" ? this.blockers : severity === "warning" ? this.warnings : this.info;
     list.push(finding);
   }

@@ -39,6 +39,7 @@ export function checkVersions(source: ServerFacts, target: ServerFacts, findings
 export async function checkPgDump(
   explicit: string | undefined,
   sourceMajor: number,
+  targetMajor: number,
   findings: Findings,
 ): Promise<PgDumpBinary | null> {
   let found: PgDumpBinary;
@@ -55,6 +56,15 @@ export async function checkPgDump(
       side: "local",
       message: `pg_dump ${found.version} (${found.path}) cannot dump the source's PostgreSQL ${sourceMajor}.`,
       fix: installHint(sourceMajor),
+    });
+  } else if (found.major < targetMajor) {
+    // It can read the source, but it quotes only the key words of its own version: a name
+    // that became a key word later (json in 16+) is printed bare, and the target refuses it.
+    findings.warning({
+      code: "PG_DUMP_OLDER_THAN_TARGET",
+      side: "local",
+      message: `pg_dump ${found.version} is older than the target's PostgreSQL ${targetMajor}: it prints names the way PostgreSQL ${found.major} parses them, and the target may refuse some (check tries the schema on the target and lists any it refuses).`,
+      fix: `${installHint(targetMajor)} A pg_dump of the target's major version dumps the source as well.`,
     });
   }
   return found;

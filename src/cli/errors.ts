@@ -1,5 +1,5 @@
 import { CommanderError } from "commander";
-import { ERROR_CODES, isPgferryError, PgferryError, redact } from "../errors/index.js";
+import { ERROR_CODES, isPgferryError, PgferryError, redact, userCodeError } from "../errors/index.js";
 import { type Output, paint } from "./output.js";
 
 /** The one error boundary: prints one line and a hint (a stack only with --debug), returns the exit status. */
@@ -29,6 +29,8 @@ export function toPgferryError(err: unknown): PgferryError {
     );
   }
   const e = err as { code?: string; message?: string };
+  const theirs = userCodeError(err);
+  if (theirs) return theirs;
   if (e && typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) {
     // With row_security = off, a table whose rows RLS would hide fails with 42501 and this text.
     if (/row-level security/i.test(e.message ?? "")) {

@@ -94,4 +94,3 @@ export function buildProgram(ctx: CliContext): Command {
   for (const c of program.commands) c.exitOverride();
   return program;
 }
-

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { isTransient } from "../db/index.js";
-import { isPgferryError, PgferryError, redact } from "../errors/index.js";
+import { isPgferryError, PgferryError, redact, userCodeError } from "../errors/index.js";
 import { CUTOVER_LOCK_KEY } from "../state/index.js";
 import type { VerifyReport } from "../verify/index.js";
 import type { StepsFailed } from "./steps.js";
@@ -43,6 +43,8 @@ export function describeVerifyFailure(report: VerifyReport): string {
 
 function asPgferryError(err: unknown, step: string): PgferryError {
   if (isPgferryError(err)) return err;
+  const theirs = userCodeError(err, `step ${step}`);
+  if (theirs) return theirs;
   const e = err as { code?: string; message?: string };
   const message = redact(e?.message ?? String(err));
   if (e?.code === "55P03") return new PgferryError("LOCK_TIMEOUT", message, { side: "target", cause: err });

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { FENCE_DOWN_SQL, FENCE_UP_SQL, fenceState } from "../capture/index.js";
+import { FENCE_DOWN_SQL, FENCE_UP_SQL, fenceState, markDdlSession } from "../capture/index.js";
 import { PgferryError, type Side } from "../errors/index.js";
 
 export { type FenceState, fenceState } from "../capture/index.js";
@@ -35,6 +35,9 @@ export async function raiseFence(client: pg.ClientBase, side: Side): Promise<Fen
     });
   }
   const raisedAt = new Date();
+  // Replacing the capture functions is DDL: an event trigger that writes into a captured
+  // table fires on it, and its writes must be logged, not fenced (issue 12).
+  await markDdlSession(client);
   await client.query(FENCE_UP_SQL);
   const { rows } = await client.query<{ txid: string; vx: string[] }>(
     `select txid_current()::text as txid, (${WRITERS_SQL}) as vx`,
@@ -43,7 +46,9 @@ export async function raiseFence(client: pg.ClientBase, side: Side): Promise<Fen
 }
 
 export async function lowerFence(client: pg.ClientBase): Promise<void> {
-  if ((await fenceState(client)) !== "absent") await client.query(FENCE_DOWN_SQL);
+  if ((await fenceState(client)) === "absent") return;
+  await markDdlSession(client);
+  await client.query(FENCE_DOWN_SQL);
 }
 
 export interface Straggler {

@@ -62,10 +62,23 @@ function lockTarget(item: CutoverItem): { schema: string; name: string } {
   return item.relation ?? { schema: "pgferry", name: "post_data" };
 }
 
+/** The foreign key just added references a partitioned table: PostgreSQL cloned it per partition. */
+async function referencesPartitioned(target: pg.ClientBase, item: CutoverItem): Promise<boolean> {
+  if (!item.relation) return false;
+  const { rows } = await target.query<{ cloned: boolean }>(
+    `select exists (select 1 from pg_catalog.pg_constraint c
+                     where c.conparentid = (select oid from pg_catalog.pg_constraint
+                                             where conrelid = $1::regclass and conname = $2)) as cloned`,
+    [qualified(item.relation.schema, item.relation.name), item.name],
+  );
+  return rows[0]?.cloned === true;
+}
+
 /**
  * Runs one item and marks it done in the same transaction, so a retry skips what was built.
  * A foreign key goes in NOT VALID (instant: existing rows are not scanned inside the fence
- * window) except on a partitioned table, where PostgreSQL does not allow that.
+ * window) except on a partitioned table, where PostgreSQL does not allow that, and except
+ * when it references a partitioned table, where its VALIDATE is broken.
  */
 async function buildItem(target: pg.ClientBase, item: CutoverItem, opts: DropOptions): Promise<void> {
   await lockBounded(target, "target", lockTarget(item), opts, async () => {
@@ -74,8 +87,15 @@ async function buildItem(target: pg.ClientBase, item: CutoverItem, opts: DropOpt
       await target.query("savepoint fk");
       try {
         await target.query(fast);
-        await target.query(MARK_DONE, [item.id, true]);
-        return;
+        if (await referencesPartitioned(target, item)) {
+          // VALIDATE of such a key checks every row against each referenced partition in
+          // turn and fails on valid data (PostgreSQL 12–17), and leaves the per-partition
+          // clones marked NOT VALID (issue 12): it is added validated instead.
+          await target.query("rollback to savepoint fk");
+        } else {
+          await target.query(MARK_DONE, [item.id, true]);
+          return;
+        }
       } catch (err) {
         // 42809: NOT VALID foreign keys on partitioned tables are refused; add it validated.
         if ((err as { code?: string }).code !== "42809") throw err;
@@ -181,9 +201,8 @@ export async function validateForeignKeys(
     const label = `${item.relation.schema}.${item.relation.name}.${item.name}`;
     try {
       await lockBounded(target, "target", item.relation, opts, async () => {
-        await target.query(
-          `alter table ${qualified(item.relation!.schema, item.relation!.name)} validate constraint ${ident(item.name)}`,
-        );
+        const rel = qualified(item.relation!.schema, item.relation!.name);
+        await target.query(`alter table ${rel} validate constraint ${ident(item.name)}`);
         await target.query("update pgferry.post_data set validated_at = now() where id = $1", [item.id]);
       });
       out.validated.push(label);

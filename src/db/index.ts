@@ -22,7 +22,7 @@ export {
 } from "./connection-budget.js";
 export { connectionCap, MIN_CONNECTION_CAP, withConnectionCap } from "./connection-cap.js";
 export { openSessions } from "./open-sessions.js";
-export { ident, identList, literal, qualified } from "./quote.js";
+export { ident, identList, literal, qualified, sqlIdent } from "./quote.js";
 export {
   DEFAULT_STALL_TIMEOUT_MS,
   type StallDetails,

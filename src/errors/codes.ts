@@ -52,7 +52,7 @@ export const ERROR_CODES = {
   PG_DUMP_FAILED: { exit: 1, hint: "Read pg_dump's message above; run `pgferry check` to find the cause." },
   SCHEMA_APPLY_FAILED: {
     exit: 1,
-    hint: "The target rejected part of the source schema; fix the statement shown (often a missing extension or role) and run start again.",
+    hint: "The target refused a statement of the source schema (shown with the server's reason): fix that cause on the target or the source (`pgferry check` lists every refused statement with its fix), then run start again.",
   },
   INDEX_BUILD_FAILED: {
     exit: 1,
@@ -72,6 +72,10 @@ export const ERROR_CODES = {
   COPY_FAILED: {
     exit: 1,
     hint: "Run `pgferry start` again to resume; finished chunks are not copied again.",
+  },
+  USER_OBJECT_FAILED: {
+    exit: 1,
+    hint: "A trigger, event trigger or function of yours raised the error while pgferry worked: change or disable it for the migration, then run the command again.",
   },
   ROW_SECURITY: {
     exit: 1,

@@ -4,7 +4,7 @@ import { assertCaptureOwner, readCaptureOwner } from "../capture/index.js";
 import { runCheck } from "../check/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect, DDL_LOCK_TIMEOUT_MS } from "../db/index.js";
-import { PgferryError } from "../errors/index.js";
+import { PgferryError, userCodeError } from "../errors/index.js";
 import {
   ensureControlSchema,
   hasMigration,
@@ -42,6 +42,8 @@ async function preflight(ctx: MigrationContext, opts: PrepareOptions): Promise<v
     source: ctx.source,
     target: ctx.target,
     requireEmptyTarget: true,
+    // Prepare holds the lock the rehearsal takes, and applies the schema itself right after.
+    rehearseSchema: false,
     ...(opts.pgDump ? { pgDump: opts.pgDump } : {}),
     ...(opts.jobs ? { jobs: opts.jobs } : {}),
     ...(opts.include ? { include: opts.include } : {}),
@@ -153,7 +155,8 @@ export async function runPrepare(ctx: MigrationContext, opts: PrepareOptions = {
     return true;
   } catch (err) {
     if (ctx.signal.aborted) return false;
-    throw err;
+    // An event trigger of the user's firing on pgferry's DDL (a DDL freeze) is theirs, named.
+    throw userCodeError(err, "prepare (the schema on the target, the capture on the source)") ?? err;
   } finally {
     // Ending the session releases the prepare lock.
     await Promise.all([target.end().catch(() => {}), source.end().catch(() => {})]);

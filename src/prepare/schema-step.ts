@@ -1,5 +1,12 @@
 import type pg from "pg";
-import { identityOf, listTables, type SourceTable, tableMatcher, tableShape } from "../catalog/index.js";
+import {
+  identityOf,
+  listForeignTables,
+  listTables,
+  type SourceTable,
+  tableMatcher,
+  tableShape,
+} from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
 import { serverMajor } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
@@ -27,7 +34,8 @@ export async function selectTables(
     .flatMap((t) => [
       { schema: t.schema, name: t.name },
       ...t.leaves.map((l) => ({ schema: l.schema, name: l.name })),
-    ]);
+    ])
+    .concat((await listForeignTables(source)).filter((f) => !match(f.schema, f.name)));
   if (chosen.length === 0 && (opts.include?.length || opts.exclude?.length)) {
     throw new PgferryError("BAD_OPTION", "No source table matches --tables / --exclude.", {
       side: "local",

@@ -57,7 +57,7 @@ export async function dumpSchema(source: ConnInfo, opts: DumpOptions): Promise<S
     runPgDump(bin.path, [...args, "--section=pre-data"], source, opts.signal),
     runPgDump(bin.path, [...args, "--section=post-data"], source, opts.signal),
   ]);
-  const pre = preparePreData(preText);
+  const pre = preparePreData(preText, { serversWithTables: facts.serversWithTables });
   const post = classifyPostData(postText, {
     partitionRoot: facts.partitionRoot,
     matviews: new Set(facts.matviewPopulated.keys()),
@@ -69,6 +69,7 @@ export async function dumpSchema(source: ConnInfo, opts: DumpOptions): Promise<S
     postData: [...post.items, ...matviewRefreshes(pre.matviews, facts.matviewPopulated)],
     skipped: [...pre.skipped, ...post.skipped],
     warnings: post.warnings,
+    functions: facts.functions,
     pgDump: { path: bin.path, version: bin.version },
   };
 }

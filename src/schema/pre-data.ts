@@ -17,13 +17,25 @@ export interface PreparedPreData {
  * - COMMENT ON EXTENSION is dropped (only the extension's owner may run it, and a trusted
  *   extension created by a non-superuser is owned by the bootstrap superuser);
  * - CREATE SCHEMA becomes CREATE SCHEMA IF NOT EXISTS, since creating an extension may have
- *   created its schema already (heroku_ext).
+ *   created its schema already (heroku_ext);
+ * - a foreign server whose every foreign table is left out (--exclude) is left out with its
+ *   user mappings: creating it needs USAGE on its wrapper, which the target may refuse.
  */
-export function preparePreData(text: string): PreparedPreData {
+export function preparePreData(text: string, opts: PreDataOptions = {}): PreparedPreData {
   const dump = splitDump(text);
   const out: PreparedPreData = { text: "", extensions: [], matviews: [], skipped: [] };
   const kept: DumpEntry[] = [];
+  const unused = unusedServers(dump.entries, opts.serversWithTables);
   for (const entry of dump.entries) {
+    const server = serverOf(entry);
+    if (server !== undefined && unused.has(server)) {
+      out.skipped.push({
+        type: entry.type,
+        name: entry.tag,
+        reason: "every foreign table on this server is excluded",
+      });
+      continue;
+    }
     if (entry.type === "EXTENSION") {
       out.extensions.push(parseExtension(entry.sql));
       continue;
@@ -53,6 +65,34 @@ export function preparePreData(text: string): PreparedPreData {
   }
   out.text = joinDump({ preamble: dump.preamble, entries: kept });
   return out;
+}
+
+export interface PreDataOptions {
+  /** Foreign servers that have foreign tables on the source (a server with none is kept). */
+  serversWithTables?: ReadonlySet<string>;
+}
+
+/** The server a SERVER, USER MAPPING or COMMENT ON SERVER entry is about (pg_dump's tags). */
+function serverOf(entry: DumpEntry): string | undefined {
+  if (entry.type === "SERVER") return entry.tag;
+  if (entry.type === "USER MAPPING") return / SERVER (.+)$/.exec(entry.tag)?.[1];
+  if (entry.type === "COMMENT") return /^SERVER (.+)$/.exec(entry.tag)?.[1];
+  return undefined;
+}
+
+/** Servers with foreign tables on the source of which the dump holds none: all were left out. */
+function unusedServers(
+  entries: readonly DumpEntry[],
+  withTables: ReadonlySet<string> | undefined,
+): Set<string> {
+  if (!withTables || withTables.size === 0) return new Set();
+  const used = new Set<string>();
+  for (const e of entries) {
+    if (e.type !== "FOREIGN TABLE") continue;
+    const m = /\)\s*SERVER\s+("(?:[^"]|"")+"|[^\s;]+)/i.exec(e.sql);
+    if (m) used.add(m[1]!.startsWith('"') ? m[1]!.slice(1, -1).replace(/""/g, '"') : m[1]!);
+  }
+  return new Set([...withTables].filter((s) => !used.has(s)));
 }
 
 /** CREATE EXTENSION IF NOT EXISTS name WITH SCHEMA schema */

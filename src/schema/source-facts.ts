@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { FUNCTION_DEFS_SQL } from "./functions.js";
 import { type RelationName, relationKey } from "./types.js";
 
 export interface SourceFacts {
@@ -8,6 +9,10 @@ export interface SourceFacts {
   partitions: (RelationName & { root: RelationName })[];
   /** Materialized views by "schema.name": whether the source has data in them. */
   matviewPopulated: Map<string, boolean>;
+  /** Definitions of the source's functions and procedures, by pg_dump's tag (see functions.ts). */
+  functions: Record<string, string>;
+  /** Foreign servers that some foreign table uses. */
+  serversWithTables: Set<string>;
 }
 
 const PARTITIONS_SQL = `
@@ -42,7 +47,29 @@ export async function readSourceFacts(client: pg.ClientBase): Promise<SourceFact
   const matviewPopulated = new Map<string, boolean>();
   for (const m of mv.rows)
     matviewPopulated.set(relationKey({ schema: m.schemaname, name: m.matviewname }), m.ispopulated);
-  return { partitionRoot, partitions, matviewPopulated };
+  const servers = await client.query<{ name: string }>(
+    `select s.srvname as name from pg_catalog.pg_foreign_server s
+      where exists (select 1 from pg_catalog.pg_foreign_table f where f.ftserver = s.oid)`,
+  );
+  return {
+    partitionRoot,
+    partitions,
+    matviewPopulated,
+    functions: await readFunctionDefs(client),
+    serversWithTables: new Set(servers.rows.map((r) => r.name)),
+  };
+}
+
+/** In a transaction of its own, to print names under pg_dump's empty search_path and set it back. */
+async function readFunctionDefs(client: pg.ClientBase): Promise<Record<string, string>> {
+  await client.query("begin");
+  try {
+    await client.query("set local search_path = ''");
+    const { rows } = await client.query<{ key: string; def: string }>(FUNCTION_DEFS_SQL);
+    return Object.fromEntries(rows.map((r) => [r.key, r.def]));
+  } finally {
+    await client.query("rollback");
+  }
 }
 
 /** The excluded tables plus every partition under them: pg_dump 15's -T does not follow partitions. */

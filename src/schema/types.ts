@@ -59,6 +59,11 @@ export interface SchemaDump {
   skipped?: SkippedEntry[];
   /** Things worth telling the operator (an entry pgferry could not read and stages at cutover). */
   warnings?: string[];
+  /**
+   * The source's function and procedure definitions by pg_dump's tag ("schema.name(types)"):
+   * a function the target already has with the same definition is not created again.
+   */
+  functions?: Record<string, string>;
   /** The pg_dump that produced it. */
   pgDump?: { path: string; version: string };
 }

@@ -171,7 +171,11 @@ class ReverseEngine {
     // q; the others apply their net row counts (row-sql.ts).
     const plan = (t: StreamTable) =>
       t.identity === "row"
-        ? rowWindowPlan({ changes: heads.get(t.id)!.n, truncates: heads.get(t.id)!.truncs.length, recopy: false })
+        ? rowWindowPlan({
+            changes: heads.get(t.id)!.n,
+            truncates: heads.get(t.id)!.truncs.length,
+            recopy: false,
+          })
         : "none";
     const recopied = busy.filter((t) => plan(t) === "copy");
     const netted = busy.filter((t) => plan(t) === "net");

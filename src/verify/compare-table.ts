@@ -32,6 +32,7 @@ export interface CompareLimits {
   rangeRows: number;
   maxKeys: number;
   recheckAttempts: number;
+  recheckBatch?: number;
 }
 
 interface RangeResult {
@@ -91,8 +92,8 @@ async function persistentRanges(
   return bad;
 }
 
-/** Most differing keys of one table compared again (beyond, they count as differences). */
-const RECHECKED_KEYS = 10_000;
+/** Differing keys re-checked together (the batch bounds one recheck query, not how many are re-checked). */
+const RECHECK_BATCH = 10_000;
 
 interface KeyOutcome {
   listed: KeyDiff[];
@@ -111,26 +112,52 @@ interface KeyOutcome {
  * again (it may have changed again since: a busy row; after the last attempt it is taken as
  * applied, since the stream replaced it with the source's row as of at least that snapshot);
  * if it does not, nothing applies it and it is a difference, with the reason.
+ *
+ * Every differing key is settled this way, in batches, however many there are: a key counted
+ * as a difference without a re-check would be a false alarm under sustained writes (issue 12).
  */
 async function keyDifferences(
   sides: CompareSides,
   t: VerifyTable,
   bad: RangeResult[],
-  limits: { maxKeys: number; recheckAttempts: number },
+  limits: { maxKeys: number; recheckAttempts: number; recheckBatch?: number },
 ): Promise<KeyOutcome> {
-  // Every differing key is settled, not only the listed ones: a busy table can have more keys
-  // in flight than are listed. Past RECHECKED_KEYS they are counted as differences unread.
-  const found: KeyDiff[] = [];
-  let unread = 0;
-  for (const r of bad) {
-    const diffs = await rangeKeyDiffs(sides.source, sides.target, t, r.range);
-    const room = Math.max(0, RECHECKED_KEYS - found.length);
-    found.push(...diffs.slice(0, room));
-    unread += Math.max(0, diffs.length - room);
-  }
-  const differ: KeyDiff[] = [];
   const out: KeyOutcome = { listed: [], more: 0, inFlight: 0 };
-  let pending = found;
+  let batch: KeyDiff[] = [];
+  const flush = async () => {
+    const settled = await settleKeys(sides, t, batch, limits.recheckAttempts);
+    batch = [];
+    // Only the listed keys are kept; the rest are counted (a table can differ by millions).
+    const room = Math.max(0, limits.maxKeys - out.listed.length);
+    out.listed.push(...settled.differ.slice(0, room));
+    out.more += Math.max(0, settled.differ.length - room);
+    out.inFlight += settled.inFlight;
+    if (settled.notApplied) {
+      out.notApplied = {
+        keys: (out.notApplied?.keys ?? 0) + settled.notApplied.keys,
+        reason: settled.notApplied.reason,
+      };
+    }
+  };
+  for (const r of bad) {
+    for (const d of await rangeKeyDiffs(sides.source, sides.target, t, r.range)) {
+      batch.push(d);
+      if (batch.length >= (limits.recheckBatch ?? RECHECK_BATCH)) await flush();
+    }
+  }
+  if (batch.length > 0) await flush();
+  return out;
+}
+
+/** One batch of differing keys, re-checked until each is settled (see keyDifferences). */
+async function settleKeys(
+  sides: CompareSides,
+  t: VerifyTable,
+  keys: KeyDiff[],
+  recheckAttempts: number,
+): Promise<{ differ: KeyDiff[]; inFlight: number; notApplied?: { keys: number; reason: string } }> {
+  const differ: KeyDiff[] = [];
+  let pending = keys;
   for (let attempt = 1; pending.length > 0; attempt++) {
     sides.signal?.throwIfAborted();
     const r = await recheckKeys(sides.source, sides.target, t, pending);
@@ -139,18 +166,12 @@ async function keyDifferences(
     const applied = await sides.awaitApplied(t, r.snapshot, r.waiting.length);
     if (!applied.applied) {
       differ.push(...r.waiting);
-      out.notApplied = { keys: r.waiting.length, reason: applied.reason };
-      break;
+      return { differ, inFlight: 0, notApplied: { keys: r.waiting.length, reason: applied.reason } };
     }
-    if (attempt >= Math.max(1, limits.recheckAttempts)) {
-      out.inFlight = r.waiting.length;
-      break;
-    }
+    if (attempt >= Math.max(1, recheckAttempts)) return { differ, inFlight: r.waiting.length };
     pending = r.waiting;
   }
-  out.listed = differ.slice(0, limits.maxKeys);
-  out.more = differ.length - out.listed.length + unread;
-  return out;
+  return { differ, inFlight: 0 };
 }
 
 function verdict(t: VerifyTable, results: RangeResult[]): TableVerdict {

@@ -3,7 +3,7 @@ import { qualified } from "../db/quote.js";
 import { tableName, type VerifyTable } from "./table-sql.js";
 import type { Difference } from "./types.js";
 
-type ObjectKind = "index" | "constraint" | "foreign_key" | "trigger";
+type ObjectKind = "index" | "constraint" | "late_constraint" | "foreign_key" | "trigger";
 
 // Indexes, constraints and user triggers of each table, by name (pgferry's own triggers and
 // the internal ones of constraints excluded). Partitions inherit them from the root.
@@ -12,7 +12,12 @@ with rel as (select r.name, to_regclass(r.name) as oid from unnest($1::text[]) a
 select rel.name as tbl, 'index' as kind, ic.relname as name
   from rel join pg_index i on i.indrelid = rel.oid join pg_class ic on ic.oid = i.indexrelid
 union all
-select rel.name, case c.contype when 'f' then 'foreign_key' else 'constraint' end, c.conname
+select rel.name,
+       case when c.contype = 'f' then 'foreign_key'
+            -- A NOT VALID check is dumped apart from its table and created at cutover (issue 12).
+            when c.contype = 'c' and not c.convalidated then 'late_constraint'
+            else 'constraint' end,
+       c.conname
   from rel join pg_constraint c on c.conrelid = rel.oid where c.contype in ('p', 'u', 'f', 'c', 'x')
 union all
 select rel.name, 'trigger', t.tgname
@@ -28,8 +33,17 @@ async function objectsOf(client: pg.ClientBase, tables: readonly VerifyTable[]):
 const DIFF_KIND: Record<ObjectKind, "missing_index" | "missing_constraint" | "missing_trigger"> = {
   index: "missing_index",
   constraint: "missing_constraint",
+  late_constraint: "missing_constraint",
   foreign_key: "missing_constraint",
   trigger: "missing_trigger",
+};
+
+const LABEL: Record<ObjectKind, string> = {
+  index: "index",
+  constraint: "constraint",
+  late_constraint: "constraint (NOT VALID)",
+  foreign_key: "foreign key",
+  trigger: "trigger",
 };
 
 export interface ObjectFindings {
@@ -47,7 +61,8 @@ function push<T>(map: Map<string, T[]>, key: string, value: T): void {
 
 /**
  * Every index, constraint and trigger of the source must exist on the target once it is due:
- * indexes and keys when the table is indexed, foreign keys and user triggers once cut over.
+ * indexes, keys and validated checks when the table is indexed; foreign keys, NOT VALID checks
+ * and user triggers once cut over.
  */
 export async function compareObjects(
   source: pg.ClientBase,
@@ -63,12 +78,14 @@ export async function compareObjects(
   const findings: ObjectFindings = { missing: new Map(), pending: new Map() };
   for (const r of rows) {
     if (onTarget.has(`${r.tbl}\u0000${r.kind}\u0000${r.name}`)) continue;
+    // Validated on the target after the switch (or by hand): the same constraint either way.
+    if (r.kind === "late_constraint" && onTarget.has(`${r.tbl}\u0000constraint\u0000${r.name}`)) continue;
     const t = byQualified.get(r.tbl)!;
-    const late = r.kind === "foreign_key" || r.kind === "trigger";
+    const late = r.kind === "foreign_key" || r.kind === "trigger" || r.kind === "late_constraint";
     const indexed = t.phase === null || ["indexed", "streaming", "paused"].includes(t.phase);
     const due = late ? cutOver : indexed;
     if (due) push(findings.missing, tableName(t), { kind: DIFF_KIND[r.kind], name: r.name });
-    else push(findings.pending, tableName(t), `${r.kind.replace("_", " ")} ${r.name}`);
+    else push(findings.pending, tableName(t), `${LABEL[r.kind]} ${r.name}`);
   }
   return findings;
 }

@@ -83,6 +83,8 @@ export interface VerifyOptions {
   tables?: string[];
   /** Skip the sequence and object comparisons (the cutover's fast check). */
   dataOnly?: boolean;
+  /** @internal Differing keys re-checked per query (default 10,000); tests lower it. */
+  recheckBatch?: number;
 }
 
 export const VERIFY_DEFAULTS = {

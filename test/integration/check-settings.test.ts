@@ -99,4 +99,34 @@ describe.each(testPairs())("check: the target database's encoding and settings (
     expect(out.outcome).toBe("indexed");
     await assertSameContents(source, target);
   });
+
+  // Issue 12, item F: pg_dump --schema-only carries no ALTER DATABASE / ALTER ROLE … SET.
+  it(`${pairLabel(p)}: the source's database and role settings are reported with statements that work`, async () => {
+    const source = await sourceDb(p.source);
+    const target = await targetDb(p.target);
+    await asOwner(
+      source,
+      `create schema app; create table app.t (id int primary key);
+       alter database ${ident(source.database)} set search_path = app, public;
+       alter role ${ident(source.role)} in database ${ident(source.database)} set work_mem = '8MB';`,
+    );
+    const report = await checkOf(source, target);
+    const found = report.warnings.find((w) => w.code === "SOURCE_SETTINGS_NOT_CARRIED");
+    expect(found?.message).toContain("search_path=app, public");
+    expect(found?.fix).toContain(`ALTER DATABASE ${target.database} SET search_path = app, public;`);
+    expect(found?.fix).toContain(
+      `ALTER ROLE ${target.role} IN DATABASE ${target.database} SET work_mem = '8MB';`,
+    );
+    // The statements as printed, run by the target's owner: the next session has the settings.
+    const statements = found!.fix.match(/ALTER (DATABASE|ROLE) [^;]+;/g)!;
+    expect(statements).toHaveLength(2);
+    await asOwner(target, statements.join("\n"));
+    const [row] = await asOwner<{ path: string; mem: string }>(
+      target,
+      "select current_setting('search_path') as path, current_setting('work_mem') as mem",
+    );
+    expect(row).toEqual({ path: "app, public", mem: "8MB" });
+    const again = await checkOf(source, target);
+    expect(again.warnings.map((w) => w.code)).not.toContain("SOURCE_SETTINGS_NOT_CARRIED");
+  });
 });

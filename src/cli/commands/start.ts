@@ -2,8 +2,8 @@ import { type Command, Option } from "commander";
 import { parsePatterns, tableMatcher } from "../../catalog/filter.js";
 import { resolveUrl } from "../../db/conn-info.js";
 import type { CliContext } from "../context.js";
-import { logFileOption, openLogFile } from "../log-file.js";
 import { addListenOptions, type ListenFlags, listenToken } from "../listen-options.js";
+import { logFileOption, openLogFile } from "../log-file.js";
 import {
   addConnectionOptions,
   jsonOption,

@@ -1,0 +1,86 @@
+import { sqlIdent } from "../db/quote.js";
+
+/** What a hint may name: the role that runs the schema on the target and its major version. */
+export interface HintContext {
+  role?: string;
+  targetMajor?: number;
+  /** Major of the pg_dump that wrote the schema. */
+  pgDumpMajor?: number;
+}
+
+/** The refused entry: pg_dump's type and "schema.name" (for a view, its name). */
+export interface RefusedObject {
+  type: string;
+  name: string;
+}
+
+/**
+ * The fix for a statement of the source schema that the target refused, chosen by the
+ * refusal's SQLSTATE (and, for a privilege, by what was denied), never a guess: an
+ * unrecognised refusal gets no specific hint and the catalogue's neutral one applies.
+ */
+export function schemaErrorHint(
+  sqlstate: string | undefined,
+  message: string,
+  ctx: HintContext = {},
+  object?: RefusedObject,
+): string | undefined {
+  const role = ctx.role ? sqlIdent(ctx.role) : "<target role>";
+  if (sqlstate === "42501") {
+    const param = /permission denied to set parameter "([^"]+)"/.exec(message);
+    if (param) {
+      const grant = `GRANT SET ON PARAMETER ${param[1]} TO ${role};`;
+      return ctx.targetMajor !== undefined && ctx.targetMajor < 15
+        ? `Only a superuser may set ${param[1]} on this target (PostgreSQL ${ctx.targetMajor} has no GRANT SET ON PARAMETER): have an administrator create the function on the target first (pgferry then keeps theirs when it is identical), or remove the SET ${param[1]} clause from the function on the source.`
+        : `Have an administrator run \`${grant}\` on the target (PostgreSQL 15 or newer), or remove the SET ${param[1]} clause from the function on the source.`;
+    }
+    const fdw = /permission denied for foreign-data wrapper (\S+)/.exec(message);
+    if (fdw) {
+      return `Have an administrator run \`GRANT USAGE ON FOREIGN DATA WRAPPER ${fdw[1]} TO ${role};\` on the target, or leave the foreign tables out with --exclude (their servers and user mappings are then left out too).`;
+    }
+    if (/permission denied to set the "(filename|program)" option/.test(message)) {
+      return `Reading server files needs pg_read_server_files (pg_execute_server_program for a program): have an administrator run \`GRANT pg_read_server_files TO ${role};\` on the target, or leave the foreign table out with --exclude.`;
+    }
+    if (/permission denied for language/.test(message)) {
+      return "Only a superuser may create functions in this language: have an administrator create the function on the target exactly as the source has it (the statement shown); pgferry then keeps it instead of creating it again.";
+    }
+    return "The target role lacks a privilege this object needs (often superuser): have an administrator create it on the target exactly as shown, or leave the object out, then run start again.";
+  }
+  if (sqlstate === "42601") {
+    return olderPgDump(ctx);
+  }
+  if (sqlstate === "0A000") {
+    return "The target's PostgreSQL does not support what this statement uses (changed or removed in a later major version): change the object on the source, or create an equivalent on the target as an administrator.";
+  }
+  if (
+    sqlstate === "42P01" &&
+    object?.type === "VIEW" &&
+    message === `relation "${object.name}" does not exist`
+  ) {
+    // CREATE OR REPLACE VIEW v AS … FROM v is accepted, but the view can never be read
+    // (infinite recursion) and no dump can create it: it must name itself before it exists.
+    return `The view reads itself (it was replaced by a definition that selects from it): querying it fails on the source too, and no dump can recreate it. Drop it on the source (DROP VIEW ${object.name};) or replace it with a definition that does not read itself.`;
+  }
+  if (sqlstate === "42704" || sqlstate === "42883" || sqlstate === "42P01" || sqlstate === "3F000") {
+    return "It refers to something the target lacks (a role, an extension, a collation, an object refused before it): create that on the target, then run start again.";
+  }
+  if (sqlstate === "42P07" || sqlstate === "42710" || sqlstate === "42723" || sqlstate === "42P06") {
+    return "The target already has an object of that name with another definition: drop it on the target (it must start empty), or make it identical to the source's.";
+  }
+  if (sqlstate === "58P01" || sqlstate === "58000") {
+    return "A file the object needs (a shared library) is not installed on the target server: install it there, or leave the object out.";
+  }
+  return undefined;
+}
+
+function olderPgDump(ctx: HintContext): string {
+  const which =
+    ctx.targetMajor !== undefined
+      ? `pg_dump ${ctx.targetMajor} (the target's major version)`
+      : "a pg_dump of the target's major version";
+  const older =
+    ctx.pgDumpMajor !== undefined && ctx.targetMajor !== undefined && ctx.pgDumpMajor < ctx.targetMajor
+      ? ` pg_dump ${ctx.pgDumpMajor} quotes only the words that were reserved in PostgreSQL ${ctx.pgDumpMajor}.`
+      : "";
+  return `The target cannot parse the statement as pg_dump printed it (a name that is a key word in the target's version, or syntax it changed).${older} Install ${which} and pass it with --pg-dump, or rename the object on the source.`;
+}
