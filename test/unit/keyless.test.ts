@@ -33,9 +33,14 @@ describe("rowCaptureFunctionSql", () => {
 
   it("an UPDATE logs the old row deleted then the new inserted, nothing when their text is equal", () => {
     const upd = plain.slice(plain.indexOf("capture_7_upd"), plain.indexOf("capture_7_del"));
-    expect(upd).toContain("declare n pg_catalog.text; o pg_catalog.text;");
-    expect(upd).toContain("if n operator(pg_catalog.=) o then return null; end if;");
-    expect(upd).toContain("values (7, 'D', pg_catalog.to_jsonb(o)), (7, 'I', pg_catalog.to_jsonb(n))");
+    // No DECLARE: the fence's guard is put right after the body's leading BEGIN.
+    expect(upd).not.toContain("declare");
+    expect(upd).toContain(
+      "if new::pg_catalog.text operator(pg_catalog.=) old::pg_catalog.text then return null; end if;",
+    );
+    expect(upd).toContain(
+      "values (7, 'D', pg_catalog.to_jsonb(old::pg_catalog.text)), (7, 'I', pg_catalog.to_jsonb(new::pg_catalog.text))",
+    );
   });
 
   it("pins the format's settings on the row functions only, and keeps the fence's names", () => {
