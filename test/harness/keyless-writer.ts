@@ -73,6 +73,8 @@ export interface KeylessStats {
 
 export interface KeylessWriter {
   readonly stats: KeylessStats;
+  /** Resolves once no client can still truncate: each has ended the transaction it was in. */
+  stopTruncating(): Promise<void>;
   stop(): Promise<KeylessStats>;
 }
 
@@ -205,7 +207,11 @@ export function startKeylessWriter(
 ): KeylessWriter {
   const stats: KeylessStats = { transactions: 0, committed: 0, fenced: 0, statements: {}, errors: [] };
   let stopping = false;
-  const loop = async (seed: number) => {
+  let truncates = opts.truncates ?? true;
+  // Per client: how many transactions it has ended; stopTruncating waits for each to move on.
+  const ended: number[] = [];
+  const loop = async (seed: number, me: number) => {
+    ended[me] = 0;
     const rand = prng(seed);
     let client: pg.Client | undefined;
     while (!stopping) {
@@ -215,7 +221,7 @@ export function startKeylessWriter(
         await client.query("begin");
         const n = 1 + Math.floor(rand() * 3);
         for (let i = 0; i < n; i++) {
-          const [kind, sql, params] = statementFor(rand, opts.truncates ?? true);
+          const [kind, sql, params] = statementFor(rand, truncates);
           stats.statements[kind] = (stats.statements[kind] ?? 0) + 1;
           await client.query(sql, params);
         }
@@ -231,13 +237,20 @@ export function startKeylessWriter(
           client = undefined;
         }
       }
+      ended[me]!++;
       await new Promise((r) => setTimeout(r, Math.floor(rand() * 2 * (opts.pauseMs ?? 10))));
     }
+    ended[me] = Number.POSITIVE_INFINITY;
     await client?.end().catch(() => {});
   };
-  const loops = Array.from({ length: opts.clients ?? 3 }, (_, i) => loop((opts.seed ?? 1) * 1000 + i));
+  const loops = Array.from({ length: opts.clients ?? 3 }, (_, i) => loop((opts.seed ?? 1) * 1000 + i, i));
   return {
     stats,
+    async stopTruncating() {
+      truncates = false;
+      const before = [...ended];
+      while (ended.some((n, i) => n <= before[i]!)) await new Promise((r) => setTimeout(r, 5));
+    },
     async stop() {
       stopping = true;
       await Promise.all(loops);
