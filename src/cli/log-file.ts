@@ -1,8 +1,10 @@
 import { appendFileSync } from "node:fs";
 import path from "node:path";
 import { Option } from "commander";
+import type { MigrationContext } from "../context.js";
 import { redact } from "../errors/index.js";
 import { type PgferryEvent, stampEvent } from "../progress/events.js";
+import type { CliContext } from "./context.js";
 
 /** Where the record goes when neither --log-file nor PGFERRY_LOG_FILE says: the current directory. */
 export const DEFAULT_LOG_FILE = "pgferry.log";
@@ -67,4 +69,24 @@ export function openLogFile(flag: string | undefined, command: string, argv: rea
 /** The flags given, without their values: values may be URLs or commands holding secrets. */
 function flagsOnly(argv: readonly string[]): string[] {
   return argv.filter((a) => a.startsWith("--")).map((a) => a.split("=")[0]!);
+}
+
+/**
+ * The context of a one-shot command (cutover, rollback, cleanup): every event goes to the log
+ * file first, then to `show` (the terminal), so the record holds what the screen showed.
+ */
+export function loggedContext(
+  ctx: CliContext,
+  command: string,
+  flags: { logFile?: string },
+  ends: Pick<MigrationContext, "source" | "target">,
+  show: (e: PgferryEvent) => void,
+): { mctx: MigrationContext; log: LogFile } {
+  const log = openLogFile(flags.logFile, command, process.argv.slice(2));
+  ctx.record = log.write;
+  const emit = (e: PgferryEvent) => {
+    log.write(e);
+    show(e);
+  };
+  return { mctx: { ...ends, signal: ctx.signal, emit }, log };
 }

@@ -1,8 +1,7 @@
 import type { Command } from "commander";
 import type { CleanupReport, FinalReport, SideCleanup } from "../../cleanup/index.js";
-import type { MigrationContext } from "../../context.js";
 import type { CliContext } from "../context.js";
-import { logFileOption, openLogFile } from "../log-file.js";
+import { logFileOption, loggedContext } from "../log-file.js";
 import { addConnectionOptions, lockTimeoutSeconds, positiveInt } from "../options.js";
 import { formatBytes, formatCount, formatDuration } from "../render/format.js";
 
@@ -42,19 +41,11 @@ export function register(program: Command, ctx: CliContext): void {
       const source = flags.skipSource && !sourceGiven ? target : resolveUrl(flags.source, "source");
       const { cleanup } = await import("../../cleanup/index.js");
       const { eventLine } = await import("../render/event-lines.js");
-      const log = openLogFile(flags.logFile, "cleanup", process.argv.slice(2));
-      ctx.record = log.write;
-      const mctx: MigrationContext = {
-        source,
-        target,
-        signal: ctx.signal,
-        emit: (e) => {
-          log.write(e);
-          if (flags.json) return;
-          const line = eventLine(e);
-          if (line) ctx.out.line(line);
-        },
-      };
+      const { mctx, log } = loggedContext(ctx, "cleanup", flags, { source, target }, (e) => {
+        if (flags.json) return;
+        const line = eventLine(e);
+        if (line) ctx.out.line(line);
+      });
       const report = await cleanup(mctx, {
         ...(flags.force ? { force: true } : {}),
         ...(flags.skipSource ? { skipSource: true } : {}),

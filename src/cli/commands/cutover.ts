@@ -1,46 +1,19 @@
 import type { Command } from "commander";
-import type { MigrationContext } from "../../context.js";
 import type { CutoverDryRunResult, CutoverResult } from "../../cutover/index.js";
-import type { PgferryEvent } from "../../progress/events.js";
 import type { CliContext } from "../context.js";
-import { logFileOption, openLogFile } from "../log-file.js";
-import { addConnectionOptions, nonNegativeNumber, positiveInt } from "../options.js";
+import { loggedContext } from "../log-file.js";
+import { addConnectionOptions, nonNegativeNumber } from "../options.js";
 import { paint } from "../output.js";
+import { stepPrinter } from "../render/step-lines.js";
+import { addSwitchTuning, type SwitchFlags, switchOptions } from "../switch-options.js";
 
-interface CutoverFlags {
+interface CutoverFlags extends SwitchFlags {
   source?: string;
   target?: string;
   maxLag?: number;
-  switchCommand?: string;
   manualSwitch?: boolean;
-  appUrl?: string;
   dryRun?: boolean;
   rollbackWindow?: boolean;
-  sequenceGap?: number;
-  drainTimeout?: number;
-  switchTimeout?: number;
-  json?: boolean;
-  logFile?: string;
-}
-
-/** Prints the steps as they finish (stderr with --json, so stdout stays one JSON object). */
-export function stepPrinter(
-  ctx: CliContext,
-  json: boolean | undefined,
-  eventLine: (e: PgferryEvent) => string | undefined,
-): (e: PgferryEvent) => void {
-  const print = (line: string) => (json ? ctx.out.error(line) : ctx.out.line(line));
-  return (e) => {
-    if (e.type === "cutover:step") {
-      if (e.state === "done") print(`  ${paint(ctx.out, "green", "✓")} ${e.step} (${e.ms} ms)`);
-      else if (e.state === "undo") print(`  ${paint(ctx.out, "yellow", "↶")} undo ${e.step}`);
-      return;
-    }
-    if (e.type === "log" || e.type === "lock:wait" || e.type === "retry") {
-      const line = eventLine(e);
-      if (line) print(`  ${line}`);
-    }
-  };
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -49,7 +22,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description(
       "fence writes on the source, drain, apply the last changes, sequences, constraints, verify, run the switch command",
     );
-  addConnectionOptions(cmd)
+  const withFlags = addConnectionOptions(cmd)
     .option(
       "--max-lag <seconds>",
       "refuse to start when the target is further behind (default 10)",
@@ -74,51 +47,21 @@ export function register(program: Command, ctx: CliContext): void {
     .option(
       "--rollback-window",
       "capture on the target after the switch, so `pgferry rollback` loses nothing",
-    )
-    .option(
-      "--sequence-gap <n>",
-      "add this to every sequence copied to the target (default 0)",
-      nonNegativeNumber("--sequence-gap"),
-    )
-    .option(
-      "--drain-timeout <seconds>",
-      "longest wait for transactions that wrote before the fence (default 30)",
-      nonNegativeNumber("--drain-timeout"),
-    )
-    .option(
-      "--switch-timeout <seconds>",
-      "longest run of the switch command (default 120)",
-      positiveInt("--switch-timeout"),
-    )
-    .option("--json", "machine-readable result")
-    .addOption(logFileOption())
-    .action(async (flags: CutoverFlags) => {
+    );
+  addSwitchTuning(withFlags, { sequences: "to the target", drain: "before the fence" }).action(
+    async (flags: CutoverFlags) => {
       const { resolveUrl } = await import("../../db/index.js");
       const source = resolveUrl(flags.source, "source");
       const target = resolveUrl(flags.target, "target");
-      const switchCommand = flags.switchCommand ?? process.env["PGFERRY_SWITCH_COMMAND"];
-      const appUrl = flags.appUrl ?? process.env["PGFERRY_APP_URL"];
       const { cutover } = await import("../../cutover/index.js");
       const { eventLine } = await import("../render/event-lines.js");
-      const log = openLogFile(flags.logFile, "cutover", process.argv.slice(2));
-      ctx.record = log.write;
-      const print = stepPrinter(ctx, flags.json, eventLine);
-      const emit = (e: PgferryEvent) => {
-        log.write(e);
-        print(e);
-      };
-      const mctx: MigrationContext = { source, target, signal: ctx.signal, emit };
+      const show = stepPrinter(ctx, flags.json, eventLine);
+      const { mctx, log } = loggedContext(ctx, "cutover", flags, { source, target }, show);
       const options = {
+        ...switchOptions(flags),
         ...(flags.maxLag !== undefined ? { maxLagSeconds: flags.maxLag } : {}),
-        ...(switchCommand ? { switchCommand } : {}),
         ...(flags.manualSwitch ? { manualSwitch: true } : {}),
-        ...(appUrl ? { appUrl } : {}),
         ...(flags.rollbackWindow ? { rollbackWindow: true } : {}),
-        ...(flags.sequenceGap !== undefined ? { sequenceGap: Math.round(flags.sequenceGap) } : {}),
-        ...(flags.drainTimeout !== undefined
-          ? { drainTimeoutMs: Math.round(flags.drainTimeout * 1000) }
-          : {}),
-        ...(flags.switchTimeout !== undefined ? { switchTimeoutMs: flags.switchTimeout * 1000 } : {}),
       };
       if (flags.dryRun) {
         if (!flags.json)
@@ -139,7 +82,8 @@ export function register(program: Command, ctx: CliContext): void {
       if (flags.json) ctx.out.json(result);
       else for (const line of summary(result, ctx)) ctx.out.line(line);
       ctx.setExit(0);
-    });
+    },
+  );
 }
 
 function summary(r: CutoverResult, ctx: CliContext): string[] {
