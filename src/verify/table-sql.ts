@@ -8,7 +8,7 @@ export interface VerifyColumn {
 
 /** A replicated table, as verify compares it (same names on both sides). */
 export interface VerifyTable {
-  /** pgferry.tables id, when the control schema knows the table. */
+  /** The id of the table's control row, when the control schema knows the table. */
   id: number | null;
   schema: string;
   name: string;
