@@ -5,7 +5,7 @@ import { controlTableExists, readTable } from "../state/index.js";
 import {
   columnHashExpr,
   fromClause,
-  type KeyRange,
+  type KeyRangeAfterThrough,
   type KeyValues,
   keyBatchJoin,
   keyBatchParams,
@@ -38,7 +38,11 @@ function collect(rows: Record<string, string>[], t: VerifyTable, into: Digests =
   return into;
 }
 
-async function rangeDigests(client: pg.ClientBase, t: VerifyTable, range: KeyRange): Promise<Digests> {
+async function rangeDigests(
+  client: pg.ClientBase,
+  t: VerifyTable,
+  range: KeyRangeAfterThrough,
+): Promise<Digests> {
   const pred = rangePredicate(t, range);
   const { rows } = await client.query(
     `select ${digestSelect(t)} from ${fromClause(t)} where ${pred.sql}`,
@@ -102,7 +106,7 @@ export async function rangeKeyDiffs(
   source: pg.ClientBase,
   target: pg.ClientBase,
   t: VerifyTable,
-  range: KeyRange,
+  range: KeyRangeAfterThrough,
 ): Promise<KeyDiff[]> {
   const src = await rangeDigests(source, t, range);
   const tgt = await rangeDigests(target, t, range);
