@@ -14,7 +14,15 @@ import { sleep } from "./db/retry.js";
 import { PgferryError, redact } from "./errors/index.js";
 import { type PrepareOptions, runPrepare } from "./prepare/index.js";
 import { readStatus } from "./progress/status.js";
-import { cutoverLockHeld, recordEvent, type StartHeartbeat, startHeartbeat } from "./state/index.js";
+import {
+  controlTableExists,
+  countTables,
+  cutoverLockHeld,
+  readMigrationIfAny,
+  recordEvent,
+  type StartHeartbeat,
+  startHeartbeat,
+} from "./state/index.js";
 import { runStream, type StreamOptions } from "./stream/index.js";
 
 export interface StartOptions extends PrepareOptions {
@@ -219,10 +227,7 @@ async function endedUnder<T>(ctx: MigrationContext, work: Promise<T>): Promise<T
 
 async function uncopiedTables(ctx: MigrationContext): Promise<boolean> {
   return withClient(ctx.target, { stage: "status" }, async (c) => {
-    const { rows } = await c.query<{ n: number }>(
-      "select count(*)::int as n from pgferry.tables where phase in ('pending', 'copying', 'copied', 'indexing')",
-    );
-    return (rows[0]?.n ?? 0) > 0;
+    return (await countTables(c, ["pending", "copying", "copied", "indexing"])) > 0;
   });
 }
 
@@ -240,18 +245,14 @@ async function readLifecycle(
   prepared = true,
 ): Promise<{ phase: string; rollbackWindow: boolean; rollbackSwitchStarted: boolean }> {
   return withClient(ctx.target, { stage: "status" }, async (c) => {
-    const has = await c.query<{ ok: boolean }>("select to_regclass('pgferry.migration') is not null as ok");
     // Once prepared, a control schema that is gone was dropped by cleanup.
     const gone = prepared ? "cleaned" : "preparing";
-    if (!has.rows[0]?.ok) return { phase: gone, rollbackWindow: false, rollbackSwitchStarted: false };
-    // Through jsonb: a control schema from before 006_rollback.sql has no such column.
-    const { rows } = await c.query<{ phase: string; rollback_window: boolean; started: boolean }>(
-      "select phase, rollback_window, (to_jsonb(m) ->> 'rollback_switch_started_at') is not null as started from pgferry.migration m",
-    );
+    // A control schema from before 006_rollback.sql has no rollback_switch_started_at (undefined).
+    const m = await readMigrationIfAny(c);
     return {
-      phase: rows[0]?.phase ?? gone,
-      rollbackWindow: rows[0]?.rollback_window === true,
-      rollbackSwitchStarted: rows[0]?.started === true,
+      phase: m?.phase ?? gone,
+      rollbackWindow: m?.rollback_window === true,
+      rollbackSwitchStarted: m ? m.rollback_switch_started_at != null : false,
     };
   });
 }
@@ -267,13 +268,12 @@ async function cutoverRunning(ctx: MigrationContext): Promise<boolean> {
 /** Refusals before this start owns the migration: recording them would land in someone else's. */
 const NOT_RECORDED = new Set(["ALREADY_STARTED", "CHECK_FAILED", "BAD_OPTION", "NOT_PREPARED"]);
 
-/** Failures are kept in pgferry.events so `pgferry status` shows them from any shell. */
+/** Failures are kept in the target's event log so `pgferry status` shows them from any shell. */
 async function recordFailure(ctx: MigrationContext, err: unknown): Promise<void> {
   const e = err as { code?: string; message?: string };
   if (ctx.signal.aborted || (e?.code && NOT_RECORDED.has(e.code))) return;
   await withClient(ctx.target, { stage: "status", connectTimeoutMs: 5000 }, async (c) => {
-    const exists = await c.query<{ ok: boolean }>("select to_regclass('pgferry.events') is not null as ok");
-    if (!exists.rows[0]?.ok) return;
+    if (!(await controlTableExists(c, "events"))) return;
     await recordEvent(
       c,
       "error",

@@ -16,7 +16,7 @@ export const OWNER_KEY = "migration";
 const OWNER_LABEL_KEY = "migration_target";
 
 export interface CaptureOwner {
-  /** The migration's token (pgferry.migration.token on the target). */
+  /** The migration's token (kept in the migration row of the target's control schema). */
   token: string;
   /** Where that migration's state lives, for the message another migration gets (no password). */
   label: string;

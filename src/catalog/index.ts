@@ -1,5 +1,6 @@
 export { parsePatterns, type TableFilter, tableMatcher } from "./filter.js";
 export { listForeignTables } from "./foreign-tables.js";
+export { type KeyRangeAfterThrough, type KeyValues, rangesFromBounds, WHOLE_KEY_RANGE } from "./key-range.js";
 export {
   type Column,
   copyColumns,

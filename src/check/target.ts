@@ -2,7 +2,7 @@ import type pg from "pg";
 import { readCaptureOwner } from "../capture/index.js";
 import { SYSTEM_SCHEMAS } from "../catalog/index.js";
 import type { ConnInfo } from "../db/index.js";
-import { isSameSource } from "../state/index.js";
+import { isSameSource, readMigrationIfAny } from "../state/index.js";
 import { formatBytes, plural } from "./format.js";
 import { type Findings, nameList, tableName } from "./types.js";
 
@@ -13,8 +13,6 @@ where c.relkind in ('r', 'p') and not c.relispartition
   and n.nspname <> all ($1::text[]) and n.nspname not like 'pg\\_%'
   and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')
 order by 1, 2`;
-
-const CONTROL_SQL = `select to_regclass('pgferry.migration') is not null as has_control`;
 
 export interface TargetState {
   userTables: string[];
@@ -44,20 +42,15 @@ export async function checkTarget(
 ): Promise<TargetState> {
   const userTables = (await client.query(USER_TABLES_SQL, [SYSTEM_SCHEMAS])).rows.map(tableName);
   let migration: TargetState["migration"];
-  if ((await client.query(CONTROL_SQL)).rows[0].has_control) {
-    const { rows } = await client.query(
-      `select source_display, source_identity, phase, token,
-              extract(epoch from now() - heartbeat_at)::float8 as heartbeat_age from pgferry.migration`,
-    );
-    if (rows[0]) {
-      migration = {
-        sourceDisplay: rows[0].source_display,
-        phase: rows[0].phase,
-        token: rows[0].token,
-        heartbeatAge: rows[0].heartbeat_age,
-        sameSource: await isSameSource(sourceClient, source, rows[0].source_identity),
-      };
-    }
+  const m = await readMigrationIfAny(client);
+  if (m) {
+    migration = {
+      sourceDisplay: m.source_display,
+      phase: m.phase,
+      token: m.token,
+      heartbeatAge: m.heartbeat_age,
+      sameSource: await isSameSource(sourceClient, source, m.source_identity),
+    };
   }
   if (migration && !migration.sameSource) {
     findings.blocker({

@@ -10,7 +10,14 @@ import {
 import type { MigrationContext } from "../context.js";
 import { connect, DDL_LOCK_TIMEOUT_MS } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { assertSameSource, recordEvent } from "../state/index.js";
+import {
+  assertSameSource,
+  MIGRATION_PHASES,
+  moveMigration,
+  readMigration,
+  readMigrationIfAny,
+  recordEvent,
+} from "../state/index.js";
 import { type FinalReport, readFinalReport } from "./final-report.js";
 
 export interface CleanupOptions {
@@ -53,14 +60,7 @@ const UNFINISHED: Record<string, string> = {
 async function readPhase(
   target: pg.ClientBase,
 ): Promise<{ phase: string; identity: string; token: string } | null> {
-  const { rows } = await target.query<{ ok: boolean }>(
-    "select to_regclass('pgferry.migration') is not null as ok",
-  );
-  if (!rows[0]?.ok) return null;
-  const m = await target.query<{ phase: string; source_identity: string; token: string }>(
-    "select phase, source_identity, token from pgferry.migration",
-  );
-  const r = m.rows[0];
+  const r = await readMigrationIfAny(target);
   return r ? { phase: r.phase, identity: r.source_identity, token: r.token } : null;
 }
 
@@ -71,11 +71,8 @@ async function readPhase(
  */
 async function rollbackInterrupted(target: pg.ClientBase): Promise<boolean> {
   if ((await fenceState(target)) === "up") return true;
-  // Through jsonb: a control schema from before 006_rollback.sql has no such column.
-  const { rows } = await target.query<{ started: string | null }>(
-    "select to_jsonb(m) ->> 'rollback_switch_started_at' as started from pgferry.migration m",
-  );
-  return rows[0]?.started != null;
+  // A control schema from before 006_rollback.sql has no such column (undefined).
+  return (await readMigration(target))?.rollback_switch_started_at != null;
 }
 
 async function cleanSide(
@@ -153,7 +150,7 @@ export async function cleanup(ctx: MigrationContext, opts: CleanupOptions = {}):
     const final = migration ? await readFinalReport(target) : null;
     if (migration) {
       // Every pgferry process (a stream still running) stops when it sees this phase.
-      await target.query("update pgferry.migration set phase = 'cleaned', updated_at = now()");
+      await moveMigration(target, { from: MIGRATION_PHASES, to: "cleaned" });
       await recordEvent(target, "info", "cleanup", `cleanup started (phase was ${migration.phase})`);
     }
     const skipped: SideCleanup = { relations: [], schemaDropped: false, skipped: true };

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { lastEventDetails, readMigrationIfAny, tableTotals } from "../state/index.js";
 
 /**
  * What the migration was, read from the target's control schema just before cleanup drops it
@@ -43,26 +44,12 @@ const num = (v: unknown): number | null => (v === null || v === undefined ? null
 
 /** Null when the target holds no migration. */
 export async function readFinalReport(target: pg.ClientBase): Promise<FinalReport | null> {
-  const has = await target.query<{ ok: boolean }>(
-    "select to_regclass('pgferry.migration') is not null as ok",
-  );
-  if (!has.rows[0]?.ok) return null;
-  // Through jsonb: columns later migrations added may be missing from an old control schema.
-  const { rows } = await target.query<{ m: Row }>("select to_jsonb(m) as m from pgferry.migration m");
-  const m = rows[0]?.m;
-  if (!m) return null;
-  const t = (
-    await target.query<{ n: string; rows: string; bytes: string; changes: string }>(
-      `select count(*)::text as n, coalesce(sum(rows_done), 0)::text as rows,
-              coalesce(sum(bytes_done), 0)::text as bytes, coalesce(sum(changes_applied), 0)::text as changes
-         from pgferry.tables`,
-    )
-  ).rows[0]!;
-  const rollbackEvent = (
-    await target.query<{ details: Row | null }>(
-      "select details from pgferry.events where kind = 'rollback' and details ? 'unavailableMs' order by id desc limit 1",
-    )
-  ).rows[0];
+  // Columns later migrations added may be missing (undefined) from an old control schema.
+  const row = await readMigrationIfAny(target);
+  if (!row) return null;
+  const m: Row = row;
+  const t = await tableTotals(target);
+  const rollbackEvent = { details: await lastEventDetails(target, "rollback", "unavailableMs") };
   const steps = await completedSteps(target);
   const switched = Boolean(m["switched_at"]);
   const phase = String(m["phase"]);

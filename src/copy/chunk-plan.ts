@@ -1,4 +1,7 @@
+import { type KeyRangeAfterThrough, rangesFromBounds, WHOLE_KEY_RANGE } from "../catalog/key-range.js";
 import { ident, identList, literal } from "../db/quote.js";
+
+export { rangesFromBounds } from "../catalog/key-range.js";
 
 /**
  * Pure chunk arithmetic: how many chunks a relation gets, how an integer key span is split,
@@ -18,12 +21,6 @@ export const MAX_CHUNK_BYTES = 256 * 1024 * 1024;
 /** Integer types whose key span can be split arithmetically (when a sample is too small to cut). */
 export const INTEGER_KEY_TYPES = new Set(["smallint", "integer", "bigint"]);
 
-/** Lower bound inclusive, upper bound exclusive; undefined = open end. Values as key text. */
-export interface KeyRange {
-  lo?: string[];
-  hi?: string[];
-}
-
 export function chunkCount(
   rows: number,
   bytes: number,
@@ -40,23 +37,14 @@ export function chunkCount(
  * open-ended: rows inserted outside the span after planning are copied too (harmless, the
  * replay from S0 would bring them anyway) and no row can fall between two chunks.
  */
-export function splitIntegerRange(min: bigint, max: bigint, n: number): KeyRange[] {
-  if (n <= 1 || max <= min) return [{}];
+export function splitIntegerRange(min: bigint, max: bigint, n: number): KeyRangeAfterThrough[] {
+  if (n <= 1 || max <= min) return [WHOLE_KEY_RANGE];
   const span = max - min + 1n;
   const parts = BigInt(n) > span ? span : BigInt(n);
   const step = (span + parts - 1n) / parts;
   const bounds: bigint[] = [];
-  for (let b = min + step; b <= max; b += step) bounds.push(b);
+  for (let b = min + step - 1n; b < max; b += step) bounds.push(b);
   return rangesFromBounds(bounds.map((b) => [b.toString()]));
-}
-
-/** n-1 strictly increasing boundaries → n ranges: (-∞,b1), [b1,b2), …, [bn-1,+∞). */
-export function rangesFromBounds(bounds: string[][]): KeyRange[] {
-  if (bounds.length === 0) return [{}];
-  const ranges: KeyRange[] = [{ hi: bounds[0]! }];
-  for (let i = 1; i < bounds.length; i++) ranges.push({ lo: bounds[i - 1]!, hi: bounds[i]! });
-  ranges.push({ lo: bounds[bounds.length - 1]! });
-  return ranges;
 }
 
 /** A typed literal: 'text'::type, with the type as format_type() printed it (already quoted). */
@@ -75,11 +63,11 @@ function side(columns: readonly string[], types: readonly string[], values: read
 export function rangePredicate(
   columns: readonly string[],
   types: readonly string[],
-  range: KeyRange,
+  range: KeyRangeAfterThrough,
 ): string | null {
   const parts: string[] = [];
-  if (range.lo) parts.push(side(columns, types, range.lo, ">="));
-  if (range.hi) parts.push(side(columns, types, range.hi, "<"));
+  if (range.after) parts.push(side(columns, types, range.after, ">"));
+  if (range.through) parts.push(side(columns, types, range.through, "<="));
   return parts.length === 0 ? null : parts.join(" and ");
 }
 

@@ -4,6 +4,7 @@ import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import { isTransient } from "../db/index.js";
 import { identList, qualified } from "../db/quote.js";
 import { PgferryError } from "../errors/index.js";
+import { lockNextChunk, markChunkDone, setTablePosition } from "../state/index.js";
 import type { ControlTable } from "./control-tables.js";
 import { ByteCounter, type RateLimiter } from "./throttle.js";
 
@@ -36,29 +37,21 @@ export interface ClaimedChunk {
 export async function claimChunk(target: pg.ClientBase): Promise<ClaimedChunk | undefined> {
   await target.query("begin");
   try {
-    const { rows } = await target.query(
-      `select c.table_id, c.chunk_no, c.schema_name, c.table_name, c.predicate,
-              t.schema_name as root_schema, t.table_name as root_name, t.columns, t.identity, t.kind
-         from pgferry.chunks c join pgferry.tables t on t.id = c.table_id
-        where not c.done and t.phase = 'copying'
-        order by t.bytes_estimate desc, c.table_id, c.chunk_no
-        for update of c skip locked limit 1`,
-    );
-    const r = rows[0];
+    const r = await lockNextChunk(target);
     if (!r) {
       await target.query("rollback");
       return undefined;
     }
     return {
-      tableId: r.table_id,
-      chunkNo: r.chunk_no,
-      schema: r.schema_name,
-      name: r.table_name,
+      tableId: r.tableId,
+      chunkNo: r.chunkNo,
+      schema: r.schema,
+      name: r.name,
       predicate: r.predicate,
-      table: `${r.root_schema}.${r.root_name}`,
+      table: `${r.rootSchema}.${r.rootName}`,
       columns: r.columns,
       whole: r.identity === "row",
-      kind: r.kind === "partitioned" ? "partitioned" : "table",
+      kind: r.kind,
     };
   } catch (err) {
     await target.query("rollback").catch(() => {});
@@ -122,13 +115,15 @@ export async function copyClaimedChunk(
     const rows = writer.rowCount;
     // Changes committed up to the read snapshot are in the rows: the stream starts after it.
     if (snapshot !== undefined) {
-      await target.query("update pgferry.tables set position = $2 where id = $1", [chunk.tableId, snapshot]);
+      await setTablePosition(target, chunk.tableId, snapshot);
     }
-    await target.query(
-      `update pgferry.chunks set done = true, rows = $3, bytes = $4, worker = $5, done_at = now()
-        where table_id = $1 and chunk_no = $2`,
-      [chunk.tableId, chunk.chunkNo, rows, counter.bytes, opts.worker],
-    );
+    await markChunkDone(target, {
+      tableId: chunk.tableId,
+      chunkNo: chunk.chunkNo,
+      rows,
+      bytes: counter.bytes,
+      worker: opts.worker,
+    });
     await target.query("commit");
     if (snapshot !== undefined) await source.query("commit");
     return { rows, bytes: counter.bytes };

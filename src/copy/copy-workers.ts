@@ -27,7 +27,7 @@ interface Sessions {
   target: pg.Client;
 }
 
-/** "host:pid:wN": which process and worker copied a chunk, kept in pgferry.chunks.worker. */
+/** "host:pid:wN": which process and worker copied a chunk, kept in its chunk row (worker). */
 export function workerName(i: number): string {
   return `${os.hostname()}:${process.pid}:w${i}`;
 }

@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { buildTableIndexes } from "../index-build/index.js";
+import { moveTable, readTable, tablesToIndex } from "../state/index.js";
 import { stageCounts } from "./control-tables.js";
 import { runLoop, type StepResult, type Waker } from "./worker-loop.js";
 
@@ -14,7 +15,7 @@ export interface IndexPoolOptions {
 /**
  * The claim on a table being indexed is a session advisory lock on the target, keyed by the
  * table id, held by this worker's session for the whole build. Not a row lock on
- * pgferry.tables: buildTableIndexes updates that row (phase, indexed_at) from its own
+ * the table's control row: buildTableIndexes updates that row (phase, indexed_at) from its own
  * session, which would wait forever behind our own FOR UPDATE. Like SKIP LOCKED, a busy
  * table is passed over; if this process dies the server drops the lock with the session and
  * another worker (here or in another process) takes the table over.
@@ -23,20 +24,13 @@ const CLAIM_SQL = "select pg_try_advisory_lock(hashtext('pgferry:index'), $1) as
 const RELEASE_SQL = "select pg_advisory_unlock(hashtext('pgferry:index'), $1)";
 
 async function claimCopiedTable(client: pg.Client): Promise<{ id: number; name: string } | undefined> {
-  const { rows } = await client.query<{ id: number }>(
-    "select id from pgferry.tables where phase in ('copied', 'indexing') order by bytes_estimate desc, id",
-  );
-  for (const { id } of rows) {
+  for (const id of await tablesToIndex(client)) {
     const claim = await client.query<{ ok: boolean }>(CLAIM_SQL, [id]);
     if (!claim.rows[0]?.ok) continue;
     // Re-read under the claim: another worker may have finished it between the two queries.
-    const { rows: cur } = await client.query<{ phase: string; schema_name: string; table_name: string }>(
-      "select phase, schema_name, table_name from pgferry.tables where id = $1",
-      [id],
-    );
-    const t = cur[0];
+    const t = await readTable(client, id);
     if (t && (t.phase === "copied" || t.phase === "indexing")) {
-      return { id, name: `${t.schema_name}.${t.table_name}` };
+      return { id, name: `${t.schema}.${t.name}` };
     }
     await client.query(RELEASE_SQL, [id]);
   }
@@ -55,9 +49,7 @@ async function indexStep(
     return counts.unindexed === 0 ? "finished" : "idle";
   }
   try {
-    await client.query("update pgferry.tables set phase = 'indexing' where id = $1 and phase = 'copied'", [
-      table.id,
-    ]);
+    await moveTable(client, table.id, { from: ["copied"], to: "indexing", skip: ["indexing"] });
     ctx.emit({ type: "table:phase", table: table.name, phase: "indexing" });
     const result = await buildTableIndexes(ctx.target, ctx.source, table.id, {
       signal,

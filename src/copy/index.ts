@@ -1,6 +1,6 @@
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
-import { setPhase } from "../state/index.js";
+import { moveMigration, phasesExcept } from "../state/index.js";
 import { DEFAULT_CHUNK_ROWS } from "./chunk-plan.js";
 import { copyWorker } from "./copy-workers.js";
 import { indexWorker } from "./index-workers.js";
@@ -73,17 +73,12 @@ export async function runCopy(ctx: MigrationContext, opts: CopyOptions): Promise
 async function advancePhase(ctx: MigrationContext, phase: "indexing" | "streaming"): Promise<void> {
   const client = await connect(ctx.target, { stage: "copy" });
   try {
-    const from = phase === "indexing" ? ["copying"] : ["copying", "indexing"];
-    await client.query("begin");
-    const { rows } = await client.query<{ phase: string }>("select phase from pgferry.migration for update");
-    if (rows[0] && from.includes(rows[0].phase)) {
-      await setPhase(client, phase);
-      if (phase === "indexing")
-        await client.query(
-          "update pgferry.migration set copy_finished_at = coalesce(copy_finished_at, now())",
-        );
-    }
-    await client.query("commit");
+    const from = phase === "indexing" ? (["copying"] as const) : (["copying", "indexing"] as const);
+    await moveMigration(
+      client,
+      { from, to: phase, skip: phasesExcept("preparing", ...from) },
+      phase === "indexing" ? { copy_finished_at: "keep-or-now" } : {},
+    );
   } finally {
     await client.end().catch(() => {});
   }

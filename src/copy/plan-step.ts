@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { qualified } from "../db/quote.js";
+import { insertChunks, moveTable } from "../state/index.js";
 import { claimPendingTable } from "./control-tables.js";
 import { type PlanOptions, planTable } from "./planner.js";
 
@@ -40,23 +41,9 @@ export async function planNextTable(
           ).rows
         : [];
     const chunks = await planTable(source, table, leaves, opts);
-    await target.query(
-      `insert into pgferry.chunks (table_id, chunk_no, schema_name, table_name, predicate, rows_estimate)
-       select $1, n, s, t, p, r
-         from unnest($2::text[], $3::text[], $4::text[], $5::int8[]) with ordinality as u(s, t, p, r, n)`,
-      [
-        table.id,
-        chunks.map((c) => c.schema),
-        chunks.map((c) => c.name),
-        chunks.map((c) => c.predicate),
-        chunks.map((c) => c.rowsEstimate),
-      ],
-    );
+    await insertChunks(target, table.id, chunks);
     const rows = chunks.reduce((a, c) => a + c.rowsEstimate, 0);
-    await target.query(
-      "update pgferry.tables set phase = 'copying', rows_estimate = greatest($2::int8, 0) where id = $1",
-      [table.id, rows],
-    );
+    await moveTable(target, table.id, { from: ["pending"], to: "copying" }, { rowsEstimate: rows });
     await target.query("commit");
     return { id: table.id, name: `${table.schema}.${table.name}`, chunks: chunks.length };
   } catch (err) {

@@ -1,9 +1,9 @@
 import type pg from "pg";
+import { type KeyRangeAfterThrough, WHOLE_KEY_RANGE } from "../catalog/index.js";
 import { ident, identList, qualified } from "../db/quote.js";
 import {
   chunkCount,
   INTEGER_KEY_TYPES,
-  type KeyRange,
   rangePredicate,
   rangesFromBounds,
   samplePercent,
@@ -65,12 +65,12 @@ async function integerRanges(
   rel: string,
   key: string,
   n: number,
-): Promise<KeyRange[]> {
+): Promise<KeyRangeAfterThrough[]> {
   const { rows } = await source.query<{ lo: string | null; hi: string | null }>(
     `select min(${ident(key)})::text as lo, max(${ident(key)})::text as hi from only ${rel}`,
   );
   const { lo, hi } = rows[0]!;
-  if (lo === null || hi === null) return [{}];
+  if (lo === null || hi === null) return [WHOLE_KEY_RANGE];
   return splitIntegerRange(BigInt(lo), BigInt(hi), n);
 }
 
@@ -86,7 +86,7 @@ async function sampledRanges(
   keys: readonly string[],
   rowsEstimate: number,
   n: number,
-): Promise<KeyRange[]> {
+): Promise<KeyRangeAfterThrough[]> {
   const cols = identList(keys);
   const pct = samplePercent(rowsEstimate, n * 50);
   const method = rowsEstimate > 1_000_000 ? "system" : "bernoulli";
@@ -114,7 +114,7 @@ async function planRelation(
   const rel = qualified(schema, name);
   const keys = table.keyColumns;
   const types = keys.map((k) => table.columns.find((c) => c.name === k)?.type ?? "text");
-  let ranges: KeyRange[] = [{}];
+  let ranges: KeyRangeAfterThrough[] = [WHOLE_KEY_RANGE];
   if (n > 1 && keys.length > 0) {
     // Boundaries from the keys' distribution, integers included: an even split of [min, max]
     // put 199,987 of 200,000 rows in one chunk once a few keys had moved far out (issue 17,

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { isTransient } from "../db/index.js";
 import { isPgferryError, PgferryError, redact, userCodeError } from "../errors/index.js";
-import { CUTOVER_LOCK_KEY } from "../state/index.js";
+import { CUTOVER_LOCK_KEY, readTables } from "../state/index.js";
 import type { VerifyReport } from "../verify/index.js";
 import type { StepsFailed } from "./steps.js";
 
@@ -23,10 +23,7 @@ export async function lockMigration(control: pg.ClientBase): Promise<void> {
 
 /** The replicated tables, as the control schema lists them. */
 export async function replicatedTables(control: pg.ClientBase): Promise<{ schema: string; name: string }[]> {
-  const { rows } = await control.query<{ schema: string; name: string }>(
-    "select schema_name as schema, table_name as name from pgferry.tables order by id",
-  );
-  return rows;
+  return (await readTables(control)).map((t) => ({ schema: t.schema, name: t.name }));
 }
 
 export function describeVerifyFailure(report: VerifyReport): string {

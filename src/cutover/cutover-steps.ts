@@ -3,7 +3,7 @@ import { type DropOptions, disableUserTriggers, enableUserTriggers } from "../ca
 import type { MigrationContext } from "../context.js";
 import { withClient } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { recordEvent } from "../state/index.js";
+import { moveMigration, recordEvent, setMigrationTimes, setSwitchMark } from "../state/index.js";
 import { catchUp, installReverseCapture, removeReverseCapture, syncSequences } from "../stream/index.js";
 import { quickVerify } from "../verify/index.js";
 import { describeVerifyFailure, replicatedTables } from "./common.js";
@@ -99,13 +99,11 @@ function fenceSteps(r: CutoverRun): Step[] {
         // Resuming with the fence already up: the window began when it first went up.
         if (wasUp && r.state.fenceRaisedAt) fence.raisedAt = r.state.fenceRaisedAt;
         r.fence = fence;
-        await r.control.query("update pgferry.migration set fence_raised_at = $1, updated_at = now()", [
-          fence.raisedAt,
-        ]);
+        await setMigrationTimes(r.control, { fence_raised_at: { value: fence.raisedAt } });
       },
       undo: async () => {
         await lowerFence(r.source);
-        await r.control.query("update pgferry.migration set fence_raised_at = null, updated_at = now()");
+        await setMigrationTimes(r.control, { fence_raised_at: { value: null } });
       },
     },
     {
@@ -219,7 +217,7 @@ function switchSteps(r: CutoverRun): Step[] {
       failedPastReturn: () => markStays,
       run: async () => {
         // From here the application may move: an interrupted run is finished, never undone.
-        await r.control.query("update pgferry.migration set switch_started_at = now()");
+        await setSwitchMark(r.control, "switch_started_at", true);
         try {
           if (r.o.switchCommand) {
             await runSwitchCommand(r.o.switchCommand, {
@@ -233,8 +231,7 @@ function switchSteps(r: CutoverRun): Step[] {
         } catch (err) {
           markStays =
             r.finishing ||
-            !(await r.control
-              .query("update pgferry.migration set switch_started_at = null")
+            !(await setSwitchMark(r.control, "switch_started_at", false)
               .then(() => true)
               .catch(() => false));
           throw err;
@@ -246,10 +243,14 @@ function switchSteps(r: CutoverRun): Step[] {
       name: "record-switch",
       run: async () => {
         const ms = r.switchedAt!.getTime() - r.fence!.raisedAt.getTime();
-        await r.control.query(
-          `update pgferry.migration set phase = 'switched', switched_at = $1, unavailable_ms = $2,
-                  switch_started_at = null, updated_at = now()`,
-          [r.switchedAt, ms],
+        await moveMigration(
+          r.control,
+          { from: ["cutover"], to: "switched" },
+          {
+            switched_at: { value: r.switchedAt },
+            unavailable_ms: { value: ms },
+            switch_started_at: { value: null },
+          },
         );
         await recordEvent(r.control, "info", "cutover", `Switched; writes were unavailable for ${ms} ms.`, {
           unavailableMs: ms,
@@ -284,13 +285,11 @@ export function cutoverSteps(r: CutoverRun): Step[] {
       name: "enter-cutover",
       run: async () => {
         // A stream still running in `pgferry start` sees this phase and stops after its window.
-        await r.control.query("update pgferry.migration set phase = 'cutover', updated_at = now()");
+        await moveMigration(r.control, { from: ["streaming", "cutover"], to: "cutover" });
         await recordEvent(r.control, "info", "cutover", "Cutover started.");
       },
       undo: async () => {
-        await r.control.query(
-          "update pgferry.migration set phase = 'streaming', updated_at = now() where phase = 'cutover'",
-        );
+        await moveMigration(r.control, { from: ["cutover"], to: "streaming", skip: ["streaming"] });
         await recordEvent(r.control, "warn", "cutover", "Cutover undone; the source is writable.");
       },
     },

@@ -1,8 +1,15 @@
 import type pg from "pg";
 import { type DropOptions, lockBounded } from "../capture/index.js";
 import { ident, qualified } from "../db/index.js";
+import {
+  markPostDataDone,
+  markPostDataUndone,
+  markValidated,
+  readPostData,
+  validationPending,
+} from "../state/index.js";
 
-/** A pgferry.post_data row of stage 'cutover'. */
+/** A post-data item of stage 'cutover' (state/post-data.ts). */
 interface CutoverItem {
   id: number;
   kind: string;
@@ -15,20 +22,16 @@ interface CutoverItem {
 }
 
 async function loadItems(target: pg.ClientBase): Promise<CutoverItem[]> {
-  const { rows } = await target.query(
-    `select id, kind, name, statement, dump_type, relation_schema, relation_name, done, validate_after_switch
-       from pgferry.post_data where stage = 'cutover' order by id`,
-  );
+  const rows = await readPostData(target, { stage: "cutover" });
   return rows.map((r) => ({
     id: r.id,
     kind: r.kind,
     name: r.name,
     statement: r.statement,
-    dumpType: r.dump_type,
-    relation:
-      r.relation_schema && r.relation_name ? { schema: r.relation_schema, name: r.relation_name } : null,
+    dumpType: r.dumpType,
+    relation: r.relationSchema && r.relationName ? { schema: r.relationSchema, name: r.relationName } : null,
     done: r.done,
-    validateAfterSwitch: r.validate_after_switch,
+    validateAfterSwitch: r.validateAfterSwitch,
   }));
 }
 
@@ -47,9 +50,6 @@ export async function cutoverObjectsPlan(
   }
   return plan;
 }
-
-const MARK_DONE =
-  "update pgferry.post_data set done = true, done_at = now(), validate_after_switch = $2 where id = $1";
 
 /** The foreign key added NOT VALID (checked for new rows only; validated after the switch). */
 function notValid(statement: string): string | null {
@@ -93,7 +93,7 @@ async function buildItem(target: pg.ClientBase, item: CutoverItem, opts: DropOpt
           // clones marked NOT VALID (issue 12): it is added validated instead.
           await target.query("rollback to savepoint fk");
         } else {
-          await target.query(MARK_DONE, [item.id, true]);
+          await markPostDataDone(target, item.id, true);
           return;
         }
       } catch (err) {
@@ -103,7 +103,7 @@ async function buildItem(target: pg.ClientBase, item: CutoverItem, opts: DropOpt
       }
     }
     await target.query(item.statement);
-    await target.query(MARK_DONE, [item.id, false]);
+    await markPostDataDone(target, item.id, false);
   });
 }
 
@@ -149,19 +149,14 @@ export async function undoCutoverObjects(target: pg.ClientBase, opts: DropOption
   const items = (await loadItems(target)).filter((i) => i.done).reverse();
   for (const item of items) {
     if (item.kind === "matview_refresh") {
-      await target.query("update pgferry.post_data set done = false, done_at = null where id = $1", [
-        item.id,
-      ]);
+      await markPostDataUndone(target, item.id, false);
       continue;
     }
     const sql = dropSql(item);
     if (!sql) continue;
     await lockBounded(target, "target", lockTarget(item), opts, async () => {
       await target.query(sql);
-      await target.query(
-        "update pgferry.post_data set done = false, done_at = null, validate_after_switch = false where id = $1",
-        [item.id],
-      );
+      await markPostDataUndone(target, item.id, true);
     });
   }
 }
@@ -174,7 +169,7 @@ export async function refreshMatviews(target: pg.ClientBase, opts: DropOptions):
     opts.signal?.throwIfAborted();
     await lockBounded(target, "target", lockTarget(item), opts, async () => {
       await target.query(item.statement);
-      await target.query(MARK_DONE, [item.id, false]);
+      await markPostDataDone(target, item.id, false);
     });
     refreshed++;
   }
@@ -193,17 +188,13 @@ export async function validateForeignKeys(
   const out = { validated: [] as string[], failed: [] as { name: string; error: string }[] };
   for (const item of await loadItems(target)) {
     if (!item.validateAfterSwitch || !item.relation) continue;
-    const { rows } = await target.query<{ pending: boolean }>(
-      "select validated_at is null as pending from pgferry.post_data where id = $1",
-      [item.id],
-    );
-    if (!rows[0]?.pending) continue;
+    if (!(await validationPending(target, item.id))) continue;
     const label = `${item.relation.schema}.${item.relation.name}.${item.name}`;
     try {
       await lockBounded(target, "target", item.relation, opts, async () => {
         const rel = qualified(item.relation!.schema, item.relation!.name);
         await target.query(`alter table ${rel} validate constraint ${ident(item.name)}`);
-        await target.query("update pgferry.post_data set validated_at = now() where id = $1", [item.id]);
+        await markValidated(target, item.id);
       });
       out.validated.push(label);
     } catch (err) {

@@ -2,10 +2,16 @@ import type pg from "pg";
 import { assertCaptureOwner } from "../capture/index.js";
 import type { ConnInfo } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { assertSameSource, newSourceTables } from "../state/index.js";
+import {
+  assertSameSource,
+  type MigrationPhase,
+  newSourceTables,
+  readMigrationIfAny,
+  readTables,
+} from "../state/index.js";
 
 export interface MigrationState {
-  phase: string;
+  phase: MigrationPhase;
   sourceIdentity: string;
   /** The migration's token (capture/ownership.ts). */
   token: string;
@@ -22,18 +28,7 @@ export interface MigrationState {
 }
 
 export async function readState(target: pg.ClientBase): Promise<MigrationState> {
-  const { rows: has } = await target.query<{ ok: boolean }>(
-    "select to_regclass('pgferry.migration') is not null as ok",
-  );
-  const { rows } = has[0]?.ok
-    ? await target.query(
-        `select phase, source_identity, token, rollback_window, fence_raised_at, switch_started_at,
-                rollback_switch_started_at, rollback_fence_raised_at,
-                extract(epoch from now() - heartbeat_at)::float8 as lag
-           from pgferry.migration`,
-      )
-    : { rows: [] };
-  const r = rows[0];
+  const r = await readMigrationIfAny(target);
   if (!r || r.phase === "cleaned") {
     throw new PgferryError("NOT_PREPARED", "There is no migration on this target.", { side: "target" });
   }
@@ -46,7 +41,7 @@ export async function readState(target: pg.ClientBase): Promise<MigrationState> 
     switchStartedAt: r.switch_started_at ?? null,
     rollbackSwitchStartedAt: r.rollback_switch_started_at ?? null,
     rollbackFenceRaisedAt: r.rollback_fence_raised_at ?? null,
-    lagSeconds: r.lag === null ? null : Number(r.lag),
+    lagSeconds: r.heartbeat_age === null ? null : Number(r.heartbeat_age),
   };
 }
 
@@ -88,10 +83,9 @@ export async function assertReadyForCutover(
       hint: "The source is live again; to migrate again, run `pgferry cleanup` and start over with an empty target.",
     });
   }
-  const { rows } = await target.query<{ name: string; phase: string; reason: string | null }>(
-    `select schema_name || '.' || table_name as name, phase, paused_reason as reason
-       from pgferry.tables where phase <> 'streaming' order by 1`,
-  );
+  const rows = (await readTables(target, "name"))
+    .filter((t) => t.phase !== "streaming")
+    .map((t) => ({ name: `${t.schema}.${t.name}`, phase: t.phase, reason: t.pausedReason }));
   if (!["streaming", "cutover"].includes(state.phase) || rows.length > 0) {
     const list = rows
       .slice(0, 5)

@@ -2,7 +2,7 @@ import type pg from "pg";
 import { type DropOptions, disableUserTriggers, enableUserTriggers } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { PgferryError } from "../errors/index.js";
-import { recordEvent } from "../state/index.js";
+import { moveMigration, recordEvent, setMigrationTimes, setSwitchMark } from "../state/index.js";
 import { catchUp, syncSequences } from "../stream/index.js";
 import { quickVerify } from "../verify/index.js";
 import { describeVerifyFailure, replicatedTables } from "./common.js";
@@ -53,7 +53,7 @@ async function refenceSource(r: RollbackRun): Promise<void> {
   if ((await fenceState(r.source)) !== "down") return;
   await raiseFence(r.source, "source");
   await disableUserTriggers(r.source, await replicatedTables(r.control), r.drop);
-  await r.control.query("update pgferry.migration set source_unfenced_at = null, updated_at = now()");
+  await setMigrationTimes(r.control, { source_unfenced_at: { value: null } });
 }
 
 function fenceTarget(r: RollbackRun): Step {
@@ -67,19 +67,14 @@ function fenceTarget(r: RollbackRun): Step {
       if ((wasUp || r.finishing) && r.state.rollbackFenceRaisedAt)
         fence.raisedAt = r.state.rollbackFenceRaisedAt;
       r.fence = fence;
-      await r.control.query(
-        "update pgferry.migration set rollback_fence_raised_at = $1, updated_at = now()",
-        [fence.raisedAt],
-      );
+      await setMigrationTimes(r.control, { rollback_fence_raised_at: { value: fence.raisedAt } });
     },
     ...(r.finishing
       ? {}
       : {
           undo: async () => {
             await lowerFence(r.control);
-            await r.control.query(
-              "update pgferry.migration set rollback_fence_raised_at = null, updated_at = now()",
-            );
+            await setMigrationTimes(r.control, { rollback_fence_raised_at: { value: null } });
           },
         }),
   };
@@ -91,7 +86,7 @@ function unfenceSource(r: RollbackRun): Step {
     run: async () => {
       await enableUserTriggers(r.source, r.drop);
       await lowerFence(r.source);
-      await r.control.query("update pgferry.migration set source_unfenced_at = now(), updated_at = now()");
+      await setMigrationTimes(r.control, { source_unfenced_at: "now" });
     },
     ...(r.finishing
       ? {}
@@ -99,9 +94,7 @@ function unfenceSource(r: RollbackRun): Step {
           undo: async () => {
             await raiseFence(r.source, "source");
             await disableUserTriggers(r.source, await replicatedTables(r.control), r.drop);
-            await r.control.query(
-              "update pgferry.migration set source_unfenced_at = null, updated_at = now()",
-            );
+            await setMigrationTimes(r.control, { source_unfenced_at: { value: null } });
           },
         }),
   };
@@ -117,9 +110,7 @@ async function markSwitchStarted(r: RollbackRun): Promise<void> {
   try {
     await r.source.query("set local lock_timeout = '60s'");
     await r.source.query("select 1 from pgferry.reverse_tables for update");
-    await r.control.query(
-      "update pgferry.migration set rollback_switch_started_at = now(), updated_at = now()",
-    );
+    await setMigrationTimes(r.control, { rollback_switch_started_at: "now" });
     await r.source.query("commit");
   } catch (err) {
     await r.source.query("rollback").catch(() => {});
@@ -151,8 +142,7 @@ function switchSteps(r: RollbackRun): Step[] {
           // A switch command that failed did not move the application: the rollback is undone.
           markStays =
             r.finishing ||
-            !(await r.control
-              .query("update pgferry.migration set rollback_switch_started_at = null")
+            !(await setSwitchMark(r.control, "rollback_switch_started_at", false)
               .then(() => true)
               .catch(() => false));
           throw err;
@@ -164,10 +154,14 @@ function switchSteps(r: RollbackRun): Step[] {
       name: "record-rollback",
       run: async () => {
         const ms = r.switchedAt!.getTime() - r.fence!.raisedAt.getTime();
-        await r.control.query(
-          `update pgferry.migration set phase = 'rolled-back', rolled_back_at = $1, rollback_switch_started_at = null,
-                  source_unfenced_at = coalesce(source_unfenced_at, $1), updated_at = now()`,
-          [r.switchedAt],
+        await moveMigration(
+          r.control,
+          { from: ["switched"], to: "rolled-back" },
+          {
+            rolled_back_at: { value: r.switchedAt },
+            rollback_switch_started_at: { value: null },
+            source_unfenced_at: { keepOr: r.switchedAt },
+          },
         );
         await recordEvent(
           r.control,

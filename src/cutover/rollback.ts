@@ -3,7 +3,7 @@ import { type DropOptions, enableUserTriggers } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect, DDL_LOCK_TIMEOUT_MS } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { ensureControlSchema, hasMigration, recordEvent } from "../state/index.js";
+import { ensureControlSchema, hasMigration, moveMigration, recordEvent } from "../state/index.js";
 import { removeReverseCapture } from "../stream/index.js";
 import { failureToError, lockMigration } from "./common.js";
 import { lowerFence } from "./fence.js";
@@ -49,8 +49,10 @@ async function undoInterruptedCutover(r: RollbackRun, state: MigrationState): Pr
   await lowerFence(r.source);
   await undoCutoverObjects(r.control, r.drop);
   if (state.rollbackWindow) await removeReverseCapture(r.control, r.source, r.drop);
-  await r.control.query(
-    "update pgferry.migration set phase = 'streaming', fence_raised_at = null, updated_at = now() where phase = 'cutover'",
+  await moveMigration(
+    r.control,
+    { from: ["cutover"], to: "streaming", skip: ["streaming"] },
+    { fence_raised_at: { value: null } },
   );
   await recordEvent(r.control, "warn", "rollback", "Interrupted cutover undone; the source is writable.");
   return { kind: "cutover-undone" };

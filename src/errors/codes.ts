@@ -63,6 +63,10 @@ export const ERROR_CODES = {
     exit: 1,
     hint: "A migration already exists on this target for another source; run `pgferry cleanup` to start over.",
   },
+  ILLEGAL_PHASE_MOVE: {
+    exit: 1,
+    hint: "Another pgferry command changed the migration at the same time; run `pgferry status`, then the command again. If it persists, run with --debug and report the output.",
+  },
   TARGET_NOT_EMPTY: { exit: 1, hint: "Use an empty target database, or drop the tables listed." },
   CHECK_FAILED: { exit: 1, hint: "Run `pgferry check` and fix the blockers it lists." },
   LOCK_TIMEOUT: {

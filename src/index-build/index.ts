@@ -3,7 +3,7 @@ import type pg from "pg";
 import { type ConnInfo, cancelOnAbort, connect, qualified, withClient } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import type { EventSink } from "../progress/events.js";
-import { recordEvent } from "../state/index.js";
+import { heldBackIndexNames, moveTable, readTable as readControlTable, recordEvent } from "../state/index.js";
 import { compareIndexDefinitions, type IndexMismatch, readIndexDefinitions } from "./compare.js";
 import { type BuildStep, loadPendingItems, planBuild, relationKinds } from "./items.js";
 import { dropLeftover, findLeftover, reuseIndex, runBuild, runFinish, type StepOutcome } from "./run-step.js";
@@ -91,9 +91,11 @@ export async function buildTableIndexes(
     await requireKeyIndex(client, table);
     await client.query(`analyze ${qualified(table.schema, table.name)}`);
     result.mismatches = await compareWithSource(client, source, table, tableId, emit);
-    await client.query(
-      "update pgferry.tables set phase = 'indexed', indexed_at = now() where id = $1 and phase not in ('streaming', 'paused')",
-      [tableId],
+    await moveTable(
+      client,
+      tableId,
+      { from: ["copied", "indexing", "indexed"], to: "indexed", skip: ["streaming", "paused"] },
+      { indexedAt: true },
     );
     result.completed = true;
     return result;
@@ -116,25 +118,17 @@ async function openSession(target: ConnInfo, opts: IndexBuildOptions): Promise<p
 }
 
 async function heldBack(client: pg.ClientBase, tableId: number): Promise<Set<string>> {
-  const { rows } = await client.query<{ name: string }>(
-    `select name from pgferry.post_data
-      where table_id = $1 and stage = 'cutover' and not done and kind in ('primary_key', 'unique', 'index')`,
-    [tableId],
-  );
-  return new Set(rows.map((r) => r.name));
+  return heldBackIndexNames(client, tableId);
 }
 
 async function readTable(client: pg.ClientBase, tableId: number): Promise<TableRow> {
-  const { rows } = await client.query(
-    "select schema_name, table_name, key_columns from pgferry.tables where id = $1",
-    [tableId],
-  );
-  if (!rows[0]) {
-    throw new PgferryError("NOT_PREPARED", `Table id ${tableId} is not in pgferry.tables on the target.`, {
+  const row = await readControlTable(client, tableId);
+  if (!row) {
+    throw new PgferryError("NOT_PREPARED", `Table id ${tableId} is not in the target's control schema.`, {
       side: "target",
     });
   }
-  return { schema: rows[0].schema_name, name: rows[0].table_name, keyColumns: rows[0].key_columns };
+  return { schema: row.schema, name: row.name, keyColumns: row.keyColumns };
 }
 
 /** Deals with indexes left by an earlier run before any build starts (a DROP would wait on the builds). */
@@ -240,12 +234,11 @@ async function compareWithSource(
     readIndexDefinitions(s, table.schema, table.name),
   );
   const onTarget = await readIndexDefinitions(client, table.schema, table.name);
-  const { rows } = await client.query<{ name: string }>(
-    `select relation_schema || '.' || name as name from pgferry.post_data
-      where table_id = $1 and stage = 'cutover' and not done and kind in ('primary_key', 'unique', 'index')`,
-    [tableId],
+  const mismatches = compareIndexDefinitions(
+    onSource,
+    onTarget,
+    await heldBackIndexNames(client, tableId, true),
   );
-  const mismatches = compareIndexDefinitions(onSource, onTarget, new Set(rows.map((r) => r.name)));
   const label = `${table.schema}.${table.name}`;
   for (const m of mismatches) {
     const level = m.problem === "missing" ? "error" : "warn";

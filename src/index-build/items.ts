@@ -1,7 +1,8 @@
 import type pg from "pg";
 import { qualified } from "../db/index.js";
+import { readPostData } from "../state/index.js";
 
-/** One pgferry.post_data row of stage 'index'. */
+/** One post-data item of stage 'index' (state/post-data.ts). */
 export interface BuildItem {
   id: number;
   kind: string;
@@ -37,24 +38,7 @@ export interface BuildPlan {
 }
 
 export async function loadPendingItems(client: pg.ClientBase, tableId: number): Promise<BuildItem[]> {
-  const { rows } = await client.query(
-    `select id, kind, name, statement, dump_type, relation_schema, relation_name, index_statement, constraint_statement
-       from pgferry.post_data
-      where table_id = $1 and stage = 'index' and not done
-      order by id`,
-    [tableId],
-  );
-  return rows.map((r) => ({
-    id: r.id,
-    kind: r.kind,
-    name: r.name,
-    statement: r.statement,
-    dumpType: r.dump_type,
-    relationSchema: r.relation_schema,
-    relationName: r.relation_name,
-    indexStatement: r.index_statement,
-    constraintStatement: r.constraint_statement,
-  }));
+  return readPostData(client, { stage: "index", tableId });
 }
 
 /** relkind on the target of every relation the items act on, by quoted name. */

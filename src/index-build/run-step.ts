@@ -2,12 +2,10 @@ import type pg from "pg";
 import { isTransient, qualified } from "../db/index.js";
 import { PgferryError, redact } from "../errors/index.js";
 import { splitStatements as splitSql } from "../schema/sql-lexer.js";
+import { deferToCutover, markPostDataDone } from "../state/index.js";
 import { type BuildItem, type BuildStep, relationOf } from "./items.js";
 
 export type StepOutcome = "built" | "reused" | "deferred";
-
-const MARK_DONE = "update pgferry.post_data set done = true, done_at = now() where id = $1";
-const DEFER = "update pgferry.post_data set stage = 'cutover' where id = $1";
 
 const FIND_INDEX = `
 select x.indisvalid as valid, x.indrelid = to_regclass($3) as same_table, pg_catalog.pg_get_indexdef(c.oid) as def,
@@ -65,7 +63,7 @@ export async function dropLeftover(client: pg.ClientBase, item: BuildItem): Prom
 export async function reuseIndex(client: pg.ClientBase, step: BuildStep): Promise<void> {
   await inTransaction(client, async () => {
     if (step.mode === "index") for (const s of splitSql(step.item.statement).slice(1)) await client.query(s);
-    if (step.mode === "index") await client.query(MARK_DONE, [step.item.id]);
+    if (step.mode === "index") await markPostDataDone(client, step.item.id);
   });
 }
 
@@ -75,14 +73,14 @@ export async function runBuild(client: pg.ClientBase, step: BuildStep, table: st
   try {
     await inTransaction(client, async () => {
       await client.query(step.mode === "key-index" ? item.indexStatement! : item.statement);
-      if (step.mode === "index") await client.query(MARK_DONE, [item.id]);
+      if (step.mode === "index") await markPostDataDone(client, item.id);
     });
     return "built";
   } catch (err) {
     // The server names the index being built; a name clash in the catalog names another.
     const e = err as { code?: string; constraint?: string };
     if (e.code === "23505" && e.constraint === item.name && deferrable(item)) {
-      await inTransaction(client, () => client.query(DEFER, [item.id]));
+      await inTransaction(client, () => deferToCutover(client, item.id));
       return "deferred";
     }
     throw buildError(err, item, table);
@@ -108,7 +106,7 @@ export async function runFinish(
 ): Promise<StepOutcome> {
   const { item } = step;
   if (deferred.has(item.name) && (step.mode === "key-attach" || item.dumpType === "INDEX ATTACH")) {
-    if (step.mode === "statement") await inTransaction(client, () => client.query(DEFER, [item.id]));
+    if (step.mode === "statement") await inTransaction(client, () => deferToCutover(client, item.id));
     return "deferred";
   }
   try {
@@ -116,7 +114,7 @@ export async function runFinish(
     await inTransaction(client, async () => {
       if (await alreadyThere(client, step)) outcome = "reused";
       else await client.query(step.mode === "key-attach" ? item.constraintStatement! : item.statement);
-      await client.query(MARK_DONE, [item.id]);
+      await markPostDataDone(client, item.id);
     });
     return outcome;
   } catch (err) {

@@ -11,6 +11,7 @@ import type { MigrationContext } from "../context.js";
 import { serverMajor } from "../db/index.js";
 import { sleep } from "../db/retry.js";
 import { isPgferryError, PgferryError } from "../errors/index.js";
+import { moveMigration, readTables, setTablePosition } from "../state/index.js";
 
 export interface CaptureStepOptions {
   /** lock_timeout of one trigger install attempt. */
@@ -21,37 +22,23 @@ export interface CaptureStepOptions {
 
 /** The replicated tables as the capture needs them: ids from the target, leaves from the source now. */
 async function captureTargets(source: pg.Client, target: pg.Client): Promise<CaptureTarget[]> {
-  const { rows } = await target.query<{
-    id: number;
-    schema_name: string;
-    table_name: string;
-    key_columns: string[];
-    identity: string;
-    kind: "table" | "partitioned";
-    columns: { name: string }[];
-  }>(
-    "select id, schema_name, table_name, key_columns, identity, kind, columns from pgferry.tables order by id",
-  );
+  const rows = await readTables(target);
   const onSource = new Map(
     (await listTables(source, await serverMajor(source))).map((t) => [`${t.schema}.${t.name}`, t]),
   );
   return rows.map((r) => {
-    const t = onSource.get(`${r.schema_name}.${r.table_name}`);
+    const t = onSource.get(`${r.schema}.${r.name}`);
     if (!t) {
-      throw new PgferryError(
-        "DDL_DETECTED",
-        `Table ${r.schema_name}.${r.table_name} no longer exists on the source.`,
-        {
-          side: "source",
-          hint: "It was dropped or renamed after `pgferry start` began: run `pgferry cleanup` and start over.",
-        },
-      );
+      throw new PgferryError("DDL_DETECTED", `Table ${r.schema}.${r.name} no longer exists on the source.`, {
+        side: "source",
+        hint: "It was dropped or renamed after `pgferry start` began: run `pgferry cleanup` and start over.",
+      });
     }
     return {
       tableId: r.id,
-      schema: r.schema_name,
-      name: r.table_name,
-      keyColumns: r.key_columns,
+      schema: r.schema,
+      name: r.name,
+      keyColumns: r.keyColumns,
       ...(r.identity === "row"
         ? {
             rowImage: rowImageOf(
@@ -129,12 +116,12 @@ export async function installCapture(
   const s0 = rows[0]!.s;
   await target.query("begin");
   try {
-    await target.query(
-      `update pgferry.migration set start_position = $1, phase = 'copying',
-              copy_started_at = coalesce(copy_started_at, now()), updated_at = now()`,
-      [s0],
+    await moveMigration(
+      target,
+      { from: ["preparing"], to: "copying" },
+      { start_position: { value: s0 }, copy_started_at: "keep-or-now" },
     );
-    await target.query("update pgferry.tables set position = $1", [s0]);
+    await setTablePosition(target, undefined, s0);
     await target.query("commit");
   } catch (err) {
     await target.query("rollback").catch(() => {});

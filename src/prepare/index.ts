@@ -6,8 +6,10 @@ import type { MigrationContext } from "../context.js";
 import { connect, DDL_LOCK_TIMEOUT_MS } from "../db/index.js";
 import { PgferryError, userCodeError } from "../errors/index.js";
 import {
+  countTables,
   ensureControlSchema,
   hasMigration,
+  insertMigration,
   parseIdentity,
   readMigration,
   readSourceIdentity,
@@ -64,16 +66,12 @@ async function ensureMigrationRow(
   identity: SourceIdentity,
   opts: PrepareOptions,
 ): Promise<string> {
-  await target.query(
-    `insert into pgferry.migration (source_display, source_identity, options, token)
-     values ($1, $2, $3, $4) on conflict do nothing`,
-    [
-      ctx.source.display,
-      JSON.stringify(identity),
-      JSON.stringify(opts.recordOptions ?? {}),
-      randomBytes(24).toString("hex"),
-    ],
-  );
+  await insertMigration(target, {
+    sourceDisplay: ctx.source.display,
+    sourceIdentity: JSON.stringify(identity),
+    options: JSON.stringify(opts.recordOptions ?? {}),
+    token: randomBytes(24).toString("hex"),
+  });
   const m = (await readMigration(target))!;
   assertSameSource(m.source_display, m.source_identity, identity);
   return m.phase;
@@ -123,8 +121,7 @@ export async function runPrepare(ctx: MigrationContext, opts: PrepareOptions = {
     const started = Date.now();
     await ensureControlSchema(target);
     if ((await ensureMigrationRow(target, ctx, identity, opts)) !== "preparing") return true;
-    const { rows } = await target.query<{ n: number }>("select count(*)::int as n from pgferry.tables");
-    if (rows[0]!.n === 0) {
+    if ((await countTables(target)) === 0) {
       const n = await applySchema(ctx, source, target, opts);
       ctx.emit({
         type: "log",
@@ -143,12 +140,12 @@ export async function runPrepare(ctx: MigrationContext, opts: PrepareOptions = {
       },
       { token: (await readMigration(target))!.token, label: ctx.target.display },
     );
-    const tables = await target.query<{ n: number }>("select count(*)::int as n from pgferry.tables");
+    const tables = await countTables(target);
     // The raw snapshot means nothing to an operator: it stays in --json only.
     ctx.emit({
       type: "stage:done",
       stage: "prepare",
-      message: `change capture on ${tables.rows[0]!.n} table(s): every write from now on is recorded`,
+      message: `change capture on ${tables} table(s): every write from now on is recorded`,
       data: { startPosition: s0 },
       seconds: (Date.now() - started) / 1000,
     });

@@ -11,6 +11,7 @@ import type { MigrationContext } from "../context.js";
 import { serverMajor } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { applyPreData, dumpSchema, storePostData } from "../schema/index.js";
+import { insertTableRows } from "../state/index.js";
 
 export interface SchemaStepOptions {
   include?: string[];
@@ -67,7 +68,7 @@ function tableRows(tables: readonly SourceTable[], firstId: number) {
 }
 
 /**
- * Inserts the pgferry.tables rows (ids firstId.. in the given order, 1.. at prepare); returns
+ * Inserts the tables' control rows (ids firstId.. in the given order, 1.. at prepare); returns
  * "schema.name" → id.
  */
 export async function insertTables(
@@ -76,19 +77,13 @@ export async function insertTables(
   firstId = 1,
 ): Promise<Map<string, number>> {
   const rows = tableRows(tables, firstId);
-  await target.query(
-    `insert into pgferry.tables (id, schema_name, table_name, kind, key_columns, identity, columns, shape, rows_estimate, bytes_estimate)
-     select id, schema_name, table_name, kind, key_columns, identity, columns, shape, rows_estimate, bytes_estimate
-       from jsonb_to_recordset($1::jsonb) as x(id int, schema_name text, table_name text, kind text,
-            key_columns text[], identity text, columns jsonb, shape text, rows_estimate int8, bytes_estimate int8)`,
-    [JSON.stringify(rows)],
-  );
+  await insertTableRows(target, rows);
   return new Map(rows.map((r) => [`${r.schema_name}.${r.table_name}`, r.id]));
 }
 
 /**
  * The schema on the target and the list of tables, in ONE target transaction: pre-data DDL,
- * the pgferry.tables rows (ids 1..n, the ids the source's log uses) and the post-data items.
+ * the tables' control rows (ids 1..n, the ids the source's log uses) and the post-data items.
  * A kill during it leaves nothing, and the next start does it again from the beginning.
  */
 export async function applySchema(

@@ -1,6 +1,13 @@
 import type pg from "pg";
 import { PgferryError } from "../errors/index.js";
-import { readStartLiveness } from "../state/start-heartbeat.js";
+import {
+  controlColumns,
+  readChunkRates,
+  readMigrationIfAny,
+  readShownEvents,
+  readStartLiveness,
+  readTableProgress,
+} from "../state/index.js";
 import { readFences, readOperation } from "./operation-status.js";
 import { readReverse } from "./reverse-status.js";
 import type { StatusReport, TableStatus } from "./status-model.js";
@@ -8,32 +15,6 @@ import type { StatusReport, TableStatus } from "./status-model.js";
 /** Rates are measured over the chunks finished in this window (seconds). */
 const RATE_WINDOW_S = 60;
 const ERRORS_SHOWN = 20;
-
-const TABLES_SQL = `
-select t.id, t.schema_name, t.table_name, t.phase, t.rows_estimate, t.bytes_estimate, t.rows_done, t.bytes_done,
-       t.changes_applied, t.paused_reason, %EXTRA%,
-       coalesce(c.rows, 0)::int8 as chunk_rows, coalesce(c.bytes, 0)::int8 as chunk_bytes,
-       coalesce(c.done, 0)::int8 as chunks_done, coalesce(c.total, 0)::int8 as chunks_total
-  from pgferry.tables t
-  left join (select table_id, sum(rows) filter (where done) as rows, sum(bytes) filter (where done) as bytes,
-                    count(*) filter (where done) as done, count(*) as total
-               from pgferry.chunks group by table_id) c on c.table_id = t.id
- order by t.id`;
-
-const RATE_SQL = `
-select table_id, coalesce(sum(bytes), 0)::int8 as bytes, coalesce(sum(rows), 0)::int8 as rows,
-       greatest(1, least($1::float8, extract(epoch from now() - (select copy_started_at from pgferry.migration))))::float8 as window
-  from pgferry.chunks where done and done_at > now() - make_interval(secs => $1)
- group by table_id`;
-
-/** Columns of pgferry.tables / pgferry.migration that later stages may add (read when present). */
-async function optionalColumns(client: pg.ClientBase): Promise<Set<string>> {
-  const { rows } = await client.query<{ c: string }>(
-    `select table_name || '.' || column_name as c from information_schema.columns
-      where table_schema = 'pgferry' and table_name in ('tables', 'migration')`,
-  );
-  return new Set(rows.map((r) => r.c));
-}
 
 function num(v: unknown): number {
   return v === null || v === undefined ? 0 : Number(v);
@@ -71,31 +52,14 @@ function tableStatus(r: Record<string, unknown>): TableStatus {
  * connection: status works from any shell, even when the source is unreachable).
  */
 export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
-  const has = await client.query<{ ok: boolean }>(
-    "select to_regclass('pgferry.migration') is not null as ok",
-  );
-  const m = has.rows[0]?.ok
-    ? (
-        await client.query(
-          `select *, extract(epoch from now() - heartbeat_at)::float8 as heartbeat_age,
-                  (extract(epoch from now()) * 1000)::float8 as now_ms
-             from pgferry.migration`,
-        )
-      ).rows[0]
-    : undefined;
+  const m = await readMigrationIfAny(client);
   if (!m)
     throw new PgferryError("NOT_PREPARED", "There is no pgferry migration on this target.", {
       side: "target",
     });
-  const cols = await optionalColumns(client);
-  const extra = [
-    cols.has("tables.pending_changes") ? "t.pending_changes" : "null::int8 as pending_changes",
-    cols.has("tables.beat_at")
-      ? "extract(epoch from now() - t.beat_at)::float8 as beat_age"
-      : "null::float8 as beat_age",
-  ].join(", ");
-  const tablesRes = await client.query(TABLES_SQL.replace("%EXTRA%", extra));
-  const rates = (await client.query(RATE_SQL, [RATE_WINDOW_S])).rows;
+  const cols = await controlColumns(client);
+  const tablesRes = { rows: await readTableProgress(client) };
+  const rates = await readChunkRates(client, RATE_WINDOW_S);
   const windowS = rates[0] ? num(rates[0]["window"]) : 1;
   const rateOf = new Map(rates.map((r) => [num(r["table_id"]), num(r["bytes"]) / windowS]));
   const tables = tablesRes.rows.map((r) => {
@@ -109,17 +73,8 @@ export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
     rows: rates.reduce((a, r) => a + num(r["rows"]), 0),
     window: windowS,
   };
-  const errs = await client.query<{ at: Date; message: string }>(
-    // A new source table the stream saw stays shown until `pgferry tables` adds or removes it.
-    `select at, message from pgferry.events e
-      where level = 'error'
-         or (kind = 'new-table'
-             and not exists (select 1 from pgferry.events r
-                              where r.kind in ('table-added', 'table-removed') and r.id > e.id
-                                and r.details->>'table' = e.details->>'table'))
-      order by id desc limit $1`,
-    [ERRORS_SHOWN],
-  );
+  // A new source table the stream saw stays shown until `pgferry tables` adds or removes it.
+  const errs = { rows: await readShownEvents(client, ERRORS_SHOWN) };
   const sum = (f: (t: TableStatus) => number) => tables.reduce((a, t) => a + f(t), 0);
   const chunksDone = tablesRes.rows.reduce((a, r) => a + num(r["chunks_done"]), 0);
   const chunksTotal = tablesRes.rows.reduce((a, r) => a + num(r["chunks_total"]), 0);

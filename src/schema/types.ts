@@ -20,7 +20,7 @@ export interface PostDataItem {
   schema: string;
   /**
    * The replicated table it belongs to: for an object on a partition, the partitioned root
-   * (what pgferry.tables holds). Null for objects not tied to one table (matview indexes, …).
+   * (what the control schema's table rows hold). Null for objects not tied to one table (matview indexes, …).
    */
   table: string | null;
   /** The pg_dump SQL, as dumped (may hold more than one statement, e.g. a CLUSTER ON). */

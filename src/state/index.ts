@@ -1,13 +1,32 @@
+export {
+  type ChunkClaimRow,
+  insertChunks,
+  lockNextChunk,
+  markChunkDone,
+  type NewChunk,
+} from "./chunks.js";
 export { CONTROL_SCHEMA, ensureControlSchema, hasMigration } from "./control-schema.js";
 export { CUTOVER_LOCK_KEY, cutoverLockHeld } from "./cutover-lock.js";
-export { type EventLevel, recordEvent } from "./events.js";
+export { type EventLevel, lastEventDetails, readShownEvents, recordEvent } from "./events.js";
 export {
+  closeRollbackWindow,
+  controlTableExists,
+  insertMigration,
+  MIGRATION_PHASES,
   type MigrationPhase,
   type MigrationRow,
+  mergeMigrationOptions,
   migrationToken,
+  moveMigration,
+  openRollbackWindow,
+  phasesExcept,
   readMigration,
-  setPhase,
-  type TablePhase,
+  readMigrationIfAny,
+  recordReverseRound,
+  recordStartLeft,
+  setMigrationTimes,
+  setSwitchMark,
+  storeStreamFigures,
 } from "./migration-row.js";
 export {
   newSourceTables,
@@ -15,6 +34,21 @@ export {
   type UnmigratedTable,
   unmigratedAmong,
 } from "./migration-scope.js";
+export type { PhaseMove } from "./phase-move.js";
+export {
+  deferToCutover,
+  heldBackIndexNames,
+  insertPostData,
+  markPostDataDone,
+  markPostDataUndone,
+  markValidated,
+  type NewPostData,
+  type PostDataRow,
+  type PostDataStage,
+  readPostData,
+  validationPending,
+} from "./post-data.js";
+export { controlColumns, readApplyState, readChunkRates, readTableProgress } from "./progress-read.js";
 export {
   assertSameSource,
   isSameSource,
@@ -33,3 +67,34 @@ export {
   type StartRole,
   startHeartbeat,
 } from "./start-heartbeat.js";
+export {
+  APPLIED_PHASES,
+  advanceIdleTables,
+  COPIED_PHASES,
+  claimPendingTable,
+  countTables,
+  deleteTables,
+  INDEXED_PHASES,
+  insertTableRows,
+  lockAppliedTableSql,
+  markCopiedTables,
+  moveTable,
+  type NewTableRow,
+  nextTableId,
+  readTable,
+  readTables,
+  type StoredColumn,
+  setTablePosition,
+  stageCounts,
+  storePendingCounts,
+  storeSourceOids,
+  TABLE_PHASES,
+  type TableMoveSet,
+  type TablePhase,
+  type TableRow,
+  tablesToIndex,
+  tableTotals,
+  toTableRow,
+  totalChangesApplied,
+  windowAppliedSql,
+} from "./tables.js";

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import os from "node:os";
 import type pg from "pg";
 import { type ConnInfo, connect } from "../db/index.js";
+import { recordStartLeft } from "./migration-row.js";
 
 /** How often a running `pgferry start` refreshes its row in pgferry.start_heartbeats. */
 export const START_BEAT_MS = 2000;
@@ -78,7 +79,7 @@ export function startHeartbeat(target: ConnInfo, first: StartRole = "prepare"): 
         if ((await c.query<{ ok: boolean }>(TABLE_EXISTS)).rows[0]?.ok) {
           await c.query("begin");
           await c.query("delete from pgferry.start_heartbeats where id = $1", [id]);
-          await c.query("update pgferry.migration set start_left_at = now()");
+          await recordStartLeft(c);
           await c.query("commit");
         }
       } catch {

@@ -1,8 +1,9 @@
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
-import { ident, literal } from "../db/quote.js";
+import { ident } from "../db/quote.js";
 import { cutSnapshot, formatSnapshot, parseSnapshot } from "../positions/index.js";
+import { lockAppliedTableSql, windowAppliedSql } from "../state/index.js";
 import { ddlPauseReason, describeShapeChange, locateOnSource, renamePauseReason, shapeOf } from "./ddl.js";
 import {
   createRowStagingSql,
@@ -28,7 +29,7 @@ import {
   truncateSql,
   windowWhere,
 } from "./sql.js";
-import { pauseTable, TABLE_FIELDS, toStreamTable } from "./table-state.js";
+import { pauseTable, toStreamTable } from "./table-state.js";
 import type { ApplyMode, StoredColumn, StreamTable } from "./types.js";
 
 /** The two sessions of one apply worker and what it needs to know about them. */
@@ -87,8 +88,7 @@ export async function applyTableWindow(
   const res = (await onSide("target", () =>
     tgt.query(
       `begin; ${opts.syncCommit ? "set local synchronous_commit = on;" : ""}
-       select ${TABLE_FIELDS} from pgferry.tables
-        where id = ${Math.trunc(tableId)} and phase in ('indexed', 'streaming') ${lock}`,
+       ${lockAppliedTableSql(tableId, lock)}`,
     ),
   )) as unknown as pg.QueryResult[];
   const row = res[res.length - 1]!.rows[0];
@@ -188,11 +188,13 @@ async function applyLocked(
   }
   const done = to === undefined;
   const plan = rowWindowPlan({ changes: n, truncates: truncs.length, recopy: t.recopy });
-  const position = `update pgferry.tables set position = ${literal(to ?? first.q)}, phase = 'streaming', recopy = false,
-      changes_applied = changes_applied + ${n}, last_window_at = now(),
-      streaming_since = coalesce(streaming_since, now()), source_oid = ${Number(first.oid)},
-      ${done ? `pending_changes = 0, beat_at = coalesce(${first.beat === null ? "null" : `${literal(first.beat)}::timestamptz`}, beat_at)` : `pending_changes = greatest(coalesce(pending_changes, 0) - ${n}, 0)`}
-    where id = ${t.id}`;
+  const position = windowAppliedSql(t.id, {
+    position: to ?? first.q,
+    changes: n,
+    sourceOid: Number(first.oid),
+    done,
+    beat: first.beat,
+  });
   let keys = 0;
   const finish: string[] = [];
   if (t.identity === "row" && plan !== "none") {

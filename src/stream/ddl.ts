@@ -3,12 +3,12 @@ import { installTableCapture, rowImageOf } from "../capture/index.js";
 import { tableShape } from "../catalog/index.js";
 import { literal, qualified } from "../db/quote.js";
 import { isPgferryError } from "../errors/index.js";
-import { recordEvent } from "../state/index.js";
+import { moveTable, recordEvent, storeSourceOids } from "../state/index.js";
 import { columnsJsonSql, relation } from "./sql.js";
 import { tableName } from "./table-state.js";
 import type { StoredColumn, StreamTable } from "./types.js";
 
-/** The same signature prepare stored in pgferry.tables.shape. */
+/** The same signature prepare stored in the table's control row (shape). */
 export function shapeOf(columns: readonly StoredColumn[]): string {
   return tableShape(
     columns.map((c) => ({
@@ -112,13 +112,16 @@ export async function recheckPaused(
   // A partitioned keyless table's row functions list its columns: logged again with the new ones.
   if (keyless && t.kind === "partitioned" && !(await recapture(source, t, src))) return false;
   // A keyless table's log now holds rows of the old shape, which no longer parse: copied whole.
-  const r = await target.query(
-    `update pgferry.tables set phase = 'streaming', paused_reason = null, schema_name = $2, table_name = $3,
-            columns = $4, shape = $5, recopy = recopy or $6
-      where id = $1 and phase = 'paused'`,
-    [t.id, src.schema, src.name, JSON.stringify(columns), srcShape, keyless],
+  const moved = await moveTable(
+    target,
+    t.id,
+    { from: ["paused"], to: "streaming", skip: ["streaming"] },
+    {
+      pausedReason: null,
+      renamed: { schema: src.schema, name: src.name, columns, shape: srcShape, recopy: keyless },
+    },
   );
-  if (!r.rowCount) return false;
+  if (!moved) return false;
   await recordEvent(target, "info", "stream-resumed", `${src.schema}.${src.name}: streaming again`, {
     table: `${src.schema}.${src.name}`,
     was: tableName(t),
@@ -193,12 +196,7 @@ export async function recordSourceOids(
   );
   const found = rows.filter((r) => r.oid !== null);
   if (found.length === 0) return;
-  await target.query(
-    `update pgferry.tables t set source_oid = x.oid from unnest($1::int[], $2::int8[]) as x(id, oid)
-      where t.id = x.id and t.source_oid is null
-        and t.id in (select id from pgferry.tables where id = any ($1::int[]) for update skip locked)`,
-    [found.map((r) => r.id), found.map((r) => r.oid)],
-  );
+  await storeSourceOids(target, found);
   for (const r of found) {
     const t = missing.find((m) => m.id === r.id);
     if (t) t.sourceOid = Number(r.oid);

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { changesAfter } from "../positions/index.js";
+import { storePendingCounts, storeStreamFigures, totalChangesApplied } from "../state/index.js";
 
 export interface Positioned {
   id: number;
@@ -55,38 +56,18 @@ export async function storeStreamStatus(
   logBytes?: number,
   logRows?: number | null,
 ): Promise<void> {
-  const ids = [...pending.keys()];
-  await write.query(
-    `update pgferry.tables t set pending_changes = x.n
-       from unnest($1::int[], $2::int8[]) as x(id, n)
-      where t.id = x.id and t.id in (select id from pgferry.tables where id = any ($1::int[]) for update skip locked)`,
-    [ids, ids.map((id) => pending.get(id) ?? 0)],
-  );
-  await write.query(
-    // A streaming table that has not reached any beat yet (just started, or still working
-    // through cut windows of a backlog) makes the lag unknown rather than understated.
-    `with beat as (
-       select count(*) as n, case when bool_or(beat_at is null) then null else min(beat_at) end as at
-         from pgferry.tables where phase in ('streaming', 'paused'))
-     update pgferry.migration set
-            heartbeat_at = case when (select n from beat) > 0 then (select at from beat) else heartbeat_at end,
-            lag_seconds = extract(epoch from now() -
-              case when (select n from beat) > 0 then (select at from beat) else heartbeat_at end),
-            pending_changes = $1, pending_at = now(),
-            stream_rate = coalesce($2, stream_rate), stream_updated_at = now(),
-            log_bytes = coalesce($3, log_bytes),
-            log_measured_at = case when $3::int8 is null then log_measured_at else now() end,
-            log_rows = coalesce($4, log_rows)`,
-    [[...pending.values()].reduce((a, b) => a + b, 0), rate, logBytes ?? null, logRows ?? null],
-  );
+  await storePendingCounts(write, pending);
+  await storeStreamFigures(write, {
+    pending: [...pending.values()].reduce((a, b) => a + b, 0),
+    rate,
+    logBytes: logBytes ?? null,
+    logRows: logRows ?? null,
+  });
 }
 
 /** Sum of changes_applied, for the rate. */
 export async function appliedTotal(write: pg.ClientBase): Promise<number> {
-  const { rows } = await write.query<{ n: string }>(
-    "select coalesce(sum(changes_applied), 0)::text as n from pgferry.tables",
-  );
-  return Number(rows[0]!.n);
+  return totalChangesApplied(write);
 }
 
 /**

@@ -9,7 +9,7 @@ import {
 } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect, qualified } from "../db/index.js";
-import { migrationToken, recordEvent } from "../state/index.js";
+import { closeRollbackWindow, migrationToken, openRollbackWindow, recordEvent } from "../state/index.js";
 import { readStreamTables } from "./table-state.js";
 
 const REVERSE_TABLES_SQL = `
@@ -89,10 +89,7 @@ export async function installReverseCapture(ctx: MigrationContext): Promise<stri
          on conflict (id) do nothing`,
         [tables.map((t) => t.id), tables.map((t) => t.schema), tables.map((t) => t.name), start],
       );
-      await tgt.query(
-        "update pgferry.migration set reverse_position = coalesce(reverse_position, $1), rollback_window = true, updated_at = now()",
-        [start],
-      );
+      await openRollbackWindow(tgt, start);
       await recordEvent(
         tgt,
         "info",
@@ -126,9 +123,7 @@ export async function removeReverseCapture(
   await target.query("begin");
   try {
     await dropCaptureObjects(target);
-    await target.query(
-      "update pgferry.migration set rollback_window = false, reverse_position = null, updated_at = now()",
-    );
+    await closeRollbackWindow(target);
     await target.query("commit");
   } catch (err) {
     await target.query("rollback").catch(() => {});

@@ -6,7 +6,7 @@ import { connect } from "../db/index.js";
 import { isRetryable, sleep } from "../db/retry.js";
 import { PgferryError } from "../errors/index.js";
 import { changesAfter } from "../positions/index.js";
-import { type MigrationRow, migrationToken, readMigration } from "../state/index.js";
+import { type MigrationRow, migrationToken, readMigration, recordReverseRound } from "../state/index.js";
 import { cleanupLog } from "./monitor.js";
 import { RetryLoop } from "./retry.js";
 import { applyRound } from "./reverse-apply.js";
@@ -126,13 +126,7 @@ class ReverseEngine {
       await onSide("source", () => app.query("commit"));
       await onSide("target", () => cap.query("commit"));
       const changes = busy.reduce((a, t) => a + heads.get(t.id)!.n, 0);
-      await onSide("target", () =>
-        control.query(
-          `update pgferry.migration set reverse_position = $1, reverse_applied_at = now(),
-                  reverse_changes_applied = reverse_changes_applied + $2, updated_at = now()`,
-          [q, changes],
-        ),
-      );
+      await onSide("target", () => recordReverseRound(control, q, changes));
       return { changes, windows: busy.length, position: q };
     } catch (err) {
       await this.apply.rollback();

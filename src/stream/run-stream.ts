@@ -5,7 +5,15 @@ import { connectionCap, serverMajor } from "../db/index.js";
 import { isRetryable, sleep } from "../db/retry.js";
 import { PgferryError } from "../errors/index.js";
 import { changesAfter } from "../positions/index.js";
-import { ensureControlSchema, newSourceTables, readMigration, recordEvent } from "../state/index.js";
+import {
+  advanceIdleTables,
+  ensureControlSchema,
+  moveMigration,
+  newSourceTables,
+  phasesExcept,
+  readMigration,
+  recordEvent,
+} from "../state/index.js";
 import type { WindowOutcome } from "./apply-window.js";
 import { changedShapes, recheckPaused, recordSourceOids } from "./ddl.js";
 import { startHeartbeat } from "./heartbeat.js";
@@ -34,22 +42,6 @@ select txid_current_snapshot()::text as q, (select max(beat_at)::text from pgfer
        array(select x.id from unnest($1::int[], $2::text[]) as x(id, p)
               where exists (select 1 from pgferry.changes c
                              where c.tbl = x.id and ${changesAfter("x.p::txid_snapshot")})) as busy`;
-
-/**
- * Tables with nothing after their position move to the coordinator's snapshot in one
- * statement (an empty window each); rows a worker or another process holds are skipped.
- */
-const ADVANCE_IDLE_SQL = `
-with cand as (
-  select t.id, t.phase as was
-    from pgferry.tables t join unnest($1::int[], $2::text[]) as x(id, p) on t.id = x.id and t.position = x.p
-   where t.phase in ('indexed', 'streaming') and not t.recopy
-   for update of t skip locked)
-update pgferry.tables t
-   set position = $3, phase = 'streaming', beat_at = coalesce($4::timestamptz, t.beat_at), pending_changes = 0,
-       last_window_at = now(), streaming_since = coalesce(t.streaming_since, now())
-  from cand where t.id = cand.id
-returning t.id, cand.was, t.schema_name, t.table_name`;
 
 /**
  * The forward stream: a coordinator cuts windows every windowIntervalMs and queues the tables
@@ -241,18 +233,14 @@ export class ForwardStream {
     const fresh = idle.some((t) => t.phase === "indexed");
     if (idle.length > 0 && (fresh || Date.now() - this.last.idle >= IDLE_ADVANCE_MS)) {
       this.last.idle = Date.now();
-      const moved = await onSide("target", () =>
-        tgt.query({
-          name: "pgferry_stream_advance",
-          text: ADVANCE_IDLE_SQL,
-          values: [idle.map((t) => t.id), idle.map((t) => t.position), q, beat],
-        }),
-      );
-      for (const r of moved.rows) {
+      // Tables with nothing after their position move to the coordinator's snapshot in one
+      // statement (an empty window each); rows a worker or another process holds are skipped.
+      const moved = await onSide("target", () => advanceIdleTables(tgt, idle, q, beat));
+      for (const r of moved) {
         if (r.was === "indexed") {
           this.ctx.emit({
             type: "table:phase",
-            table: `${r.schema_name}.${r.table_name}`,
+            table: r.name,
             phase: "streaming",
           });
         }
@@ -267,9 +255,11 @@ export class ForwardStream {
     if (phase !== "copying" && phase !== "indexing") return;
     if (this.tables.some((t) => t.phase !== "streaming" && t.phase !== "paused")) return;
     await onSide("target", () =>
-      tgt.query(
-        `update pgferry.migration set phase = 'streaming', updated_at = now() where phase in ('copying', 'indexing')`,
-      ),
+      moveMigration(tgt, {
+        from: ["copying", "indexing"],
+        to: "streaming",
+        skip: phasesExcept("preparing", "copying", "indexing"),
+      }),
     );
   }
 

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { MigrationContext } from "../context.js";
 import { connect, qualified } from "../db/index.js";
+import { readTables } from "../state/index.js";
 import { onSide } from "./sessions.js";
 
 export interface SequenceSyncOptions {
@@ -53,10 +54,8 @@ interface Replicated {
 }
 
 async function migratedTables(control: pg.ClientBase): Promise<Replicated> {
-  const { rows } = await control.query<{ s: string; t: string }>(
-    "select schema_name as s, table_name as t from pgferry.tables",
-  );
-  return { schemas: rows.map((r) => r.s), names: rows.map((r) => r.t) };
+  const rows = await readTables(control);
+  return { schemas: rows.map((r) => r.schema), names: rows.map((r) => r.name) };
 }
 
 /** Current last_value/is_called of each sequence that exists, read in batches. */

@@ -1,30 +1,22 @@
 import type pg from "pg";
-import { recordEvent } from "../state/index.js";
-import type { StoredColumn, StreamTable } from "./types.js";
+import { moveTable, readTables, recordEvent, type TableRow, toTableRow } from "../state/index.js";
+import type { StreamTable } from "./types.js";
 
-export const TABLE_FIELDS =
-  "id, schema_name, table_name, kind, key_columns, identity, columns, shape, phase, position, source_oid, recopy";
+/**
+ * A control row the stream works on. Its position is null only between prepare's schema step
+ * and S0 (or never, for `tables add`), when no stream reads the tables.
+ */
+export function asStreamTable(t: TableRow): StreamTable {
+  return { ...t, position: t.position as string };
+}
 
+/** The stream's view of a `select *` row of the tables' control rows. */
 export function toStreamTable(r: Record<string, unknown>): StreamTable {
-  return {
-    id: r["id"] as number,
-    schema: r["schema_name"] as string,
-    name: r["table_name"] as string,
-    kind: r["kind"] === "partitioned" ? "partitioned" : "table",
-    keyColumns: r["key_columns"] as string[],
-    identity: r["identity"] === "row" ? "row" : "key",
-    recopy: r["recopy"] === true,
-    columns: r["columns"] as StoredColumn[],
-    shape: r["shape"] as string,
-    phase: r["phase"] as string,
-    position: r["position"] as string,
-    sourceOid: r["source_oid"] === null || r["source_oid"] === undefined ? null : Number(r["source_oid"]),
-  };
+  return asStreamTable(toTableRow(r));
 }
 
 export async function readStreamTables(client: pg.ClientBase): Promise<StreamTable[]> {
-  const { rows } = await client.query(`select ${TABLE_FIELDS} from pgferry.tables order by id`);
-  return rows.map(toStreamTable);
+  return (await readTables(client)).map(asStreamTable);
 }
 
 export function tableName(t: Pick<StreamTable, "schema" | "name">): string {
@@ -38,12 +30,13 @@ export async function pauseTable(
   reason: string,
   details: Record<string, unknown> = {},
 ): Promise<boolean> {
-  const r = await client.query(
-    `update pgferry.tables set phase = 'paused', paused_reason = $2
-      where id = $1 and phase in ('indexed', 'streaming')`,
-    [t.id, reason],
+  const moved = await moveTable(
+    client,
+    t.id,
+    { from: ["indexed", "streaming"], to: "paused", skip: ["paused"] },
+    { pausedReason: reason },
   );
-  if (!r.rowCount) return false;
+  if (!moved) return false;
   await recordEvent(client, "warn", "stream-paused", `${tableName(t)}: ${reason}`, {
     table: tableName(t),
     ...details,

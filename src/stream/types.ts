@@ -1,31 +1,13 @@
 import { MAX_OUTAGE_MS } from "../db/retry.js";
-/** A column as stored in pgferry.tables.columns. */
-export interface StoredColumn {
-  name: string;
-  /** format_type() on the source, usable as a cast target. */
-  type: string;
-  generated: boolean;
-  identity?: string;
-}
+import type { TableRow } from "../state/index.js";
 
-/** One replicated table as the stream sees it (a row of pgferry.tables). */
-export interface StreamTable {
-  id: number;
-  schema: string;
-  name: string;
-  kind: "table" | "partitioned";
-  keyColumns: string[];
-  /** "row": no key; the log holds whole row images, applied as net counts (row-sql.ts). */
-  identity: "key" | "row";
-  /** A keyless table to copy whole at its next window (its log has rows of an older shape). */
-  recopy: boolean;
-  columns: StoredColumn[];
-  shape: string;
-  phase: string;
+export type { StoredColumn } from "../state/index.js";
+
+/** One replicated table as the stream sees it: its control row, which has a position once prepared. */
+export type StreamTable = Omit<TableRow, "position"> & {
   /** txid snapshot text: everything visible in it is applied. */
   position: string;
-  sourceOid: number | null;
-}
+};
 
 /** How the rows of a window land on the apply side. */
 export type ApplyMode =

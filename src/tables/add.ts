@@ -7,7 +7,7 @@ import { DDL_LOCK_TIMEOUT_MS, ident, literal, qualified, serverMajor } from "../
 import { PgferryError } from "../errors/index.js";
 import { insertTables } from "../prepare/index.js";
 import { applyPreData, dumpSchema, storePostData } from "../schema/index.js";
-import { recordEvent } from "../state/index.js";
+import { nextTableId, readTables, recordEvent, setTablePosition } from "../state/index.js";
 import type { TablesOptions } from "./remove.js";
 import {
   closeTables,
@@ -42,10 +42,7 @@ async function resolve(s: TablesSessions, names: readonly string[]) {
   const onSource = new Map(
     (await listTables(s.source, await serverMajor(s.source))).map((t) => [`${t.schema}.${t.name}`, t]),
   );
-  const { rows } = await s.target.query<{ name: string; phase: string }>(
-    "select schema_name || '.' || table_name as name, phase from pgferry.tables",
-  );
-  const carried = new Map(rows.map((r) => [r.name, r.phase]));
+  const carried = new Map((await readTables(s.target)).map((r) => [`${r.schema}.${r.name}`, r.phase]));
   const fresh: SourceTable[] = [];
   for (const raw of names) {
     const p = parseTableName(raw, "TABLE_NOT_FOUND");
@@ -88,7 +85,7 @@ async function refuseExisting(target: pg.ClientBase, t: SourceTable): Promise<vo
  * One table into the migration: its capture on the source first, then its position P, a
  * source snapshot taken after the triggers exist (what S0 is to prepare: every change
  * committed after P is in the log, every chunk is read after P); then, in ONE target
- * transaction, its pre-data, its pgferry.tables row (pending, at P) and its post-data items.
+ * transaction, its pre-data, its control row (pending, at P) and its post-data items.
  */
 async function addOne(
   ctx: MigrationContext,
@@ -97,10 +94,7 @@ async function addOne(
   opts: AddOptions,
 ): Promise<number> {
   const name = `${t.schema}.${t.name}`;
-  const { rows: ids } = await s.target.query<{ id: number }>(
-    "select coalesce(max(id), 0) + 1 as id from pgferry.tables",
-  );
-  const id = ids[0]!.id;
+  const id = await nextTableId(s.target);
   const dump = await dumpSchema(ctx.source, {
     excludeTables: [],
     includeTables: [t, ...t.leaves],
@@ -141,7 +135,7 @@ async function addOne(
     await s.target.query(`create schema if not exists ${ident(t.schema)}`);
     await applyPreData(s.target, dump);
     const map = await insertTables(s.target, [t], id);
-    await s.target.query("update pgferry.tables set position = $2 where id = $1", [id, position]);
+    await setTablePosition(s.target, id, position);
     await storePostData(s.target, dump, map);
     await storeExclude(s.target, options, { drop: [name] });
     await recordEvent(s.target, "info", "table-added", `${name}: added to the migration.`, {
@@ -177,7 +171,7 @@ export async function addTables(
   try {
     const fresh = await resolve(s, names);
     for (const t of fresh) await refuseExisting(s.target, t);
-    const { rows } = await s.target.query<{ id: number }>("select id from pgferry.tables");
+    const rows = await readTables(s.target);
     // Leftovers of an add that died before registering its table would share the new id.
     await dropLeftoverCapture(
       s.source,

@@ -1,7 +1,7 @@
 import type { MigrationContext } from "../context.js";
 import { DDL_LOCK_TIMEOUT_MS } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { newSourceTables, recordEvent, storedFilter } from "../state/index.js";
+import { deleteTables, newSourceTables, readTables, recordEvent, storedFilter } from "../state/index.js";
 import {
   closeTables,
   lockOpenMigration,
@@ -38,10 +38,7 @@ async function resolve(
   s: TablesSessions,
   names: readonly string[],
 ): Promise<{ carried: Carried[]; others: string[] }> {
-  const { rows } = await s.target.query<{ id: number; name: string }>(
-    "select id, schema_name || '.' || table_name as name from pgferry.tables",
-  );
-  const byName = new Map(rows.map((r) => [r.name, r.id]));
+  const byName = new Map((await readTables(s.target)).map((r) => [`${r.schema}.${r.name}`, r.id]));
   const fresh = new Set((await newSourceTables(s.source, s.target)).map((t) => `${t.schema}.${t.name}`));
   const excluded = new Set(storedFilter(s.options).exclude ?? []);
   const carried: Carried[] = [];
@@ -63,7 +60,7 @@ async function resolve(
 
 /**
  * `pgferry tables remove`: takes tables out of a running migration. First, in ONE target
- * transaction, their rows in pgferry.tables (with their chunks and post-data items) go and
+ * transaction, their control rows (with their chunks and post-data items) go and
  * their names join the stored exclude filter, so nothing streams, verifies or cuts them over;
  * then their capture on the source (triggers if the table still exists, functions, log rows).
  * In that order: a table still carried never loses its capture. The target's copy of a
@@ -82,9 +79,10 @@ export async function removeTables(
     await s.target.query("begin");
     try {
       const options = await lockOpenMigration(s.target);
-      await s.target.query("delete from pgferry.tables where id = any ($1::int[])", [
+      await deleteTables(
+        s.target,
         carried.map((t) => t.id),
-      ]);
+      );
       const all = [...carried.map((t) => t.name), ...others];
       await storeExclude(s.target, options, { add: all });
       for (const name of all) {
@@ -99,7 +97,7 @@ export async function removeTables(
     }
     for (const t of carried)
       ctx.emit({ type: "log", level: "info", message: "removed from the migration", table: t.name });
-    const { rows } = await s.target.query<{ id: number }>("select id from pgferry.tables");
+    const rows = await readTables(s.target);
     const left = await dropLeftoverCapture(
       s.source,
       rows.map((r) => r.id),

@@ -3,7 +3,13 @@ import { assertCaptureOwner } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { assertSameSource, ensureControlSchema, hasMigration, readMigration } from "../state/index.js";
+import {
+  assertSameSource,
+  ensureControlSchema,
+  hasMigration,
+  mergeMigrationOptions,
+  readMigration,
+} from "../state/index.js";
 
 /** Migration phases during which tables may join or leave: after prepare, before the cutover. */
 export const OPEN_PHASES = ["copying", "indexing", "streaming"];
@@ -82,11 +88,9 @@ export function parseTableName(
 
 /** Locks the migration row in the caller's transaction and checks the phase again under it. */
 export async function lockOpenMigration(target: pg.ClientBase): Promise<Record<string, unknown>> {
-  const { rows } = await target.query<{ phase: string; options: Record<string, unknown> | null }>(
-    "select phase, options from pgferry.migration for update",
-  );
-  assertOpenPhase(rows[0]?.phase ?? "cleaned");
-  return rows[0]?.options ?? {};
+  const m = await readMigration(target, { lock: true });
+  assertOpenPhase(m?.phase ?? "cleaned");
+  return m?.options ?? {};
 }
 
 /** migration.options with its exclude list changed: `tables remove` adds, `tables add` takes out. */
@@ -100,7 +104,5 @@ export async function storeExclude(
   const next = current.filter((p) => !drop.has(p));
   // A name with a dot in it cannot be written as a pattern (schema.table): left out.
   for (const n of change.add ?? []) if (!next.includes(n) && n.split(".").length === 2) next.push(n);
-  await target.query("update pgferry.migration set options = options || $1::jsonb, updated_at = now()", [
-    JSON.stringify({ exclude: next.length > 0 ? next : null }),
-  ]);
+  await mergeMigrationOptions(target, { exclude: next.length > 0 ? next : null });
 }

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { parseSnapshot, snapshotCovers } from "../positions/index.js";
 import type { EventSink } from "../progress/events.js";
+import { readApplyState } from "../state/index.js";
 import { tableName, type VerifyTable } from "./table-sql.js";
 
 /** Whether the target's position for a table came to cover a source snapshot, and if not why. */
@@ -19,14 +20,6 @@ const APPLYING_MIGRATION_PHASES = ["preparing", "copying", "indexing", "streamin
  * catch-up). application_name is visible in pg_stat_activity to every role.
  */
 const APPLIER_SESSIONS = ["pgferry:stream", "pgferry:cutover"];
-
-const STATE_SQL = `
-select t.position, t.phase, t.paused_reason, m.phase as migration_phase,
-       exists (select 1 from pg_stat_activity a
-                where a.datname = current_database() and a.application_name = any ($2::text[])
-                  and a.pid <> pg_backend_pid()) as applier
-  from pgferry.tables t cross join pgferry.migration m
- where t.id = $1`;
 
 interface State {
   position: string | null;
@@ -75,8 +68,7 @@ export function applyWaiter(
     let first: string | null | undefined;
     for (;;) {
       opts.signal?.throwIfAborted();
-      const { rows } = await target.query<State>(STATE_SQL, [t.id, APPLIER_SESSIONS]);
-      const s = rows[0];
+      const s: State | undefined = await readApplyState(target, t.id, APPLIER_SESSIONS);
       if (!s) return { applied: false, reason: "the table is no longer in the migration" };
       if (first === undefined) first = s.position;
       if (s.position && snapshotCovers(parseSnapshot(s.position), wanted)) {

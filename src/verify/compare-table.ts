@@ -12,7 +12,7 @@ import {
   tailAgg,
   tailBoundary,
 } from "./ranges.js";
-import { type KeyRange, tableName, type VerifyTable } from "./table-sql.js";
+import { type KeyRangeAfterThrough, tableName, type VerifyTable } from "./table-sql.js";
 import type { TableVerdict } from "./types.js";
 
 export interface CompareSides {
@@ -36,12 +36,16 @@ export interface CompareLimits {
 }
 
 interface RangeResult {
-  range: KeyRange;
+  range: KeyRangeAfterThrough;
   source: RangeAgg;
   target: RangeAgg;
 }
 
-async function compareRange(sides: CompareSides, t: VerifyTable, range: KeyRange): Promise<RangeResult> {
+async function compareRange(
+  sides: CompareSides,
+  t: VerifyTable,
+  range: KeyRangeAfterThrough,
+): Promise<RangeResult> {
   const [source, target] = await Promise.all([
     rangeAgg(sides.source, t, range),
     rangeAgg(sides.target, t, range),
@@ -59,11 +63,11 @@ export async function existsOn(client: pg.ClientBase, t: VerifyTable): Promise<b
 /** Walks the source's key order in ranges of `rangeRows`, comparing each range on both sides. */
 async function walkRanges(sides: CompareSides, t: VerifyTable, rangeRows: number): Promise<RangeResult[]> {
   const results: RangeResult[] = [];
-  let lo: KeyRange["lo"] = null;
+  let lo: KeyRangeAfterThrough["after"] = null;
   for (;;) {
     sides.signal?.throwIfAborted();
     const hi = await nextBoundary(sides.source, t, lo, rangeRows);
-    results.push(await compareRange(sides, t, { lo, hi }));
+    results.push(await compareRange(sides, t, { after: lo, through: hi }));
     if (!hi) return results;
     lo = hi;
   }
@@ -285,7 +289,7 @@ export async function quickCompareTable(
   if (sameAgg(src, tgt) && out.sourceRows === out.targetRows) return out;
   // The two tails may even differ only by collation order: compare their keys exactly.
   const lo = await tailBoundary(sides.source, t, opts.tailRows);
-  const tail = await compareRange(sides, t, { lo, hi: null });
+  const tail = await compareRange(sides, t, { after: lo, through: null });
   const keys = await keyDifferences(sides, t, [tail], { maxKeys: opts.maxKeys, recheckAttempts: 1 });
   out.differences = await describeDiffs(sides.source, sides.target, t, keys.listed);
   out.moreDifferences = keys.more;

@@ -1,10 +1,11 @@
 import type pg from "pg";
 import { ident, qualified } from "../db/index.js";
 import { changesAfter } from "../positions/index.js";
+import { controlTableExists, readTable } from "../state/index.js";
 import {
   columnHashExpr,
   fromClause,
-  type KeyRange,
+  type KeyRangeAfterThrough,
   type KeyValues,
   keyBatchJoin,
   keyBatchParams,
@@ -37,7 +38,11 @@ function collect(rows: Record<string, string>[], t: VerifyTable, into: Digests =
   return into;
 }
 
-async function rangeDigests(client: pg.ClientBase, t: VerifyTable, range: KeyRange): Promise<Digests> {
+async function rangeDigests(
+  client: pg.ClientBase,
+  t: VerifyTable,
+  range: KeyRangeAfterThrough,
+): Promise<Digests> {
   const pred = rangePredicate(t, range);
   const { rows } = await client.query(
     `select ${digestSelect(t)} from ${fromClause(t)} where ${pred.sql}`,
@@ -101,7 +106,7 @@ export async function rangeKeyDiffs(
   source: pg.ClientBase,
   target: pg.ClientBase,
   t: VerifyTable,
-  range: KeyRange,
+  range: KeyRangeAfterThrough,
 ): Promise<KeyDiff[]> {
   const src = await rangeDigests(source, t, range);
   const tgt = await rangeDigests(target, t, range);
@@ -215,22 +220,18 @@ async function inSnapshot<T>(client: pg.ClientBase, work: () => Promise<T>): Pro
 }
 
 /**
- * The position the following side applied up to: the target's (pgferry.tables), or, when verify
- * runs the other way round in the rollback window, the source's (pgferry.reverse_tables).
+ * The position the following side applied up to: the target's (its control rows), or, when
+ * verify runs the other way round in the rollback window, the source's (pgferry.reverse_tables).
  */
 async function appliedPosition(follower: pg.ClientBase, tableId: number): Promise<string | null> {
-  const has = await follower.query<{ forward: boolean; reverse: boolean }>(
-    `select to_regclass('pgferry.tables') is not null as forward,
-            to_regclass('pgferry.reverse_tables') is not null as reverse`,
+  if (await controlTableExists(follower, "tables"))
+    return (await readTable(follower, tableId))?.position ?? null;
+  const has = await follower.query<{ reverse: boolean }>(
+    "select to_regclass('pgferry.reverse_tables') is not null as reverse",
   );
-  const table = has.rows[0]?.forward
-    ? "pgferry.tables"
-    : has.rows[0]?.reverse
-      ? "pgferry.reverse_tables"
-      : null;
-  if (!table) return null;
+  if (!has.rows[0]?.reverse) return null;
   const { rows } = await follower.query<{ p: string | null }>(
-    `select position as p from ${table} where id = $1`,
+    "select position as p from pgferry.reverse_tables where id = $1",
     [tableId],
   );
   return rows[0]?.p ?? null;

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { qualified } from "../db/index.js";
 import { changesAfter } from "../positions/index.js";
+import { readTable } from "../state/index.js";
 import type { CompareSides } from "./compare-table.js";
 import { fromClause, rowTextExpr, tableName, type VerifyTable } from "./table-sql.js";
 import type { Difference, TableVerdict } from "./types.js";
@@ -85,16 +86,7 @@ async function readSides(
   const { source, target } = sides;
   await target.query("begin");
   try {
-    const pos =
-      t.id === null
-        ? []
-        : (
-            await target.query<{ position: string | null }>(
-              "select position from pgferry.tables where id = $1 for share",
-              [t.id],
-            )
-          ).rows;
-    const position = pos[0]?.position ?? null;
+    const position = t.id === null ? null : ((await readTable(target, t.id, "share"))?.position ?? null);
     await source.query("begin isolation level repeatable read read only");
     try {
       const snap = await source.query<{ s: string }>("select txid_current_snapshot()::text as s");

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import {
   fromClause,
-  type KeyRange,
+  type KeyRangeAfterThrough,
   type KeyValues,
   keyOrder,
   keyTextColumns,
@@ -34,7 +34,7 @@ export async function nextBoundary(
   lo: KeyValues | null,
   rows: number,
 ): Promise<KeyValues | null> {
-  const pred = rangePredicate(t, { lo, hi: null });
+  const pred = rangePredicate(t, { after: lo, through: null });
   // Two rows: when the boundary row is the very last one, the range is the open last range.
   const { rows: out } = await source.query<Record<string, string>>(
     `select ${keyTextColumns(t)} from ${fromClause(t)} where ${pred.sql}
@@ -56,7 +56,11 @@ export async function tailBoundary(
   return out[0] ? keyOf(out[0], t) : null;
 }
 
-export async function rangeAgg(client: pg.ClientBase, t: VerifyTable, range: KeyRange): Promise<RangeAgg> {
+export async function rangeAgg(
+  client: pg.ClientBase,
+  t: VerifyTable,
+  range: KeyRangeAfterThrough,
+): Promise<RangeAgg> {
   const pred = rangePredicate(t, range);
   const { rows } = await client.query<{ n: string; h: string }>(
     `select count(*) as n, coalesce(sum(${rowHashExpr(t)}), 0)::text as h from ${fromClause(t)} where ${pred.sql}`,

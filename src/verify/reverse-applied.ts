@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { parseSnapshot, snapshotCovers } from "../positions/index.js";
 import type { EventSink } from "../progress/events.js";
+import { readMigration } from "../state/index.js";
 import type { AwaitApplied } from "./applied.js";
 import { tableName, type VerifyTable } from "./table-sql.js";
 
@@ -18,13 +19,9 @@ const REVERSE_APPLIER = "pgferry:rollback";
 
 /** Whether the target is in an open rollback window with the reverse positions on the source. */
 export async function inRollbackWindow(target: pg.ClientBase, source: pg.ClientBase): Promise<boolean> {
-  // Through jsonb: a control schema from before 006_rollback.sql has no such column.
-  const { rows } = await target.query<{ open: boolean }>(
-    `select phase = 'switched' and rollback_window
-            and (to_jsonb(m) ->> 'rollback_switch_started_at') is null as open
-       from pgferry.migration m`,
-  );
-  if (!rows[0]?.open) return false;
+  // A control schema from before 006_rollback.sql has no rollback_switch_started_at (undefined).
+  const m = await readMigration(target);
+  if (!(m?.phase === "switched" && m.rollback_window && m.rollback_switch_started_at == null)) return false;
   const has = await source.query<{ ok: boolean }>(
     "select to_regclass('pgferry.reverse_tables') is not null as ok",
   );

@@ -1,4 +1,7 @@
+import type { KeyRangeAfterThrough, KeyValues } from "../catalog/index.js";
 import { ident, literal, qualified } from "../db/quote.js";
+
+export type { KeyRangeAfterThrough, KeyValues } from "../catalog/index.js";
 
 /** One column as verify reads it: name and format_type() of the source. */
 export interface VerifyColumn {
@@ -8,7 +11,7 @@ export interface VerifyColumn {
 
 /** A replicated table, as verify compares it (same names on both sides). */
 export interface VerifyTable {
-  /** pgferry.tables id, when the control schema knows the table. */
+  /** The id of the table's control row, when the control schema knows the table. */
   id: number | null;
   schema: string;
   name: string;
@@ -21,9 +24,6 @@ export interface VerifyTable {
   phase: string | null;
   rowsEstimate: number;
 }
-
-/** A key as text values, one per key column (the canonical output of each type). */
-export type KeyValues = string[];
 
 export function tableName(t: Pick<VerifyTable, "schema" | "name">): string {
   return `${t.schema}.${t.name}`;
@@ -83,23 +83,20 @@ function paramRow(t: VerifyTable, first: number): string {
   return `(${t.key.map((k, i) => `$${first + i}::${k.type}`).join(", ")})`;
 }
 
-/** A key range (lo, hi]: lo exclusive, hi inclusive; null means unbounded. */
-export interface KeyRange {
-  lo: KeyValues | null;
-  hi: KeyValues | null;
-}
-
 /** WHERE fragment and its parameters for a key range. */
-export function rangePredicate(t: VerifyTable, range: KeyRange): { sql: string; params: string[] } {
+export function rangePredicate(
+  t: VerifyTable,
+  range: KeyRangeAfterThrough,
+): { sql: string; params: string[] } {
   const parts: string[] = [];
   const params: string[] = [];
-  if (range.lo) {
+  if (range.after) {
     parts.push(`${keyRow(t)} > ${paramRow(t, params.length + 1)}`);
-    params.push(...range.lo);
+    params.push(...range.after);
   }
-  if (range.hi) {
+  if (range.through) {
     parts.push(`${keyRow(t)} <= ${paramRow(t, params.length + 1)}`);
-    params.push(...range.hi);
+    params.push(...range.through);
   }
   return { sql: parts.length ? parts.join(" and ") : "true", params };
 }

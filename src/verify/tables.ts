@@ -1,14 +1,15 @@
 import type pg from "pg";
 import { copyColumns, listTables } from "../catalog/index.js";
 import { serverMajor } from "../db/index.js";
-import { storedFilter, type UnmigratedTable, unmigratedAmong } from "../state/index.js";
+import {
+  controlTableExists,
+  readMigration,
+  readTables,
+  storedFilter,
+  type UnmigratedTable,
+  unmigratedAmong,
+} from "../state/index.js";
 import type { VerifyColumn, VerifyTable } from "./table-sql.js";
-
-interface StoredColumn {
-  name: string;
-  type: string;
-  generated?: boolean;
-}
 
 /** The migration's phase and table list as verify needs them; null when the target has no migration. */
 export interface MigrationView {
@@ -20,41 +21,25 @@ export interface MigrationView {
 
 /** Reads the replicated tables from the target's control schema, or null when there is none. */
 export async function tablesFromControl(target: pg.ClientBase): Promise<MigrationView | null> {
-  const { rows: has } = await target.query<{ ok: boolean }>(
-    "select to_regclass('pgferry.tables') is not null and to_regclass('pgferry.migration') is not null as ok",
-  );
-  if (!has[0]?.ok) return null;
-  const mig = await target.query<{ phase: string; options: Record<string, unknown> | null }>(
-    "select phase, options from pgferry.migration",
-  );
-  if (!mig.rows[0]) return null;
-  const { rows } = await target.query<{
-    id: number;
-    schema_name: string;
-    table_name: string;
-    kind: string;
-    key_columns: string[];
-    columns: StoredColumn[];
-    phase: string;
-    rows_estimate: string;
-  }>(
-    `select id, schema_name, table_name, kind, key_columns, columns, phase, rows_estimate
-       from pgferry.tables order by schema_name, table_name`,
-  );
+  if (!(await controlTableExists(target, "tables")) || !(await controlTableExists(target, "migration")))
+    return null;
+  const mig = await readMigration(target);
+  if (!mig) return null;
+  const rows = await readTables(target, "name");
   const tables = rows.map((r) => {
     const cols = r.columns.map((c) => ({ name: c.name, type: c.type, generated: Boolean(c.generated) }));
     return toVerifyTable({
       id: r.id,
-      schema: r.schema_name,
-      name: r.table_name,
-      kind: r.kind === "partitioned" ? "partitioned" : "table",
-      keyColumns: r.key_columns,
+      schema: r.schema,
+      name: r.name,
+      kind: r.kind,
+      keyColumns: r.keyColumns,
       columns: cols,
       phase: r.phase,
-      rowsEstimate: Number(r.rows_estimate),
+      rowsEstimate: r.rowsEstimate,
     });
   });
-  return { phase: mig.rows[0].phase, tables, filter: storedFilter(mig.rows[0].options) };
+  return { phase: mig.phase, tables, filter: storedFilter(mig.options) };
 }
 
 /**

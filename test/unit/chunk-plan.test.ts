@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
+import type { KeyRangeAfterThrough } from "../../src/catalog/index.js";
 import {
   chunkCount,
-  type KeyRange,
   rangePredicate,
   rangesFromBounds,
   samplePercent,
@@ -10,9 +10,11 @@ import {
 import { defaultIndexJobs, defaultJobs } from "../../src/db/connection-budget.js";
 
 /** Which ranges hold k (as the SQL predicate would decide for an integer key). */
-function holders(ranges: KeyRange[], k: bigint): number[] {
+function holders(ranges: KeyRangeAfterThrough[], k: bigint): number[] {
   return ranges.flatMap((r, i) =>
-    (r.lo === undefined || k >= BigInt(r.lo[0]!)) && (r.hi === undefined || k < BigInt(r.hi[0]!)) ? [i] : [],
+    (r.after === null || k > BigInt(r.after[0]!)) && (r.through === null || k <= BigInt(r.through[0]!))
+      ? [i]
+      : [],
   );
 }
 
@@ -49,47 +51,64 @@ describe("splitIntegerRange", () => {
     const max = 2n ** 63n - 1n;
     const ranges = splitIntegerRange(min, max, 4);
     expect(ranges).toHaveLength(4);
-    expect(ranges[0]).toEqual({ hi: [String(min + 2n ** 62n)] });
-    expect(ranges[3]!.hi).toBeUndefined();
+    expect(ranges[0]).toEqual({ after: null, through: [String(min + 2n ** 62n - 1n)] });
+    expect(ranges[3]!.through).toBeNull();
     for (const k of [min, -1n, 0n, 1n, max]) expect(holders(ranges, k)).toHaveLength(1);
+  });
+
+  it("cuts the span in chunks of `step` keys each, from min: the first ends at min + step - 1", () => {
+    const r = splitIntegerRange(1n, 100n, 4);
+    expect(r.map((x) => [x.after?.[0] ?? null, x.through?.[0] ?? null])).toEqual([
+      [null, "25"],
+      ["25", "50"],
+      ["50", "75"],
+      ["75", null],
+    ]);
   });
 
   it("makes open-ended first and last chunks", () => {
     const r = splitIntegerRange(1n, 10n, 3);
-    expect(r[0]!.lo).toBeUndefined();
-    expect(r[r.length - 1]!.hi).toBeUndefined();
+    expect(r[0]!.after).toBeNull();
+    expect(r[r.length - 1]!.through).toBeNull();
   });
 });
 
 describe("rangePredicate", () => {
   it("is null for the whole relation", () => {
-    expect(rangePredicate(["id"], ["bigint"], {})).toBeNull();
+    expect(rangePredicate(["id"], ["bigint"], { after: null, through: null })).toBeNull();
   });
 
   it("renders single-column bounds as typed literals", () => {
-    expect(rangePredicate(["id"], ["bigint"], { lo: ["5"], hi: ["10"] })).toBe(
-      `"id" >= '5'::bigint and "id" < '10'::bigint`,
+    expect(rangePredicate(["id"], ["bigint"], { after: ["5"], through: ["10"] })).toBe(
+      `"id" > '5'::bigint and "id" <= '10'::bigint`,
     );
-    expect(rangePredicate(["id"], ["integer"], { hi: ["-3"] })).toBe(`"id" < '-3'::integer`);
+    expect(rangePredicate(["id"], ["integer"], { after: null, through: ["-3"] })).toBe(
+      `"id" <= '-3'::integer`,
+    );
   });
 
   it("renders composite keys as row comparisons, quoting identifiers and values", () => {
-    const p = rangePredicate(["Key A", 'we"ird'], ["text", "public.mood"], { lo: ["it's", "happy"] });
-    expect(p).toBe(`("Key A", "we""ird") >= ('it''s'::text, 'happy'::public.mood)`);
+    const p = rangePredicate(["Key A", 'we"ird'], ["text", "public.mood"], {
+      after: ["it's", "happy"],
+      through: null,
+    });
+    expect(p).toBe(`("Key A", "we""ird") > ('it''s'::text, 'happy'::public.mood)`);
   });
 
   it("escapes backslashes in values the way node-postgres does (an E'' string)", () => {
-    expect(rangePredicate(["k"], ["text"], { lo: ["a\\b"] })).toBe(`"k" >=  E'a\\\\b'::text`);
+    expect(rangePredicate(["k"], ["text"], { after: ["a\\b"], through: null })).toBe(
+      `"k" >  E'a\\\\b'::text`,
+    );
   });
 });
 
 describe("rangesFromBounds", () => {
-  it("turns n-1 boundaries into n ranges, open at both ends", () => {
-    expect(rangesFromBounds([])).toEqual([{}]);
+  it("turns n boundaries into n+1 ranges, open at both ends, each boundary in the lower range", () => {
+    expect(rangesFromBounds([])).toEqual([{ after: null, through: null }]);
     expect(rangesFromBounds([["b"], ["m"]])).toEqual([
-      { hi: ["b"] },
-      { lo: ["b"], hi: ["m"] },
-      { lo: ["m"] },
+      { after: null, through: ["b"] },
+      { after: ["b"], through: ["m"] },
+      { after: ["m"], through: null },
     ]);
   });
 });

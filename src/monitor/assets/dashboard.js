@@ -128,7 +128,7 @@
       body.appendChild(row);
     }
 
-    // The migration's last errors, from any pgferry process (pgferry.events on the target).
+    // The migration's last errors, from any pgferry process (the event log on the target).
     const errors = $("errors");
     errors.replaceChildren();
     for (const e of [...st.errors].reverse()) {
