@@ -1,4 +1,4 @@
-export { parsePatterns, type TableFilter, tableMatcher } from "./filter.js";
+export { excludeFlag, exactPattern, parsePatterns, type TableFilter, tableMatcher } from "./filter.js";
 export { listForeignTables } from "./foreign-tables.js";
 export {
   type Column,
