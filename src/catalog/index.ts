@@ -1,4 +1,4 @@
-export { excludeFlag, exactPattern, parsePatterns, type TableFilter, tableMatcher } from "./filter.js";
+export { exactPattern, excludeFlag, parsePatterns, type TableFilter, tableMatcher } from "./filter.js";
 export { listForeignTables } from "./foreign-tables.js";
 export {
   type Column,

@@ -14,6 +14,7 @@ import {
 } from "./connections.js";
 import { checkDatabaseSettings } from "./database-settings.js";
 import { checkEventTriggers } from "./event-triggers.js";
+import { checkExclusions } from "./exclusions.js";
 import { checkExtensions } from "./extensions.js";
 import { plural } from "./format.js";
 import { checkKeys } from "./keys.js";
@@ -111,6 +112,18 @@ async function inspect(
   checkKeys(tables, findings);
   const { largeObjects } = await checkObjects(sides.source, tables, match, findings);
   await checkEventTriggers(sides.source, tables, findings);
+  // What start leaves out of pg_dump: unmatched tables, their partitions, unmatched foreign tables.
+  const foreign = (await listForeignTables(sides.source)).filter((f) => !match(f.schema, f.name));
+  const leftOut = [
+    ...all
+      .filter((t) => !match(t.schema, t.name))
+      .flatMap((t) => [
+        { schema: t.schema, name: t.name },
+        ...t.leaves.map((l) => ({ schema: l.schema, name: l.name })),
+      ]),
+    ...foreign,
+  ];
+  const { explained } = await checkExclusions(sides.source, tables, leftOut, findings);
   report.extensions = await checkExtensions(sides.source, sides.target, target.major, findings);
   checkRowSecurity(tables, source, findings);
   await checkActivity(
@@ -138,15 +151,8 @@ async function inspect(
       fix: "Nothing to do when resuming a migration; otherwise empty the target and run check again.",
     });
   } else if (pgDump && pgDump.major >= source.major) {
-    const foreign = (await listForeignTables(sides.source)).filter((f) => !match(f.schema, f.name));
-    const leftOut = all
-      .filter((t) => !match(t.schema, t.name))
-      .flatMap((t) => [
-        { schema: t.schema, name: t.name },
-        ...t.leaves.map((l) => ({ schema: l.schema, name: l.name })),
-      ]);
     await rehearseSchema(
-      { source: opts.source, target: opts.target, pgDump, excluded: [...leftOut, ...foreign] },
+      { source: opts.source, target: opts.target, pgDump, excluded: leftOut, explained },
       findings,
     );
   }
@@ -170,7 +176,7 @@ function reportSelection(selected: number, excluded: string[], findings: Finding
       code: "TABLES_EXCLUDED",
       side: "source",
       message: `${plural(excluded.length, "table")} left out by --tables/--exclude: ${nameList(excluded)}.`,
-      fix: "Nothing to do if intended; foreign keys that point at them are not created on the target.",
+      fix: "Nothing to do if intended; what uses them is reported on its own (EXCLUDED_TABLE_*).",
     });
   }
   if (selected === 0) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { excludeFlag, exactPattern, parsePatterns, tableMatcher } from "../../src/catalog/index.js";
+import { exactPattern, excludeFlag, parsePatterns, tableMatcher } from "../../src/catalog/index.js";
 
 const TABLES: [string, string][] = [
   ["public", "accounts"],
