@@ -20,7 +20,9 @@ import { plural } from "./format.js";
 import { checkKeys } from "./keys.js";
 import { checkObjects } from "./objects.js";
 import { checkSourcePrivileges, checkTargetPrivileges } from "./privileges.js";
+import { findMissing, type MissingValues, readRegValues, reportMissingValues } from "./reg-values.js";
 import { checkRowSecurity } from "./rls.js";
+import { checkRoles } from "./roles.js";
 import { rehearseSchema } from "./schema-rehearsal.js";
 import { summarizeTables, totals } from "./sizes.js";
 import { checkChangeLog, checkSourceLeftovers, checkTarget } from "./target.js";
@@ -124,6 +126,7 @@ async function inspect(
     ...foreign,
   ];
   const { explained } = await checkExclusions(sides.source, tables, leftOut, findings);
+  await checkRoles(sides.source, sides.target, leftOut, findings);
   report.extensions = await checkExtensions(sides.source, sides.target, target.major, findings);
   checkRowSecurity(tables, source, findings);
   await checkActivity(
@@ -141,6 +144,8 @@ async function inspect(
   );
   await checkSourceLeftovers(sides.source, targetState, findings);
   const sameDatabase = findings.blockers.some((f) => f.code === "SAME_DATABASE");
+  const regValues = await readRegValues(sides.source, tables);
+  let missingValues: MissingValues[] | undefined;
   if (opts.rehearseSchema === false) {
     // start's own preflight: start applies the schema itself right after, in one transaction.
   } else if (targetState.userTables.length > 0 || targetState.migration || sameDatabase) {
@@ -152,10 +157,26 @@ async function inspect(
     });
   } else if (pgDump && pgDump.major >= source.major) {
     await rehearseSchema(
-      { source: opts.source, target: opts.target, pgDump, excluded: leftOut, explained },
+      {
+        source: opts.source,
+        target: opts.target,
+        pgDump,
+        excluded: leftOut,
+        explained,
+        afterPreData: async (t) => {
+          missingValues = await findMissing(t, regValues, false);
+        },
+      },
       findings,
     );
   }
+  if (!missingValues && !sameDatabase) {
+    // Without the rehearsal the target has the schema only when resuming; roles exist either way.
+    const schemaThere = targetState.userTables.length > 0 || targetState.migration !== undefined;
+    const tried = schemaThere ? regValues : regValues.filter((c) => c.type === "regrole");
+    missingValues = await findMissing(sides.target, tried, true);
+  }
+  reportMissingValues(missingValues ?? [], findings);
   await checkChangeLog(sides.source, targetState, findings);
 
   source.connections = { ...sourceSlots, needed };

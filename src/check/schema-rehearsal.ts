@@ -28,6 +28,8 @@ export interface RehearsalInput {
    * entry (a function using an excluded table's row type: EXCLUDED_TABLE_DEPENDENTS).
    */
   explained?: readonly string[];
+  /** Runs on the target with the pre-data applied (what the copy meets), before the post-data. */
+  afterPreData?: (target: pg.ClientBase) => Promise<void>;
 }
 
 /**
@@ -80,6 +82,7 @@ export async function rehearseSchema(input: RehearsalInput, findings: Findings):
       onFailure: (f) => failures.push(f),
       onExisting: (w) => existing.push(w),
     });
+    await input.afterPreData?.(target);
     await rehearsePostData(target, dump.postData, (f) => failures.push(f));
   } finally {
     await target.query("rollback").catch(() => {});

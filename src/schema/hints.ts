@@ -61,6 +61,11 @@ export function schemaErrorHint(
     // (infinite recursion) and no dump can create it: it must name itself before it exists.
     return `The view reads itself (it was replaced by a definition that selects from it): querying it fails on the source too, and no dump can recreate it. Drop it on the source (DROP VIEW ${object.name};) or replace it with a definition that does not read itself.`;
   }
+  const missingRole = sqlstate === "42704" ? /^role "(.+)" does not exist$/s.exec(message) : null;
+  if (missingRole) {
+    // A policy's TO list (or a user mapping) names a role of the source; start carries no role.
+    return `Create the role on the target first (as a role with CREATEROLE): CREATE ROLE ${sqlIdent(missingRole[1]!)} NOLOGIN; then grant it to the roles that need it, as on the source.`;
+  }
   if (sqlstate === "42704" || sqlstate === "42883" || sqlstate === "42P01" || sqlstate === "3F000") {
     return "It refers to something the target lacks (a role, an extension, a collation, an object refused before it): create that on the target, then run start again.";
   }
