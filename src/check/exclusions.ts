@@ -145,6 +145,7 @@ async function reportDependents(
       code: "EXCLUDED_TABLE_DEPENDENTS",
       side: "source",
       message: `${what} uses ${names}, which --tables/--exclude leave out: start would fail creating it on the target, where ${o.tables.length === 1 ? "that table does" : "those tables do"} not exist.`,
+      ...(o.drop ? { sql: { side: "source" as const, by: "owner" as const, statements: o.drop } } : {}),
       fix: `Migrate ${names} too (drop ${o.tables.length === 1 ? "it" : "them"} from --exclude / add to --tables), or change ${what} on the source so that it no longer uses ${o.tables.length === 1 ? "it" : "them"}${o.drop ? ` (or drop it, if the application does not need it: ${o.drop})` : ""}.`,
     });
   }
@@ -197,12 +198,14 @@ async function reportBodies(
       continue;
     }
     for (const t of triggers) {
+      const drop = `DROP TRIGGER ${sqlIdent(t.trigger)} ON ${sqlName(t.schema, t.table)};`;
       findings.blocker({
         code: "EXCLUDED_TABLE_IN_TRIGGER",
         side: "source",
         table: `${t.schema}.${t.table}`,
         message: `Trigger ${t.trigger} on ${t.schema}.${t.table} runs ${r.function}, whose body names ${names}, which --tables/--exclude leave out: after the switch the application's writes to ${t.schema}.${t.table} fail on the target where it runs into ${names}.`,
-        fix: `Migrate ${names} too (drop from --exclude / add to --tables), or change ${r.function} on the source so that it no longer uses ${names}, or drop the trigger on the source if the application does not need it: DROP TRIGGER ${sqlIdent(t.trigger)} ON ${sqlName(t.schema, t.table)};`,
+        fix: `Migrate ${names} too (drop from --exclude / add to --tables), or change ${r.function} on the source so that it no longer uses ${names}, or drop the trigger on the source if the application does not need it: ${drop}`,
+        sql: { side: "source", by: "owner", statements: drop },
       });
     }
   }

@@ -143,6 +143,7 @@ function reportExtension(
         ? `Extension ${e.name} is neither trusted nor installed on the target; as a member of ${providerAdmin} the target role can create it only if the service allows it.`
         : `Extension ${e.name} is available on the target, but the target role may not create it (it is not trusted and the role is not superuser).`,
       fix: `Have an administrator run on the target before \`pgferry start\`: ${create}`,
+      sql: { side: "target", by: "administrator", statements: create },
     });
   }
   if (!targetVersions.includes(e.version)) {

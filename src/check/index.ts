@@ -42,6 +42,7 @@ export type {
   ConnectionBudget,
   ExtensionSummary,
   Finding,
+  FixSql,
   ServerSummary,
   Severity,
   TableSummary,

@@ -43,6 +43,11 @@ export async function checkSourcePrivileges(
       message:
         "The source role cannot create a schema (no CREATE privilege on the database); pgferry keeps its change log in schema pgferry.",
       fix: `Connect as the database owner, or run as the owner: GRANT CREATE ON DATABASE ${sqlIdent(db.db)} TO ${sqlIdent(db.role)};`,
+      sql: {
+        side: "source",
+        by: "owner",
+        statements: `GRANT CREATE ON DATABASE ${sqlIdent(db.db)} TO ${sqlIdent(db.role)};`,
+      },
     });
   }
   const role = sqlIdent(db.role);
@@ -58,6 +63,11 @@ export async function checkSourcePrivileges(
         table: name,
         message: `The source role neither owns ${name} nor may create triggers on it; pgferry captures changes with triggers.`,
         fix: `Connect as the table's owner, or run as its owner: GRANT TRIGGER ON ${sqlName(r.schema, r.name)} TO ${role}; or leave it out with ${excludeFlag([r])}.`,
+        sql: {
+          side: "source",
+          by: "owner",
+          statements: `GRANT TRIGGER ON ${sqlName(r.schema, r.name)} TO ${role};`,
+        },
       });
     }
     if (!r.can_select) {
@@ -67,6 +77,11 @@ export async function checkSourcePrivileges(
         table: name,
         message: `The source role cannot read ${name}.`,
         fix: `Run as its owner: GRANT SELECT ON ${sqlName(r.schema, r.name)} TO ${role}; or leave it out with ${excludeFlag([r])}.`,
+        sql: {
+          side: "source",
+          by: "owner",
+          statements: `GRANT SELECT ON ${sqlName(r.schema, r.name)} TO ${role};`,
+        },
       });
     }
   }
@@ -97,6 +112,11 @@ export async function checkTargetPrivileges(
       side: "target",
       message: `The target role cannot create schemas (no CREATE privilege on the database); pgferry needs to create ${missing.join(", ")}.`,
       fix: `Connect as the target database's owner, or run as its owner: GRANT CREATE ON DATABASE ${sqlIdent(rows[0].db)} TO ${sqlIdent(rows[0].role)};`,
+      sql: {
+        side: "target",
+        by: "owner",
+        statements: `GRANT CREATE ON DATABASE ${sqlIdent(rows[0].db)} TO ${sqlIdent(rows[0].role)};`,
+      },
     });
   }
   for (const s of existing.filter((e) => !e.create)) {
@@ -105,6 +125,11 @@ export async function checkTargetPrivileges(
       side: "target",
       message: `The target role cannot create tables in schema ${s.name}.`,
       fix: `Run as the schema's owner on the target: GRANT CREATE ON SCHEMA ${sqlIdent(s.name)} TO ${sqlIdent(rows[0].role)};`,
+      sql: {
+        side: "target",
+        by: "owner",
+        statements: `GRANT CREATE ON SCHEMA ${sqlIdent(s.name)} TO ${sqlIdent(rows[0].role)};`,
+      },
     });
   }
 }

@@ -117,6 +117,9 @@ export function reportMissingValues(missing: readonly MissingValues[], findings:
       side: "target",
       table: m.table,
       message: `Column ${m.column} of ${m.table} (${m.type}) holds ${plural(m.missing.length, roles ? "role" : "name")} the target lacks${roles ? "" : " when the copy runs (after tables, types and functions exist, before indexes and constraints)"}: ${nameList(m.missing)}. The copy of ${m.table} would fail on the first such row.${m.truncated ? ` (Only the first ${MAX_VALUES} distinct values were checked.)` : ""}`,
+      ...(roles
+        ? { sql: { side: "target" as const, by: "administrator" as const, statements: create } }
+        : {}),
       fix: roles
         ? `Create the roles on the target before \`pgferry start\` (as a role with CREATEROLE): ${create}`
         : "Create what they name on the target before `pgferry start` (an object of an extension, a text search configuration, an object of a table left out), or change those rows on the source so they name what the target will have (or hold the OID as a number: a column of type oid is copied as it is).",

@@ -78,6 +78,30 @@ export function schemaErrorHint(
   return undefined;
 }
 
+/**
+ * The statement an administrator runs on the target to lift the refusal, where one statement
+ * does it (the same one the hint prints); undefined otherwise.
+ */
+export function schemaFixSql(
+  sqlstate: string | undefined,
+  message: string,
+  ctx: HintContext = {},
+): string | undefined {
+  const role = ctx.role ? sqlIdent(ctx.role) : undefined;
+  if (sqlstate === "42501" && role) {
+    const param = /permission denied to set parameter "([^"]+)"/.exec(message);
+    if (param && (ctx.targetMajor === undefined || ctx.targetMajor >= 15))
+      return `GRANT SET ON PARAMETER ${param[1]} TO ${role};`;
+    const fdw = /permission denied for foreign-data wrapper (\S+)/.exec(message);
+    if (fdw) return `GRANT USAGE ON FOREIGN DATA WRAPPER ${fdw[1]} TO ${role};`;
+    if (/permission denied to set the "filename" option/.test(message))
+      return `GRANT pg_read_server_files TO ${role};`;
+  }
+  const missingRole = sqlstate === "42704" ? /^role "(.+)" does not exist$/s.exec(message) : null;
+  if (missingRole) return `CREATE ROLE ${sqlIdent(missingRole[1]!)} NOLOGIN;`;
+  return undefined;
+}
+
 function olderPgDump(ctx: HintContext): string {
   const which =
     ctx.targetMajor !== undefined
