@@ -90,7 +90,7 @@ export async function checkSourcePrivileges(
 const TARGET_SQL = `
 select has_database_privilege(current_database(), 'CREATE') as can_create,
        current_user as role, current_database() as db,
-       (select coalesce(json_agg(json_build_object('name', nspname, 'create', has_schema_privilege(oid, 'CREATE'))), '[]')
+       (select coalesce(json_agg(json_build_object('name', nspname, 'create', has_schema_privilege(oid, 'CREATE') and has_schema_privilege(oid, 'USAGE'))), '[]')
           from pg_namespace where nspname = any ($1::text[])) as schemas`;
 
 /**
@@ -123,12 +123,12 @@ export async function checkTargetPrivileges(
     findings.blocker({
       code: "TARGET_CANNOT_CREATE_TABLES",
       side: "target",
-      message: `The target role cannot create tables in schema ${s.name}.`,
-      fix: `Run as the schema's owner on the target: GRANT CREATE ON SCHEMA ${sqlIdent(s.name)} TO ${sqlIdent(rows[0].role)};`,
+      message: `The target role cannot create and use tables in schema ${s.name} (it needs USAGE and CREATE there).`,
+      fix: `Run as the schema's owner on the target: GRANT USAGE, CREATE ON SCHEMA ${sqlIdent(s.name)} TO ${sqlIdent(rows[0].role)};`,
       sql: {
         side: "target",
         by: "owner",
-        statements: `GRANT CREATE ON SCHEMA ${sqlIdent(s.name)} TO ${sqlIdent(rows[0].role)};`,
+        statements: `GRANT USAGE, CREATE ON SCHEMA ${sqlIdent(s.name)} TO ${sqlIdent(rows[0].role)};`,
       },
     });
   }

@@ -157,7 +157,11 @@ function reportRefusals(failures: readonly SchemaFailure[], hints: HintContext, 
   const cascade = groups.size > 1 ? " (some may only follow from another refusal listed)" : "";
   for (const g of groups.values()) {
     const list = g.items.map((f) => `${f.what}: ${f.message}`);
-    const adminCreates = g.code === "SCHEMA_NEEDS_PRIVILEGE" && /administrator create/.test(g.fix);
+    // Only functions: start keeps one the target has identically; any other object it creates again.
+    const adminCreates =
+      g.code === "SCHEMA_NEEDS_PRIVILEGE" &&
+      /administrator create/.test(g.fix) &&
+      g.items.every((f) => f.type === "FUNCTION" || f.type === "PROCEDURE");
     const created = adminCreates ? g.items.map((f) => f.sql).join("\n") : undefined;
     const statements = created ? ` Statements:\n${created}` : "";
     const sql = g.sql ?? created;

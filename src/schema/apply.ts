@@ -137,9 +137,12 @@ async function relationKinds(
   ];
   if (rels.length === 0) return new Map();
   const { rows } = await target.query<{ key: string; relkind: string }>(
-    `select u.key, c.relkind from unnest($1::text[], $2::text[]) as u(key, name)
-       join pg_catalog.pg_class c on c.oid = pg_catalog.to_regclass(u.name)`,
-    [rels.map(relationKey), rels.map((r) => qualified(r.schema, r.name))],
+    // By catalog names, not to_regclass: that raises on a schema the role may not use, and a
+    // rehearsal reports such refusals rather than failing on them.
+    `select u.key, c.relkind from unnest($1::text[], $2::text[], $3::text[]) as u(key, schema, name)
+       join pg_catalog.pg_namespace n on n.nspname = u.schema
+       join pg_catalog.pg_class c on c.relnamespace = n.oid and c.relname = u.name`,
+    [rels.map(relationKey), rels.map((r) => r.schema), rels.map((r) => r.name)],
   );
   return new Map(rows.map((r) => [r.key, r.relkind]));
 }

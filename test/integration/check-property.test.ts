@@ -153,6 +153,34 @@ out" (id int primary key);`,
     codes: ["EXTENSION_NOT_CREATABLE"],
   },
   {
+    name: "privileges missing on both sides: FORCE RLS, a large object of another role, schemas",
+    source: `
+      create table public.forced (id int primary key, v text);
+      insert into public.forced select g, 'f' || g from generate_series(1, 6) g;
+      alter table public.forced enable row level security;
+      alter table public.forced force row level security;
+      create schema app;
+      create table app.t (id int primary key);
+      insert into app.t select generate_series(1, 3);`,
+    admin: (r) => `
+      create role ${r}_lo nologin;
+      do $$ declare o oid; begin
+        o := lo_from_bytea(0, 'bytes');
+        execute format('alter large object %s owner to %I', o, '${r}_lo');
+      end $$;
+      revoke create on database %DB% from %OWNER%;`,
+    targetAdmin: "create schema app;",
+    // The target's schema refusal shows twice: as a privilege and in the rehearsal.
+    codes: [
+      "LARGE_OBJECTS_UNREADABLE",
+      "RLS_BLOCKS_COPY",
+      "SCHEMA_NEEDS_PRIVILEGE",
+      "SOURCE_CANNOT_CREATE_SCHEMA",
+      "TARGET_CANNOT_CREATE_TABLES",
+    ],
+    expect: "fixed",
+  },
+  {
     name: "a regclass value naming a table left out",
     source: `
       create table public.gone (id int primary key);
@@ -184,7 +212,11 @@ describe.each(testPairs())("check's ready means start succeeds, $source → $tar
       const [source, target] = await Promise.all([sourceDb(pair.source), targetDb(pair.target)]);
       const r = `r${randomBytes(4).toString("hex")}`;
       const fill = (s: string) =>
-        s.replaceAll("%POL%", `${r}_pol`).replaceAll("%VAL%", `${r}_val`).replaceAll("%DB%", source.database);
+        s
+          .replaceAll("%POL%", `${r}_pol`)
+          .replaceAll("%VAL%", `${r}_val`)
+          .replaceAll("%DB%", source.database)
+          .replaceAll("%OWNER%", source.role);
       if (h.source) await asOwner(source, h.source);
       if (h.admin) await asSuperuser(source, fill(h.admin(r)));
       if (h.after) await asOwner(source, fill(h.after));
@@ -209,7 +241,9 @@ describe.each(testPairs())("check's ready means start succeeds, $source → $tar
       }
       const outcome = report.ok ? (rounds === 0 ? "ready" : "fixed") : "blocked";
       const remaining = blockers(report).map((f) => f.code);
-      expect({ outcome, remaining, applied }).toMatchObject({ outcome: h.expect });
+      expect({ outcome, remaining: blockers(report).map((f) => [f.code, f.message]), applied }).toMatchObject(
+        { outcome: h.expect },
+      );
       const codes = [...new Set(h.expect === "blocked" ? remaining : applied)].sort();
       expect(codes).toEqual(h.codes ?? []);
       for (const w of h.warnings ?? []) expect(report.warnings.map((f) => f.code)).toContain(w);
