@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { ident, qualified } from "../db/index.js";
+import { ident } from "../db/index.js";
 import { PgferryError, redact } from "../errors/index.js";
 import { type DumpEntry, splitDump } from "./dump-text.js";
 import { FUNCTION_DEFS_SQL, functionKey } from "./functions.js";
