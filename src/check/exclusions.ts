@@ -10,17 +10,34 @@ import { type Findings, nameList, tableName } from "./types.js";
  * type, columns of that type, policies, …), the excluded relations' own parts left out.
  */
 const DEPENDENTS_SQL = `
-with ex as (
+with recursive ex as (
   select c.oid, c.reltype from unnest($1::text[], $2::text[]) as u(schema, name)
     join pg_catalog.pg_namespace n on n.nspname = u.schema
     join pg_catalog.pg_class c on c.relnamespace = n.oid and c.relname = u.name
 ),
-refs as (
-  select 'pg_catalog.pg_class'::pg_catalog.regclass as cls, oid, oid as rel from ex
-  union all select 'pg_catalog.pg_type'::pg_catalog.regclass, reltype, oid from ex where reltype <> 0
+-- What is used, directly or through views and functions that use it (a view over a view over
+-- the table is refused too, and must be dropped first): depth 0 is the excluded relation.
+refs (cls, oid, rel, depth) as (
+  select 'pg_catalog.pg_class'::pg_catalog.regclass, oid, oid, 0 from ex
+  union all select 'pg_catalog.pg_type'::pg_catalog.regclass, reltype, oid, 0 from ex where reltype <> 0
+  union all
+  select x.cls, x.oid, r.rel, r.depth + 1
+    from refs r
+    join pg_catalog.pg_depend d on d.refclassid = r.cls and d.refobjid = r.oid and d.deptype = 'n'
+    cross join lateral (
+      select 'pg_catalog.pg_class'::pg_catalog.regclass as cls, w.ev_class as oid
+        from pg_catalog.pg_rewrite w where d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass and w.oid = d.objid
+      union all
+      select 'pg_catalog.pg_type'::pg_catalog.regclass, c.reltype
+        from pg_catalog.pg_rewrite w join pg_catalog.pg_class c on c.oid = w.ev_class
+       where d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass and w.oid = d.objid and c.reltype <> 0
+      union all
+      select 'pg_catalog.pg_proc'::pg_catalog.regclass, d.objid where d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+    ) x
+   where r.depth < 8 and x.oid not in (select oid from ex) and x.oid <> r.oid
 ),
 deps as (
-  select distinct d.classid, d.objid, d.objsubid, r.rel,
+  select d.classid, d.objid, d.objsubid, r.rel, max(r.depth) as depth,
          case d.classid
            when 'pg_catalog.pg_rewrite'::pg_catalog.regclass then (select ev_class from pg_catalog.pg_rewrite where oid = d.objid)
            when 'pg_catalog.pg_class'::pg_catalog.regclass then d.objid
@@ -32,6 +49,10 @@ deps as (
   from pg_catalog.pg_depend d join refs r on d.refclassid = r.cls and d.refobjid = r.oid
   where d.deptype = 'n'
     and not exists (select 1 from pg_catalog.pg_depend e where e.classid = d.classid and e.objid = d.objid and e.deptype = 'e')
+    -- Before PostgreSQL 16 a view's rule also depends, normally, on its own view.
+    and not (d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+             and d.refobjid = (select ev_class from pg_catalog.pg_rewrite where oid = d.objid))
+  group by d.classid, d.objid, d.objsubid, r.rel
 )
 select case when d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass then
          pg_catalog.format('%s %I.%I(%s)', case p.prokind when 'p' then 'procedure' else 'function' end,
@@ -62,7 +83,8 @@ where (d.owner_rel is null or d.owner_rel not in (select oid from ex))
   -- foreign keys are reported on their own (they are left out, not refused)
   and not (d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
            and exists (select 1 from pg_catalog.pg_constraint k where k.oid = d.objid and k.contype = 'f'))
-order by 1, 2, 3`;
+-- What depends on another dependent first: its DROP must run before that one's.
+order by max(d.depth) over (partition by d.classid, d.objid, d.objsubid) desc, 1, 2, 3`;
 
 /** Foreign keys between an excluded relation and a migrated one, either way. */
 const FOREIGN_KEYS_SQL = `

@@ -46,6 +46,7 @@ insert into public.children select g, 1 + g % 5 from generate_series(1, 12) g;
 create table public.audit_log (at timestamptz default now(), what text);
 create function public.rows_of_nokey() returns setof public.nokey language sql as 'select * from public.nokey';
 create view public.nokey_view as select a from public.nokey;
+create view public.nokey_view_2 as select a from public.nokey_view;
 create function public.log_items() returns trigger language plpgsql as $$
 begin
   insert into audit_log (what) values (tg_op);
@@ -74,7 +75,12 @@ describe.each(testPairs())("check with --exclude, $source → $target", (pair) =
     expect(dependents.map((f) => f.message.split(" uses ")[0]).sort()).toEqual([
       "function public.rows_of_nokey()",
       "view public.nokey_view",
+      "view public.nokey_view_2",
     ]);
+    // A view over a view over the table comes first: the DROPs work in the order listed.
+    expect(dependents.findIndex((f) => f.message.startsWith("view public.nokey_view_2 "))).toBeLessThan(
+      dependents.findIndex((f) => f.message.startsWith("view public.nokey_view ")),
+    );
     for (const f of dependents) expect(f.message).toContain("public.nokey");
     // The rehearsal refuses the same two statements; the finding above already explains them.
     expect(blockers(report).filter((f) => f.code.startsWith("SCHEMA_"))).toEqual([]);
@@ -115,10 +121,11 @@ describe.each(testPairs())("check with --exclude, $source → $target", (pair) =
     expect(applied.code).toBe("SCHEMA_APPLY_FAILED");
     expect(applied.message).toMatch(/rows_of_nokey|nokey_view/);
 
-    // The fixes as printed: drop the dependents and the trigger on the source.
+    // The fixes as printed: drop the dependents and the trigger on the source, in the order listed.
     for (const f of [...dependents, ...trigger]) {
       const drop = /(DROP (?:FUNCTION|VIEW|TRIGGER) [^;]+;)/.exec(f.fix)?.[1];
       expect(drop, f.fix).toBeDefined();
+      expect(f.sql).toEqual({ side: "source", by: "owner", statements: drop });
       await asOwner(source, drop!);
     }
     const after = await check(source, target, EXCLUDE);
