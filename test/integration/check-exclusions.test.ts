@@ -11,6 +11,7 @@ import { runMigration } from "../../src/migration.js";
 import { applyPreData, dumpSchema } from "../../src/schema/index.js";
 import { assertSameContents, listUserTables } from "../harness/compare.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
+import { spawnPgferry } from "../harness/pgferry-process.js";
 import { asOwner, sourceDb, targetDb } from "../harness/servers.js";
 import { streamContext } from "../harness/stream-wait.js";
 
@@ -168,8 +169,25 @@ line" select g, 'n' || g from generate_series(1, 9) g;
        insert into public.dot select generate_series(1, 2);`,
     );
     // What an operator types after --exclude (the shell has taken its quotes off).
-    const exclude = parsePatterns('public."has.dot",public."a,b","odd.schema".*,public."new\nline"')!;
+    const flag = 'public."has.dot",public."a,b","odd.schema".*,public."new\nline"';
+    const exclude = parsePatterns(flag)!;
     expect(exclude).toHaveLength(4);
+    // The command line takes the same value: four tables left out, ready.
+    const cli = spawnPgferry([
+      "check",
+      "--source",
+      source.url,
+      "--target",
+      target.url,
+      "--exclude",
+      flag,
+      "--json",
+    ]);
+    const { code } = await cli.exited;
+    const json = JSON.parse(cli.stdout.join("\n")) as CheckReport;
+    expect(json.totals.excludedTables).toBe(4);
+    expect(blockers(json)).toEqual([]);
+    expect(code).toBe(0);
     const report = await check(source, target, exclude);
     expect(blockers(report)).toEqual([]);
     const excluded = report.info.find((f) => f.code === "TABLES_EXCLUDED")!.message;
