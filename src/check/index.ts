@@ -172,8 +172,9 @@ async function inspect(
     );
   }
   if (!missingValues && !sameDatabase) {
-    // Without the rehearsal the target has the schema only when resuming; roles exist either way.
-    const schemaThere = targetState.userTables.length > 0 || targetState.migration !== undefined;
+    // Without the rehearsal the target has the schema only when it has tables (a resumed
+    // migration); roles belong to the server, so they are tried either way.
+    const schemaThere = targetState.userTables.length > 0;
     const tried = schemaThere ? regValues : regValues.filter((c) => c.type === "regrole");
     missingValues = await findMissing(sides.target, tried, true);
   }
