@@ -3,35 +3,81 @@ import { PgferryError } from "../errors/index.js";
 /**
  * Table patterns: `schema.table`, with `*` and `?` wildcards in either part (`public.*`,
  * `audit.events`, `*.log_?`). A pattern without a dot matches the table name in any schema.
+ * Double quotes make what they enclose literal, as in SQL and psql: `public."has.dot"`,
+ * `"My Schema"."a,b*"`, with `""` for a quote inside; a quoted part may hold any character
+ * (a newline too), so every real table name can be written (issue 12). Matching is
+ * case-sensitive either way.
  */
 export interface TableFilter {
   include?: readonly string[];
   exclude?: readonly string[];
 }
 
-function toRegex(part: string): RegExp {
-  const body = part
-    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-    .replace(/\*/g, ".*")
-    .replace(/\?/g, ".");
-  return new RegExp(`^${body}$`);
+/** One part of a pattern as a regex body: quoted runs literal, `*` and `?` wildcards outside them. */
+type Part = string;
+
+function badPattern(pattern: string, why: string): PgferryError {
+  return new PgferryError("BAD_OPTION", `Bad table pattern ${JSON.stringify(pattern)}: ${why}.`, {
+    side: "local",
+    hint: 'Use schema.table, with * wildcards: public.*, audit.events; double-quote a name holding a dot, comma, quote or wildcard: public."has.dot" (write a quote inside as "").',
+  });
+}
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** Splits a pattern on its unquoted dots into regex bodies. */
+function parseParts(pattern: string): Part[] {
+  const parts: Part[] = [];
+  let body = "";
+  let empty = true;
+  let i = 0;
+  const text = pattern.trim();
+  while (i < text.length) {
+    const ch = text[i]!;
+    if (ch === '"') {
+      const close = closingQuote(text, i + 1);
+      if (close < 0) throw badPattern(pattern, "a double quote is not closed");
+      if (close === i + 1) throw badPattern(pattern, "an empty quoted name");
+      body += escapeRegex(text.slice(i + 1, close).replace(/""/g, '"'));
+      empty = false;
+      i = close + 1;
+    } else if (ch === ".") {
+      if (empty) throw badPattern(pattern, "an empty part");
+      parts.push(body);
+      body = "";
+      empty = true;
+      i++;
+    } else {
+      body += ch === "*" ? ".*" : ch === "?" ? "." : escapeRegex(ch);
+      empty = false;
+      i++;
+    }
+  }
+  if (empty) throw badPattern(pattern, parts.length === 0 ? "it is empty" : "an empty part");
+  parts.push(body);
+  if (parts.length > 2) throw badPattern(pattern, "more than one unquoted dot (quote a name that holds one)");
+  return parts;
+}
+
+/** Index of the quote closing the quoted run that starts at `from`, or -1. */
+function closingQuote(text: string, from: number): number {
+  let j = from;
+  while (j < text.length) {
+    if (text[j] === '"') {
+      if (text[j + 1] === '"') j += 2;
+      else return j;
+    } else j++;
+  }
+  return -1;
 }
 
 function compile(pattern: string): (schema: string, name: string) => boolean {
-  const p = pattern.trim();
-  if (!p || p.split(".").length > 2) {
-    throw new PgferryError("BAD_OPTION", `Bad table pattern "${pattern}".`, {
-      side: "local",
-      hint: "Use schema.table, with * wildcards: public.*, audit.events.",
-    });
+  const parts = parseParts(pattern).map((b) => new RegExp(`^${b}$`, "s"));
+  if (parts.length === 1) {
+    const rn = parts[0]!;
+    return (_s, n) => rn.test(n);
   }
-  const [a, b] = p.split(".") as [string, string | undefined];
-  if (b === undefined) {
-    const re = toRegex(a);
-    return (_s, n) => re.test(n);
-  }
-  const rs = toRegex(a);
-  const rn = toRegex(b);
+  const [rs, rn] = parts as [RegExp, RegExp];
   return (s, n) => rs.test(s) && rn.test(n);
 }
 
@@ -41,11 +87,35 @@ export function tableMatcher(filter: TableFilter): (schema: string, name: string
   return (s, n) => (inc.length === 0 || inc.some((m) => m(s, n))) && !exc.some((m) => m(s, n));
 }
 
-/** Parses a comma-separated list of patterns from a flag. */
+/** Parses a comma-separated list of patterns from a flag; a comma inside double quotes is part of a name. */
 export function parsePatterns(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  return value
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const out: string[] = [];
+  let current = "";
+  let quoted = false;
+  for (const ch of value) {
+    if (ch === '"') quoted = !quoted;
+    if (ch === "," && !quoted) {
+      out.push(current);
+      current = "";
+    } else current += ch;
+  }
+  out.push(current);
+  return out.map((s) => s.trim()).filter(Boolean);
+}
+
+/** A part of a pattern that matches exactly `name`: bare when that is unambiguous, else quoted. */
+function exactPart(name: string): string {
+  return /^[^".*?,\s]+$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
+}
+
+/** The pattern that matches exactly this table, for a fix to print: `public.items`, `public."has.dot"`. */
+export function exactPattern(schema: string, name: string): string {
+  return `${exactPart(schema)}.${exactPart(name)}`;
+}
+
+/** `--exclude <pattern>` as a POSIX shell takes it: single-quoted whenever the pattern needs it. */
+export function excludeFlag(tables: readonly { schema: string; name: string }[]): string {
+  const value = tables.map((t) => exactPattern(t.schema, t.name)).join(",");
+  return `--exclude ${/^[A-Za-z0-9_.,*-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`}`;
 }

@@ -1,4 +1,4 @@
-export { parsePatterns, type TableFilter, tableMatcher } from "./filter.js";
+export { exactPattern, excludeFlag, parsePatterns, type TableFilter, tableMatcher } from "./filter.js";
 export { listForeignTables } from "./foreign-tables.js";
 export { type KeyRangeAfterThrough, type KeyValues, rangesFromBounds, WHOLE_KEY_RANGE } from "./key-range.js";
 export {

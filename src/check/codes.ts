@@ -32,6 +32,9 @@ export const FINDING_CODES = {
   SCHEMA_MISSING_DEPENDENCY: ["blocker"],
   SCHEMA_REJECTED: ["blocker"],
   SCHEMA_DUMP_FAILED: ["blocker"],
+  EXCLUDED_TABLE_DEPENDENTS: ["blocker"],
+  REFERENCED_OBJECT_MISSING: ["blocker"],
+  EXCLUDED_TABLE_IN_TRIGGER: ["blocker"],
   NO_SSL: ["warning"],
   LARGE_OBJECTS: ["warning"],
   UNLOGGED_TABLE: ["warning"],
@@ -50,6 +53,9 @@ export const FINDING_CODES = {
   SCHEMA_NOT_REHEARSED: ["warning", "info"],
   EVENT_TRIGGERS: ["warning"],
   SOURCE_SETTINGS_NOT_CARRIED: ["warning"],
+  EXCLUDED_TABLE_FOREIGN_KEYS: ["warning"],
+  PRIVILEGES_NOT_CARRIED: ["warning"],
+  EXCLUDED_TABLE_IN_FUNCTIONS: ["warning"],
   MAJOR_UPGRADE: ["info"],
   UNIQUE_KEY_USED: ["info"],
   SEQUENCES: ["info"],
@@ -63,6 +69,7 @@ export const FINDING_CODES = {
   MIGRATION_IN_PROGRESS: ["info"],
   TABLES_EXCLUDED: ["info"],
   SCHEMA_OBJECTS_EXIST: ["info"],
+  OWNERS_NOT_CARRIED: ["info"],
 } as const satisfies Record<string, readonly Severity[]>;
 
 export type FindingCode = keyof typeof FINDING_CODES;

@@ -78,12 +78,14 @@ export async function checkDatabaseSettings(
   reportUncarried(s, t, findings);
   const refusing = t.settings.filter((x) => REFUSING.test(x.setting));
   if (refusing.length > 0) {
+    const resets = `${refusing.some((x) => /^default_transaction_read_only/i.test(x.setting)) ? "SET default_transaction_read_only = off; " : ""}${refusing.map((x) => x.reset).join(" ")}`;
     findings.blocker({
       code: "TARGET_ROLE_SETTINGS",
       side: "target",
       message: `The target role or database has ${refusing.map((x) => x.setting).join(", ")}, which would refuse or cut short pgferry's copy, index builds and the application's writes after the switch.`,
       // In a read-only session the RESETs themselves are refused: the fix first lifts it.
-      fix: `On the target: ${refusing.some((x) => /^default_transaction_read_only/i.test(x.setting)) ? "SET default_transaction_read_only = off; " : ""}${refusing.map((x) => x.reset).join(" ")} Set a transaction_timeout again after the cutover if you want one.`,
+      fix: `On the target: ${resets} Set a transaction_timeout again after the cutover if you want one.`,
+      sql: { side: "target", by: "migration role", statements: resets },
     });
   }
 }
@@ -134,5 +136,6 @@ function reportUncarried(source: DatabaseFacts, target: DatabaseFacts, findings:
       .map((x) => `${x.setting} (${x.role === null ? "database" : `role ${x.role}`})`)
       .join(", ")}. The application would run without them after the switch.`,
     fix: `On the target: ${statements.join(" ")} (name in each ALTER ROLE the role the application will connect as there, and pgferry's own sessions set what they need themselves).`,
+    sql: { side: "target", by: "migration role", statements: statements.join(" ") },
   });
 }

@@ -16,9 +16,16 @@ select a.name, a.default_version, a.installed_version,
 from pg_available_extensions a
 where a.name = any ($1::text[])`;
 
+/** What each extension of the target needs (its default version's `requires`), and whether it is installed. */
+const TARGET_REQUIRES_SQL = `
+select a.name, a.installed_version is not null as installed, coalesce(v.requires::text[], '{}') as requires
+from pg_available_extensions a
+left join pg_available_extension_versions v on v.name = a.name and v.version = a.default_version`;
+
 // Managed services give their admin role a curated extension list instead of superuser.
 const TARGET_ROLE_SQL = `
-select (select rolsuper from pg_roles where rolname = current_user) as superuser,
+select (select rolsuper from pg_roles where rolname = current_user) as superuser, current_user as role,
+       (select coalesce(array_agg(nspname::text), '{}') from pg_namespace) as schemas,
        has_database_privilege(current_database(), 'CREATE') as can_create,
        (select string_agg(r.rolname, ', ') from pg_roles r
          where r.rolname in ('rds_superuser', 'azure_pg_admin', 'cloudsqlsuperuser', 'alloydbsuperuser')
@@ -47,6 +54,8 @@ export async function checkExtensions(
   for (const r of (await target.query(TARGET_SQL(targetMajor), [installed.map((e) => e.name)])).rows)
     avail.set(r.name, r);
   const role = (await target.query(TARGET_ROLE_SQL)).rows[0];
+  const requires = new Map<string, { installed: boolean; requires: string[] }>();
+  for (const r of (await target.query(TARGET_REQUIRES_SQL)).rows) requires.set(r.name, r);
   const summaries = installed.map((e) => {
     const a = avail.get(e.name);
     const creatable =
@@ -60,7 +69,8 @@ export async function checkExtensions(
       installedOnTarget: Boolean(a?.installed_version),
       creatableOnTarget: Boolean(creatable),
     };
-    reportExtension(summary, a?.versions ?? [], role.provider_admin as string | null, findings);
+    const create = createStatements(e, installed, requires, role);
+    reportExtension(summary, a?.versions ?? [], role.provider_admin as string | null, create, findings);
     return summary;
   });
   const herokuExt = installed.filter((e) => e.schema === "heroku_ext").map((e) => e.name);
@@ -75,13 +85,46 @@ export async function checkExtensions(
   return summaries;
 }
 
+/**
+ * The statements that create the extension on the target as printed (issue 12: the fix failed
+ * as printed): its schema first when the target lacks it (owned by the target role, which
+ * creates the rest of the schema in it), then each extension it needs that the target lacks,
+ * in the schema the source has it in (else beside it), then the extension itself, CASCADE.
+ */
+function createStatements(
+  e: { name: string; schema: string },
+  sourceExtensions: readonly { name: string; schema: string }[],
+  requires: ReadonlyMap<string, { installed: boolean; requires: string[] }>,
+  role: { role: string; schemas: string[] },
+): string {
+  const order: string[] = [];
+  const visit = (name: string, seen: Set<string>) => {
+    for (const dep of requires.get(name)?.requires ?? []) {
+      if (seen.has(dep) || requires.get(dep)?.installed) continue;
+      seen.add(dep);
+      visit(dep, seen);
+      if (!order.includes(dep)) order.push(dep);
+    }
+  };
+  visit(e.name, new Set([e.name]));
+  const schemaOf = (name: string) => sourceExtensions.find((x) => x.name === name)?.schema ?? e.schema;
+  const schemas = [...new Set([...order.map(schemaOf), e.schema])].filter(
+    (s) => s !== "pg_catalog" && !role.schemas.includes(s),
+  );
+  return [
+    ...schemas.map((s) => `CREATE SCHEMA IF NOT EXISTS ${sqlIdent(s)} AUTHORIZATION ${sqlIdent(role.role)};`),
+    ...order.map((d) => `CREATE EXTENSION IF NOT EXISTS ${sqlIdent(d)} SCHEMA ${sqlIdent(schemaOf(d))};`),
+    `CREATE EXTENSION IF NOT EXISTS ${sqlIdent(e.name)} SCHEMA ${sqlIdent(e.schema)} CASCADE;`,
+  ].join(" ");
+}
+
 function reportExtension(
   e: ExtensionSummary,
   targetVersions: readonly string[],
   providerAdmin: string | null,
+  create: string,
   findings: Findings,
 ): void {
-  const create = `CREATE EXTENSION IF NOT EXISTS ${sqlIdent(e.name)} SCHEMA ${sqlIdent(e.schema)};`;
   if (!e.availableOnTarget) {
     findings.blocker({
       code: "EXTENSION_MISSING",
@@ -100,6 +143,7 @@ function reportExtension(
         ? `Extension ${e.name} is neither trusted nor installed on the target; as a member of ${providerAdmin} the target role can create it only if the service allows it.`
         : `Extension ${e.name} is available on the target, but the target role may not create it (it is not trusted and the role is not superuser).`,
       fix: `Have an administrator run on the target before \`pgferry start\`: ${create}`,
+      sql: { side: "target", by: "administrator", statements: create },
     });
   }
   if (!targetVersions.includes(e.version)) {

@@ -14,12 +14,15 @@ import {
 } from "./connections.js";
 import { checkDatabaseSettings } from "./database-settings.js";
 import { checkEventTriggers } from "./event-triggers.js";
+import { checkExclusions } from "./exclusions.js";
 import { checkExtensions } from "./extensions.js";
 import { plural } from "./format.js";
 import { checkKeys } from "./keys.js";
 import { checkObjects } from "./objects.js";
 import { checkSourcePrivileges, checkTargetPrivileges } from "./privileges.js";
+import { findMissing, type MissingValues, readRegValues, reportMissingValues } from "./reg-values.js";
 import { checkRowSecurity } from "./rls.js";
+import { checkRoles } from "./roles.js";
 import { rehearseSchema } from "./schema-rehearsal.js";
 import { summarizeTables, totals } from "./sizes.js";
 import { checkChangeLog, checkSourceLeftovers, checkTarget } from "./target.js";
@@ -39,6 +42,7 @@ export type {
   ConnectionBudget,
   ExtensionSummary,
   Finding,
+  FixSql,
   ServerSummary,
   Severity,
   TableSummary,
@@ -111,6 +115,19 @@ async function inspect(
   checkKeys(tables, findings);
   const { largeObjects } = await checkObjects(sides.source, tables, match, findings);
   await checkEventTriggers(sides.source, tables, findings);
+  // What start leaves out of pg_dump: unmatched tables, their partitions, unmatched foreign tables.
+  const foreign = (await listForeignTables(sides.source)).filter((f) => !match(f.schema, f.name));
+  const leftOut = [
+    ...all
+      .filter((t) => !match(t.schema, t.name))
+      .flatMap((t) => [
+        { schema: t.schema, name: t.name },
+        ...t.leaves.map((l) => ({ schema: l.schema, name: l.name })),
+      ]),
+    ...foreign,
+  ];
+  const { explained } = await checkExclusions(sides.source, tables, leftOut, findings);
+  await checkRoles(sides.source, sides.target, leftOut, findings);
   report.extensions = await checkExtensions(sides.source, sides.target, target.major, findings);
   checkRowSecurity(tables, source, findings);
   await checkActivity(
@@ -128,6 +145,8 @@ async function inspect(
   );
   await checkSourceLeftovers(sides.source, targetState, findings);
   const sameDatabase = findings.blockers.some((f) => f.code === "SAME_DATABASE");
+  const regValues = await readRegValues(sides.source, tables);
+  let missingValues: MissingValues[] | undefined;
   if (opts.rehearseSchema === false) {
     // start's own preflight: start applies the schema itself right after, in one transaction.
   } else if (targetState.userTables.length > 0 || targetState.migration || sameDatabase) {
@@ -138,18 +157,28 @@ async function inspect(
       fix: "Nothing to do when resuming a migration; otherwise empty the target and run check again.",
     });
   } else if (pgDump && pgDump.major >= source.major) {
-    const foreign = (await listForeignTables(sides.source)).filter((f) => !match(f.schema, f.name));
-    const leftOut = all
-      .filter((t) => !match(t.schema, t.name))
-      .flatMap((t) => [
-        { schema: t.schema, name: t.name },
-        ...t.leaves.map((l) => ({ schema: l.schema, name: l.name })),
-      ]);
     await rehearseSchema(
-      { source: opts.source, target: opts.target, pgDump, excluded: [...leftOut, ...foreign] },
+      {
+        source: opts.source,
+        target: opts.target,
+        pgDump,
+        excluded: leftOut,
+        explained,
+        afterPreData: async (t) => {
+          missingValues = await findMissing(t, regValues, false);
+        },
+      },
       findings,
     );
   }
+  if (!missingValues && !sameDatabase) {
+    // Without the rehearsal the target has the schema only when it has tables (a resumed
+    // migration); roles belong to the server, so they are tried either way.
+    const schemaThere = targetState.userTables.length > 0;
+    const tried = schemaThere ? regValues : regValues.filter((c) => c.type === "regrole");
+    missingValues = await findMissing(sides.target, tried, true);
+  }
+  reportMissingValues(missingValues ?? [], findings);
   await checkChangeLog(sides.source, targetState, findings);
 
   source.connections = { ...sourceSlots, needed };
@@ -170,7 +199,7 @@ function reportSelection(selected: number, excluded: string[], findings: Finding
       code: "TABLES_EXCLUDED",
       side: "source",
       message: `${plural(excluded.length, "table")} left out by --tables/--exclude: ${nameList(excluded)}.`,
-      fix: "Nothing to do if intended; foreign keys that point at them are not created on the target.",
+      fix: "Nothing to do if intended; what uses them is reported on its own (EXCLUDED_TABLE_*).",
     });
   }
   if (selected === 0) {

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { type SourceTable, SYSTEM_SCHEMAS } from "../catalog/index.js";
-import { formatBytes, plural } from "./format.js";
+import { formatBytes, plural, sqlIdent } from "./format.js";
 import { type Findings, nameList, tableName } from "./types.js";
 
 const NOT_SYSTEM = `n.nspname <> all ($1::text[]) and n.nspname not like 'pg\\_%'
@@ -19,7 +19,13 @@ select count(*)::int8 as total,
          and not pg_has_role(lomowner, 'USAGE')
          and not exists (select 1 from aclexplode(lomacl) a
                          where a.privilege_type = 'SELECT' and (a.grantee = 0 or pg_has_role(a.grantee, 'USAGE')))
-       )::int8 as unreadable
+       )::int8 as unreadable,
+       (array_agg(oid::int8 order by oid) filter (where current_setting('lo_compat_privileges') = 'off'
+         and not pg_has_role(lomowner, 'USAGE')
+         and not exists (select 1 from aclexplode(lomacl) a
+                         where a.privilege_type = 'SELECT' and (a.grantee = 0 or pg_has_role(a.grantee, 'USAGE')))
+       ))[1:1000] as unreadable_oids,
+       current_user as role
 from pg_largeobject_metadata`;
 
 // A sequence feeding the defaults of several tables: its value must be synced once, for all of them.
@@ -73,7 +79,10 @@ export async function checkObjects(
     });
   }
   const lo = (await client.query(LARGE_OBJECTS_SQL)).rows[0];
-  reportLargeObjects(Number(lo.total), Number(lo.unreadable), findings);
+  reportLargeObjects(Number(lo.total), Number(lo.unreadable), findings, {
+    oids: (lo.unreadable_oids ?? []).map(String),
+    role: lo.role,
+  });
   findings.warning({
     code: "DDL_FREEZE",
     side: "source",
@@ -135,7 +144,12 @@ function reportTableKinds(tables: readonly SourceTable[], findings: Findings): v
   }
 }
 
-function reportLargeObjects(total: number, unreadable: number, findings: Findings): void {
+function reportLargeObjects(
+  total: number,
+  unreadable: number,
+  findings: Findings,
+  who: { oids: string[]; role: string },
+): void {
   if (total === 0) return;
   findings.warning({
     code: "LARGE_OBJECTS",
@@ -144,11 +158,15 @@ function reportLargeObjects(total: number, unreadable: number, findings: Finding
     fix: "Nothing to do if that is acceptable; storing the data in bytea columns instead makes them part of the live stream.",
   });
   if (unreadable > 0) {
+    const grants = who.oids
+      .map((o) => `GRANT SELECT ON LARGE OBJECT ${o} TO ${sqlIdent(who.role)};`)
+      .join(" ");
     findings.blocker({
       code: "LARGE_OBJECTS_UNREADABLE",
       side: "source",
       message: `${plural(unreadable, "large object")} belong to another role and the source role may not read them.`,
-      fix: "Connect as the role that owns them, or grant access as their owner: GRANT SELECT ON LARGE OBJECT <oid> TO <role>.",
+      fix: `Connect as the role that owns them, or grant access as their owner: ${grants}${unreadable > who.oids.length ? ` (the first ${who.oids.length}; the others likewise)` : ""}`,
+      sql: { side: "source", by: "owner", statements: grants },
     });
   }
 }

@@ -1,10 +1,11 @@
 import type pg from "pg";
-import type { SourceTable } from "../catalog/index.js";
+import { excludeFlag, type SourceTable } from "../catalog/index.js";
 import { sqlIdent, sqlName } from "./format.js";
 import { type Findings, tableName } from "./types.js";
 
 const SOURCE_DB_SQL = `
 select has_database_privilege(current_database(), 'CREATE') as can_create,
+       current_user as role, current_database() as db,
        (select pg_has_role(nspowner, 'USAGE') from pg_namespace where nspname = 'pgferry') as owns_pgferry`;
 
 const RELATION_PRIVILEGES_SQL = `
@@ -41,9 +42,15 @@ export async function checkSourcePrivileges(
       side: "source",
       message:
         "The source role cannot create a schema (no CREATE privilege on the database); pgferry keeps its change log in schema pgferry.",
-      fix: "Connect as the database owner, or run as the owner: GRANT CREATE ON DATABASE <db> TO <role>.",
+      fix: `Connect as the database owner, or run as the owner: GRANT CREATE ON DATABASE ${sqlIdent(db.db)} TO ${sqlIdent(db.role)};`,
+      sql: {
+        side: "source",
+        by: "owner",
+        statements: `GRANT CREATE ON DATABASE ${sqlIdent(db.db)} TO ${sqlIdent(db.role)};`,
+      },
     });
   }
+  const role = sqlIdent(db.role);
   const oids = tables.flatMap((t) => [t.oid, ...t.leaves.map((l) => l.oid)]);
   if (oids.length === 0) return;
   const privs = await client.query(RELATION_PRIVILEGES_SQL, [oids]);
@@ -55,7 +62,12 @@ export async function checkSourcePrivileges(
         side: "source",
         table: name,
         message: `The source role neither owns ${name} nor may create triggers on it; pgferry captures changes with triggers.`,
-        fix: `Connect as the table's owner, or run as its owner: GRANT TRIGGER ON ${sqlName(r.schema, r.name)} TO <role>; or leave it out with --exclude ${name}.`,
+        fix: `Connect as the table's owner, or run as its owner: GRANT TRIGGER ON ${sqlName(r.schema, r.name)} TO ${role}; or leave it out with ${excludeFlag([r])}.`,
+        sql: {
+          side: "source",
+          by: "owner",
+          statements: `GRANT TRIGGER ON ${sqlName(r.schema, r.name)} TO ${role};`,
+        },
       });
     }
     if (!r.can_select) {
@@ -64,7 +76,12 @@ export async function checkSourcePrivileges(
         side: "source",
         table: name,
         message: `The source role cannot read ${name}.`,
-        fix: `Run as its owner: GRANT SELECT ON ${sqlName(r.schema, r.name)} TO <role>; or leave it out with --exclude ${name}.`,
+        fix: `Run as its owner: GRANT SELECT ON ${sqlName(r.schema, r.name)} TO ${role}; or leave it out with ${excludeFlag([r])}.`,
+        sql: {
+          side: "source",
+          by: "owner",
+          statements: `GRANT SELECT ON ${sqlName(r.schema, r.name)} TO ${role};`,
+        },
       });
     }
   }
@@ -72,7 +89,8 @@ export async function checkSourcePrivileges(
 
 const TARGET_SQL = `
 select has_database_privilege(current_database(), 'CREATE') as can_create,
-       (select coalesce(json_agg(json_build_object('name', nspname, 'create', has_schema_privilege(oid, 'CREATE'))), '[]')
+       current_user as role, current_database() as db,
+       (select coalesce(json_agg(json_build_object('name', nspname, 'create', has_schema_privilege(oid, 'CREATE') and has_schema_privilege(oid, 'USAGE'))), '[]')
           from pg_namespace where nspname = any ($1::text[])) as schemas`;
 
 /**
@@ -93,15 +111,25 @@ export async function checkTargetPrivileges(
       code: "TARGET_CANNOT_CREATE_SCHEMA",
       side: "target",
       message: `The target role cannot create schemas (no CREATE privilege on the database); pgferry needs to create ${missing.join(", ")}.`,
-      fix: "Connect as the target database's owner, or run as its owner: GRANT CREATE ON DATABASE <db> TO <role>.",
+      fix: `Connect as the target database's owner, or run as its owner: GRANT CREATE ON DATABASE ${sqlIdent(rows[0].db)} TO ${sqlIdent(rows[0].role)};`,
+      sql: {
+        side: "target",
+        by: "owner",
+        statements: `GRANT CREATE ON DATABASE ${sqlIdent(rows[0].db)} TO ${sqlIdent(rows[0].role)};`,
+      },
     });
   }
   for (const s of existing.filter((e) => !e.create)) {
     findings.blocker({
       code: "TARGET_CANNOT_CREATE_TABLES",
       side: "target",
-      message: `The target role cannot create tables in schema ${s.name}.`,
-      fix: `Run as the schema's owner on the target: GRANT CREATE ON SCHEMA ${sqlIdent(s.name)} TO <role>.`,
+      message: `The target role cannot create and use tables in schema ${s.name} (it needs USAGE and CREATE there).`,
+      fix: `Run as the schema's owner on the target: GRANT USAGE, CREATE ON SCHEMA ${sqlIdent(s.name)} TO ${sqlIdent(rows[0].role)};`,
+      sql: {
+        side: "target",
+        by: "owner",
+        statements: `GRANT USAGE, CREATE ON SCHEMA ${sqlIdent(s.name)} TO ${sqlIdent(rows[0].role)};`,
+      },
     });
   }
 }

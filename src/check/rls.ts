@@ -1,4 +1,4 @@
-import type { SourceTable } from "../catalog/index.js";
+import { excludeFlag, type SourceTable } from "../catalog/index.js";
 import type { ServerFacts } from "./connections.js";
 import { sqlName } from "./format.js";
 import { type Findings, tableName } from "./types.js";
@@ -36,8 +36,13 @@ export function checkRowSecurity(
         ? `${name} has FORCE ROW LEVEL SECURITY, so its policies apply even to its owner; reading it with row_security = off fails (pgferry refuses to copy a filtered subset).`
         : `${name} has row-level security and is owned by ${t.owner}, not by the source role; reading it with row_security = off fails (pgferry refuses to copy a filtered subset).`,
       fix: t.rlsForced
-        ? `During the migration run: ALTER TABLE ${q} NO FORCE ROW LEVEL SECURITY; (and FORCE it again on the target after cutover), or leave it out with --exclude ${name}.`
-        : `Connect as the table's owner (${t.owner}), or disable it during the migration: ALTER TABLE ${q} DISABLE ROW LEVEL SECURITY; or leave it out with --exclude ${name}.`,
+        ? `During the migration run: ALTER TABLE ${q} NO FORCE ROW LEVEL SECURITY; (and FORCE it again on the target after cutover), or leave it out with ${excludeFlag([t])}.`
+        : `Connect as the table's owner (${t.owner}), or disable it during the migration: ALTER TABLE ${q} DISABLE ROW LEVEL SECURITY; or leave it out with ${excludeFlag([t])}.`,
+      sql: {
+        side: "source",
+        by: t.rlsForced && t.owned ? "migration role" : "owner",
+        statements: `ALTER TABLE ${q} ${t.rlsForced ? "NO FORCE" : "DISABLE"} ROW LEVEL SECURITY;`,
+      },
     });
   }
 }

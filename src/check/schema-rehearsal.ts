@@ -10,6 +10,7 @@ import {
   rehearsePostData,
   type SchemaFailure,
   schemaErrorHint,
+  schemaFixSql,
 } from "../schema/index.js";
 import { plural } from "./format.js";
 import { type Findings, nameList } from "./types.js";
@@ -23,6 +24,13 @@ export interface RehearsalInput {
   pgDump: PgDumpBinary;
   /** What start leaves out of pg_dump: unmatched tables, their partitions, unmatched foreign tables. */
   excluded: RelationName[];
+  /**
+   * Refusals another finding already explains, as "TYPE schema.name" prefixes of the refused
+   * entry (a function using an excluded table's row type: EXCLUDED_TABLE_DEPENDENTS).
+   */
+  explained?: readonly string[];
+  /** Runs on the target with the pre-data applied (what the copy meets), before the post-data. */
+  afterPreData?: (target: pg.ClientBase) => Promise<void>;
 }
 
 /**
@@ -75,12 +83,18 @@ export async function rehearseSchema(input: RehearsalInput, findings: Findings):
       onFailure: (f) => failures.push(f),
       onExisting: (w) => existing.push(w),
     });
+    await input.afterPreData?.(target);
     await rehearsePostData(target, dump.postData, (f) => failures.push(f));
   } finally {
     await target.query("rollback").catch(() => {});
     await target.end().catch(() => {});
   }
-  reportRefusals(failures, hints, findings);
+  const explained = input.explained ?? [];
+  reportRefusals(
+    failures.filter((f) => !explained.some((e) => f.what.startsWith(e))),
+    hints,
+    findings,
+  );
   if (existing.length > 0) {
     findings.note({
       code: "SCHEMA_OBJECTS_EXIST",
@@ -124,7 +138,10 @@ const GROUP_TITLE: Record<RefusalCode, string> = {
 
 /** One blocker per cause (same code and same fix), naming each statement and the server's reason. */
 function reportRefusals(failures: readonly SchemaFailure[], hints: HintContext, findings: Findings): void {
-  const groups = new Map<string, { code: RefusalCode; fix: string; items: SchemaFailure[] }>();
+  const groups = new Map<
+    string,
+    { code: RefusalCode; fix: string; sql: string | undefined; items: SchemaFailure[] }
+  >();
   for (const f of failures) {
     // Extensions the target cannot create are EXTENSION_* findings of their own.
     if (f.type === "EXTENSION") continue;
@@ -133,20 +150,27 @@ function reportRefusals(failures: readonly SchemaFailure[], hints: HintContext, 
       schemaErrorHint(f.sqlstate, f.message, hints, f.object) ??
       "Run the statement shown on the target to see why it is refused, change the object on the source or create it on the target as an administrator, then run check again.";
     const key = `${code}\n${fix}`;
-    const g = groups.get(key) ?? { code, fix, items: [] };
+    const g = groups.get(key) ?? { code, fix, sql: schemaFixSql(f.sqlstate, f.message, hints), items: [] };
     g.items.push(f);
     groups.set(key, g);
   }
   const cascade = groups.size > 1 ? " (some may only follow from another refusal listed)" : "";
   for (const g of groups.values()) {
     const list = g.items.map((f) => `${f.what}: ${f.message}`);
-    const adminCreates = g.code === "SCHEMA_NEEDS_PRIVILEGE" && /administrator create/.test(g.fix);
-    const statements = adminCreates ? ` Statements:\n${g.items.map((f) => f.sql).join("\n")}` : "";
+    // Only functions: start keeps one the target has identically; any other object it creates again.
+    const adminCreates =
+      g.code === "SCHEMA_NEEDS_PRIVILEGE" &&
+      /administrator create/.test(g.fix) &&
+      g.items.every((f) => f.type === "FUNCTION" || f.type === "PROCEDURE");
+    const created = adminCreates ? g.items.map((f) => f.sql).join("\n") : undefined;
+    const statements = created ? ` Statements:\n${created}` : "";
+    const sql = g.sql ?? created;
     findings.blocker({
       code: g.code,
       side: "target",
       message: `${plural(g.items.length, "statement")} of the source schema ${GROUP_TITLE[g.code]}${g.code === "SCHEMA_MISSING_DEPENDENCY" ? cascade : ""}: ${nameList(list, 20)}.`,
       fix: `${g.fix}${statements}`,
+      ...(sql ? { sql: { side: "target" as const, by: "administrator" as const, statements: sql } } : {}),
     });
   }
 }

@@ -13,6 +13,19 @@ export interface Finding {
   /** "schema.name" when the finding is about one table. */
   table?: string;
   side?: "source" | "target" | "local";
+  /** When the fix is SQL: the statements `fix` prints, for a script or a test to run as they are. */
+  sql?: FixSql;
+}
+
+/**
+ * SQL that carries out a fix: where to run it, and by whom: an administrator (a superuser, or
+ * a managed service's admin role), the owner of the objects it names, or the role pgferry
+ * connects as on that side.
+ */
+export interface FixSql {
+  side: "source" | "target";
+  by: "administrator" | "owner" | "migration role";
+  statements: string;
 }
 
 export interface ServerSummary {

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { ident, qualified } from "../db/index.js";
+import { ident } from "../db/index.js";
 import { PgferryError, redact } from "../errors/index.js";
 import { type DumpEntry, splitDump } from "./dump-text.js";
 import { FUNCTION_DEFS_SQL, functionKey } from "./functions.js";
@@ -137,9 +137,12 @@ async function relationKinds(
   ];
   if (rels.length === 0) return new Map();
   const { rows } = await target.query<{ key: string; relkind: string }>(
-    `select u.key, c.relkind from unnest($1::text[], $2::text[]) as u(key, name)
-       join pg_catalog.pg_class c on c.oid = pg_catalog.to_regclass(u.name)`,
-    [rels.map(relationKey), rels.map((r) => qualified(r.schema, r.name))],
+    // By catalog names, not to_regclass: that raises on a schema the role may not use, and a
+    // rehearsal reports such refusals rather than failing on them.
+    `select u.key, c.relkind from unnest($1::text[], $2::text[], $3::text[]) as u(key, schema, name)
+       join pg_catalog.pg_namespace n on n.nspname = u.schema
+       join pg_catalog.pg_class c on c.relnamespace = n.oid and c.relname = u.name`,
+    [rels.map(relationKey), rels.map((r) => r.schema), rels.map((r) => r.name)],
   );
   return new Map(rows.map((r) => [r.key, r.relkind]));
 }

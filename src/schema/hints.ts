@@ -1,5 +1,8 @@
 import { sqlIdent } from "../db/quote.js";
 
+/** Entries start leaves alone when the target has them identically (functions.ts). */
+const FUNCTION_TYPES = new Set(["FUNCTION", "PROCEDURE"]);
+
 /** What a hint may name: the role that runs the schema on the target and its major version. */
 export interface HintContext {
   role?: string;
@@ -41,10 +44,18 @@ export function schemaErrorHint(
     if (/permission denied to set the "(filename|program)" option/.test(message)) {
       return `Reading server files needs pg_read_server_files (pg_execute_server_program for a program): have an administrator run \`GRANT pg_read_server_files TO ${role};\` on the target, or leave the foreign table out with --exclude.`;
     }
+    const schema = /^permission denied for schema (.+)$/s.exec(message);
+    if (schema) {
+      return `The target role may not use schema ${schema[1]}, which exists on the target already (an administrator made it): have its owner run \`GRANT USAGE, CREATE ON SCHEMA ${sqlIdent(schema[1]!)} TO ${role};\` on the target, or drop the schema there if nothing is in it.`;
+    }
     if (/permission denied for language/.test(message)) {
       return "Only a superuser may create functions in this language: have an administrator create the function on the target exactly as the source has it (the statement shown); pgferry then keeps it instead of creating it again.";
     }
-    return "The target role lacks a privilege this object needs (often superuser): have an administrator create it on the target exactly as shown, or leave the object out, then run start again.";
+    if (object && FUNCTION_TYPES.has(object.type)) {
+      return "The target role lacks a privilege this function needs (often superuser): have an administrator create it on the target exactly as shown (pgferry then keeps it instead of creating it again), or change it on the source.";
+    }
+    // Any other object start creates itself, so an administrator's copy would only collide with it.
+    return "The target role lacks a privilege this object needs (the server's message says which): grant it to the target role on the target, or change or leave out the object on the source, then run start again.";
   }
   if (sqlstate === "42601") {
     return olderPgDump(ctx);
@@ -61,6 +72,11 @@ export function schemaErrorHint(
     // (infinite recursion) and no dump can create it: it must name itself before it exists.
     return `The view reads itself (it was replaced by a definition that selects from it): querying it fails on the source too, and no dump can recreate it. Drop it on the source (DROP VIEW ${object.name};) or replace it with a definition that does not read itself.`;
   }
+  const missingRole = sqlstate === "42704" ? /^role "(.+)" does not exist$/s.exec(message) : null;
+  if (missingRole) {
+    // A policy's TO list (or a user mapping) names a role of the source; start carries no role.
+    return `Create the role on the target first (as a role with CREATEROLE): CREATE ROLE ${sqlIdent(missingRole[1]!)} NOLOGIN; then grant it to the roles that need it, as on the source.`;
+  }
   if (sqlstate === "42704" || sqlstate === "42883" || sqlstate === "42P01" || sqlstate === "3F000") {
     return "It refers to something the target lacks (a role, an extension, a collation, an object refused before it): create that on the target, then run start again.";
   }
@@ -70,6 +86,32 @@ export function schemaErrorHint(
   if (sqlstate === "58P01" || sqlstate === "58000") {
     return "A file the object needs (a shared library) is not installed on the target server: install it there, or leave the object out.";
   }
+  return undefined;
+}
+
+/**
+ * The statement an administrator runs on the target to lift the refusal, where one statement
+ * does it (the same one the hint prints); undefined otherwise.
+ */
+export function schemaFixSql(
+  sqlstate: string | undefined,
+  message: string,
+  ctx: HintContext = {},
+): string | undefined {
+  const role = ctx.role ? sqlIdent(ctx.role) : undefined;
+  if (sqlstate === "42501" && role) {
+    const param = /permission denied to set parameter "([^"]+)"/.exec(message);
+    if (param && (ctx.targetMajor === undefined || ctx.targetMajor >= 15))
+      return `GRANT SET ON PARAMETER ${param[1]} TO ${role};`;
+    const fdw = /permission denied for foreign-data wrapper (\S+)/.exec(message);
+    if (fdw) return `GRANT USAGE ON FOREIGN DATA WRAPPER ${fdw[1]} TO ${role};`;
+    if (/permission denied to set the "filename" option/.test(message))
+      return `GRANT pg_read_server_files TO ${role};`;
+    const schema = /^permission denied for schema (.+)$/s.exec(message);
+    if (schema) return `GRANT USAGE, CREATE ON SCHEMA ${sqlIdent(schema[1]!)} TO ${role};`;
+  }
+  const missingRole = sqlstate === "42704" ? /^role "(.+)" does not exist$/s.exec(message) : null;
+  if (missingRole) return `CREATE ROLE ${sqlIdent(missingRole[1]!)} NOLOGIN;`;
   return undefined;
 }
 

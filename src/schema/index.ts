@@ -4,7 +4,7 @@ export { type ApplyOptions, applyPreData, rehearsePostData, type SchemaFailure }
 export { constraintAsIndex } from "./constraint-index.js";
 export { dumpSchema, pgDumpArgs } from "./dump.js";
 export { type DumpEntry, splitDump } from "./dump-text.js";
-export { type HintContext, schemaErrorHint } from "./hints.js";
+export { type HintContext, schemaErrorHint, schemaFixSql } from "./hints.js";
 export { locatePgDump, type PgDumpBinary, requirePgDump } from "./pg-dump-binary.js";
 export { type ClassifyContext, classifyPostData, PGFERRY_TRIGGER_PREFIX } from "./post-data.js";
 export { preparePreData } from "./pre-data.js";

@@ -38,13 +38,19 @@ export async function listUserTables(db: LocalDatabase, opts: CompareOptions = {
   }
 }
 
+/** "schema.name" → its two parts, for names read from a catalog (a schema's name may hold a dot). */
+const PARTS = new Map<string, [string, string]>();
+
 async function tablesOf(client: pg.Client, opts: CompareOptions): Promise<string[]> {
   const skip = ["pg_catalog", "information_schema", "pgferry", ...(opts.skipSchemas ?? ["heroku_ext"])];
   const { rows } = await client.query<{ schema: string; name: string }>(TABLES_SQL, [skip]);
+  for (const r of rows) PARTS.set(`${r.schema}.${r.name}`, [r.schema, r.name]);
   return rows.map((r) => `${r.schema}.${r.name}`);
 }
 
 function splitName(table: string): [string, string] {
+  const known = PARTS.get(table);
+  if (known) return known;
   const dot = table.indexOf(".");
   return [table.slice(0, dot), table.slice(dot + 1)];
 }

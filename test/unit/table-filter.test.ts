@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parsePatterns, tableMatcher } from "../../src/catalog/index.js";
+import { exactPattern, excludeFlag, parsePatterns, tableMatcher } from "../../src/catalog/index.js";
 
 const TABLES: [string, string][] = [
   ["public", "accounts"],
@@ -53,12 +53,69 @@ describe("tableMatcher", () => {
     expect(selected({ include: ["PUBLIC.accounts"] })).toEqual([]);
   });
 
-  it("rejects a pattern with more than one dot, or an empty one, as bad input", () => {
-    for (const bad of ["a.b.c", " "]) {
+  it("rejects a pattern with more than one unquoted dot, an empty part or an open quote, as bad input", () => {
+    for (const bad of ["a.b.c", " ", "a.", ".b", '"a.b', 'public."x', '"".b']) {
       expect(() => tableMatcher({ exclude: [bad] })).toThrow(
         expect.objectContaining({ code: "BAD_OPTION", exitCode: 2 }),
       );
     }
+  });
+});
+
+// Issue 12: a pattern must be able to name every real table, whatever characters its name holds.
+const ODD: [string, string][] = [
+  ["public", "has.dot"],
+  ["public", 'has"quote'],
+  ["public", "new\nline"],
+  ["public", "a,b"],
+  ["public", "star*"],
+  ["public", "starry"],
+  ["My Schema", "Mixed Case"],
+  ["dot.schema", "t"],
+  ["public", " padded "],
+];
+
+function oddSelected(patterns: string[]): string[] {
+  const match = tableMatcher({ include: patterns });
+  return ODD.filter(([s, n]) => match(s, n)).map(([s, n]) => `${s}|${n}`);
+}
+
+describe("quoted names in patterns", () => {
+  it("takes what double quotes enclose literally: dots, quotes, newlines, commas, wildcards, spaces", () => {
+    expect(oddSelected(['public."has.dot"'])).toEqual(["public|has.dot"]);
+    expect(oddSelected(['public."has""quote"'])).toEqual(['public|has"quote']);
+    expect(oddSelected(['public."new\nline"'])).toEqual(["public|new\nline"]);
+    expect(oddSelected(['public."a,b"'])).toEqual(["public|a,b"]);
+    expect(oddSelected(['public."star*"'])).toEqual(["public|star*"]);
+    expect(oddSelected(['"My Schema"."Mixed Case"'])).toEqual(["My Schema|Mixed Case"]);
+    expect(oddSelected(['"dot.schema".t'])).toEqual(["dot.schema|t"]);
+    expect(oddSelected(['public." padded "'])).toEqual(["public| padded "]);
+    // A bare dot still separates schema and name: has.dot is not one name.
+    expect(oddSelected(["has.dot"])).toEqual([]);
+  });
+
+  it("mixes quoted runs with wildcards, as psql does", () => {
+    expect(oddSelected(['public."star"*'])).toEqual(["public|star*", "public|starry"]);
+    expect(oddSelected(['"dot.schema".*'])).toEqual(["dot.schema|t"]);
+  });
+
+  it("exactPattern writes a pattern that matches exactly the one table, for each odd name", () => {
+    for (const [s, n] of ODD) {
+      expect(oddSelected([exactPattern(s, n)])).toEqual([`${s}|${n}`]);
+    }
+    expect(exactPattern("public", "items")).toBe("public.items");
+    expect(exactPattern("public", "has.dot")).toBe('public."has.dot"');
+  });
+
+  it("excludeFlag quotes the patterns for a POSIX shell only when they need it", () => {
+    expect(excludeFlag([{ schema: "public", name: "items" }])).toBe("--exclude public.items");
+    expect(excludeFlag([{ schema: "public", name: "it's.x" }])).toBe(`--exclude 'public."it'\\''s.x"'`);
+    expect(
+      excludeFlag([
+        { schema: "public", name: "a" },
+        { schema: "public", name: "a,b" },
+      ]),
+    ).toBe(`--exclude 'public.a,public."a,b"'`);
   });
 });
 
@@ -67,5 +124,12 @@ describe("parsePatterns", () => {
     expect(parsePatterns(" public.* , audit.events,,")).toEqual(["public.*", "audit.events"]);
     expect(parsePatterns("")).toEqual([]);
     expect(parsePatterns(undefined)).toBeUndefined();
+  });
+
+  it("keeps a comma inside double quotes as part of the name", () => {
+    expect(parsePatterns('public."a,b",audit.*')).toEqual(['public."a,b"', "audit.*"]);
+    const all = parsePatterns(ODD.map(([s, n]) => exactPattern(s, n)).join(","))!;
+    expect(all).toHaveLength(ODD.length);
+    expect(oddSelected(all)).toHaveLength(ODD.length);
   });
 });
