@@ -1,11 +1,12 @@
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
-import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import { isTransient } from "../db/index.js";
 import { identList, qualified } from "../db/quote.js";
 import { PgferryError } from "../errors/index.js";
 import type { ControlTable } from "./control-tables.js";
-import { ByteCounter, type RateLimiter } from "./throttle.js";
+import { type CopyFormat, copyFormat, copyOptions } from "./copy-format.js";
+import { CopyInFrames, CopyOutFrames } from "./copy-pipe.js";
+import type { RateLimiter } from "./throttle.js";
 
 /** A chunk claimed by this worker: its row is locked by the worker's open target transaction. */
 export interface ClaimedChunk {
@@ -71,6 +72,8 @@ export interface CopyChunkOptions {
   limiter?: RateLimiter;
   signal?: AbortSignal;
   onBytes?: (n: number) => void;
+  /** Overrides the format chosen from the column types (the text fallback of a table). */
+  format?: CopyFormat;
 }
 
 /** The source query of one chunk: only the columns COPY must carry (generated ones are computed). */
@@ -81,6 +84,11 @@ export function chunkSelect(chunk: ClaimedChunk): { select: string; columns: str
   const where = chunk.predicate ? ` where ${chunk.predicate}` : "";
   const only = chunk.whole && chunk.kind === "partitioned" ? "" : "only ";
   return { select: `select ${columns} from ${only}${qualified(chunk.schema, chunk.name)}${where}`, columns };
+}
+
+/** The COPY format of a chunk: binary when every column it carries is of a binary-safe built-in type. */
+export function chunkFormat(chunk: Pick<ClaimedChunk, "columns">): CopyFormat {
+  return copyFormat(chunk.columns.filter((c) => !c.generated));
 }
 
 /**
@@ -99,13 +107,20 @@ export async function copyClaimedChunk(
   opts: CopyChunkOptions,
 ): Promise<{ rows: number; bytes: number }> {
   const { select, columns } = chunkSelect(chunk);
+  const format = opts.format ?? chunkFormat(chunk);
+  const using = copyOptions(format);
   let snapshot: string | undefined;
   try {
     if (chunk.whole) snapshot = await beginSnapshotRead(source);
-    const reader = source.query(copyTo(`copy (${select}) to stdout`));
-    const counter = new ByteCounter(opts.limiter, opts.signal, opts.onBytes);
+    const reader = source.query(
+      new CopyOutFrames(`copy (${select}) to stdout${using}`, {
+        ...(opts.limiter ? { limiter: opts.limiter } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
+      }),
+    );
     const writer = target.query(
-      copyFrom(`copy ${qualified(chunk.schema, chunk.name)} (${columns}) from stdin`),
+      new CopyInFrames(`copy ${qualified(chunk.schema, chunk.name)} (${columns}) from stdin${using}`),
     );
     let failedSide: "source" | "target" | undefined;
     reader.once("error", () => {
@@ -115,7 +130,7 @@ export async function copyClaimedChunk(
       failedSide ??= "target";
     });
     try {
-      await pipeline(reader, counter, writer, opts.signal ? { signal: opts.signal } : {});
+      await pipeline(reader, writer, opts.signal ? { signal: opts.signal } : {});
     } catch (err) {
       throw chunkError(err, chunk, failedSide);
     }
@@ -127,11 +142,11 @@ export async function copyClaimedChunk(
     await target.query(
       `update pgferry.chunks set done = true, rows = $3, bytes = $4, worker = $5, done_at = now()
         where table_id = $1 and chunk_no = $2`,
-      [chunk.tableId, chunk.chunkNo, rows, counter.bytes, opts.worker],
+      [chunk.tableId, chunk.chunkNo, rows, reader.bytes, opts.worker],
     );
     await target.query("commit");
     if (snapshot !== undefined) await source.query("commit");
-    return { rows, bytes: counter.bytes };
+    return { rows, bytes: reader.bytes };
   } catch (err) {
     await target.query("rollback").catch(() => {});
     if (snapshot !== undefined) await source.query("rollback").catch(() => {});

@@ -1,5 +1,6 @@
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
+import { BuildSlots } from "../index-build/index.js";
 import { setPhase } from "../state/index.js";
 import { DEFAULT_CHUNK_ROWS } from "./chunk-plan.js";
 import { copyWorker } from "./copy-workers.js";
@@ -40,6 +41,7 @@ export async function runCopy(ctx: MigrationContext, opts: CopyOptions): Promise
   };
   const indexOpts = {
     indexJobs: opts.indexJobs,
+    slots: new BuildSlots(opts.indexJobs),
     waker,
     ...(opts.maintenanceWorkMem ? { maintenanceWorkMem: opts.maintenanceWorkMem } : {}),
   };
