@@ -54,7 +54,7 @@ export class CopyOutFrames extends Readable {
     readonly text: string,
     private readonly opts: CopyOutOptions = {},
   ) {
-    super({ highWaterMark: opts.highWaterMark ?? 1024 * 1024 });
+    super({ highWaterMark: opts.highWaterMark ?? 256 * 1024 });
   }
 
   submit(conn: unknown): void {
@@ -187,7 +187,7 @@ export class CopyInFrames extends Writable {
 
   constructor(
     readonly text: string,
-    highWaterMark = 1024 * 1024,
+    highWaterMark = 256 * 1024,
   ) {
     super({ highWaterMark });
   }
