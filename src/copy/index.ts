@@ -36,6 +36,7 @@ export async function runCopy(ctx: MigrationContext, opts: CopyOptions): Promise
     jobs: opts.jobs,
     chunkRows: opts.chunkRows ?? DEFAULT_CHUNK_ROWS,
     waker,
+    textTables: new Set<number>(),
     ...(limiter ? { limiter } : {}),
     ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
   };
