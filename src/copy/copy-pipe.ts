@@ -183,7 +183,8 @@ export class CopyInFrames extends Writable {
   private onReady: ((err?: Error | null) => void) | undefined;
   /** The server answered (ReadyForQuery or an error): nothing is left to abort. */
   private over = false;
-  private onDestroyed: ((err?: Error | null) => void) | undefined;
+  /** Completes a destroy that waits for the server's answer to CopyFail. */
+  private onDestroyed: ((serverError?: Error) => void) | undefined;
 
   constructor(
     readonly text: string,
@@ -242,7 +243,7 @@ export class CopyInFrames extends Writable {
       cb(err);
       return;
     }
-    this.onDestroyed = cb;
+    this.onDestroyed = (serverError) => cb(err ?? serverError);
     this.whenReady(() => connection.sendCopyFail(err?.message ?? "COPY aborted"));
   }
 
@@ -262,9 +263,14 @@ export class CopyInFrames extends Writable {
     this.callback();
     this.over = true;
     this.connection = undefined;
-    const cb = this.onReady;
+    const final = this.onReady;
+    const destroyed = this.onDestroyed;
     this.onReady = undefined;
-    cb?.();
+    this.onDestroyed = undefined;
+    final?.();
+    // Destroyed after CopyDone went out: the server ignores the CopyFail and completes the
+    // COPY (it is rolled back with the chunk's transaction); the destroy is over too.
+    destroyed?.();
   }
 
   handleError(err: Error): void {
