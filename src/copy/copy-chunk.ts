@@ -30,8 +30,10 @@ export interface ClaimedChunk {
 
 /**
  * Opens a target transaction and locks the next unfinished chunk in it (SKIP LOCKED: chunks
- * held by other workers or processes are passed over). Biggest tables first, so their
- * many chunks spread over every worker and the small tables fill the gaps at the end.
+ * held by other workers or processes are passed over). The most work first — a table's bytes
+ * times one plus its keys and indexes, so a heavily indexed table is copied early and its
+ * index builds overlap the other tables' copies instead of trailing after the last chunk —
+ * and the small tables fill the gaps at the end.
  * Returns undefined (transaction closed) when nothing is free.
  */
 export async function claimChunk(target: pg.ClientBase): Promise<ClaimedChunk | undefined> {
@@ -41,8 +43,10 @@ export async function claimChunk(target: pg.ClientBase): Promise<ClaimedChunk | 
       `select c.table_id, c.chunk_no, c.schema_name, c.table_name, c.predicate,
               t.schema_name as root_schema, t.table_name as root_name, t.columns, t.identity, t.kind
          from pgferry.chunks c join pgferry.tables t on t.id = c.table_id
+         left join (select table_id, count(*) as n from pgferry.post_data where stage = 'index' group by 1) i
+           on i.table_id = t.id
         where not c.done and t.phase = 'copying'
-        order by t.bytes_estimate desc, c.table_id, c.chunk_no
+        order by t.bytes_estimate * (1 + coalesce(i.n, 0)) desc, c.table_id, c.chunk_no
         for update of c skip locked limit 1`,
     );
     const r = rows[0];
