@@ -78,18 +78,17 @@ export async function runPgferryCopy(
   dataset: Dataset,
   jobs: number,
   extraArgs: string[],
+  bin?: string,
 ): Promise<PgferryCopyResult> {
   const target = await freshTarget(servers, "bench_pgferry");
   const watch = await watchClient(servers.target, target.database);
   // --no-stream: start ends by itself once every table is indexed. --index-jobs as pg_restore -j.
-  const proc = PgferryProcess.start(source, target, [
-    "--jobs",
-    String(jobs),
-    "--index-jobs",
-    String(jobs),
-    "--no-stream",
-    ...extraArgs,
-  ]);
+  const proc = PgferryProcess.start(
+    source,
+    target,
+    ["--jobs", String(jobs), "--index-jobs", String(jobs), "--no-stream", ...extraArgs],
+    bin,
+  );
   try {
     await proc.waitFor("every table indexed", () => allIndexed(watch), 30 * 60_000);
     // Let it finish by itself (its exit status is part of the result); Ctrl-C only if it lingers.

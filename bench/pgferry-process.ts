@@ -36,10 +36,13 @@ export class PgferryProcess {
     );
   }
 
-  /** The URLs travel in PGFERRY_SOURCE_URL / PGFERRY_TARGET_URL, never on the command line. */
-  static start(source: LocalDatabase, target: LocalDatabase, args: string[]): PgferryProcess {
-    buildOnce();
-    const child = spawn(process.execPath, [BIN, "start", ...args], {
+  /**
+   * The URLs travel in PGFERRY_SOURCE_URL / PGFERRY_TARGET_URL, never on the command line.
+   * `bin`: another pgferry entry module (a baseline build, PGFERRY_BENCH_BASELINE) instead of dist/.
+   */
+  static start(source: LocalDatabase, target: LocalDatabase, args: string[], bin?: string): PgferryProcess {
+    if (!bin) buildOnce();
+    const child = spawn(process.execPath, [bin ?? BIN, "start", ...args], {
       env: { ...process.env, PGFERRY_SOURCE_URL: source.url, PGFERRY_TARGET_URL: target.url, NO_COLOR: "1" },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -22,6 +22,8 @@ export interface BenchResults {
   dump?: Timed<DumpRestoreResult>;
   pgcopydb?: Timed<PgcopydbResult>;
   pgferry?: Timed<PgferryCopyResult>;
+  /** The same with an older pgferry (PGFERRY_BENCH_BASELINE), for before/after in one run. */
+  baseline?: Timed<PgferryCopyResult>;
   /** Why a section produced no figures. */
   failures: Record<string, string>;
   /** 1-minute load average as each section began: other work on the machine skews figures. */
@@ -113,11 +115,14 @@ function copyRows(r: BenchResults): string[][] {
       ),
     );
   }
-  if (r.pgferry) {
-    const x = r.pgferry;
+  for (const [label, x] of [
+    ["pgferry start", r.pgferry],
+    ["pgferry baseline start", r.baseline],
+  ] as const) {
+    if (!x) continue;
     out.push(
       row(
-        `pgferry start (${x.chunks} chunks)`,
+        `${label} (${x.chunks} chunks)`,
         x.copySeconds,
         f(x.indexTailSeconds),
         x.totalSeconds,
@@ -162,11 +167,16 @@ function copySection(r: BenchResults): string[] {
     ),
     "",
   ];
-  const { raw, dump, pgcopydb, pgferry } = r;
+  const { raw, dump, pgcopydb, pgferry, baseline } = r;
   if (pgferry && pgcopydb) {
     const ratio = pgferry.totalSeconds / pgcopydb.totalSeconds;
     out.push(
       `- pgferry's end-to-end time / pgcopydb clone's: **${f(ratio, 3)}×** (goal ≤ 0.9: ${goal(ratio <= 0.9)}); client CPU ${f(pgferry.clientCpuSeconds / Math.max(pgcopydb.clientCpuSeconds, 0.01), 1)}× pgcopydb's`,
+    );
+  }
+  if (pgferry && baseline) {
+    out.push(
+      `- pgferry now / the baseline build (PGFERRY_BENCH_BASELINE), same run: end to end **${f(pgferry.totalSeconds / baseline.totalSeconds, 3)}×**, client CPU ${f(pgferry.clientCpuSeconds / Math.max(baseline.clientCpuSeconds, 0.01), 2)}×, peak RSS ${int(baseline.peakMemoryMb)} → ${int(pgferry.peakMemoryMb)} MB${pgcopydb ? `; the baseline / pgcopydb: ${f(baseline.totalSeconds / pgcopydb.totalSeconds, 3)}×` : ""}`,
     );
   }
   if (pgferry && raw) {
@@ -186,7 +196,7 @@ function copySection(r: BenchResults): string[] {
   }
   if (pgferry) {
     out.push(
-      `- pgferry peak memory (VmHWM): **${int(pgferry.peakMemoryMb)} MB** (goal < 300 MB: ${goal(pgferry.peakMemoryMb < 300)}); prepare (check, schema, triggers) ${f(pgferry.prepareSeconds)} s`,
+      `- pgferry peak memory (VmHWM): **${int(pgferry.peakMemoryMb)} MB** (goal ≤ 100 MB: ${goal(pgferry.peakMemoryMb <= 100)}); prepare (check, schema, triggers) ${f(pgferry.prepareSeconds)} s`,
     );
   }
   if (dump?.warnings.length) out.push(`- pg_restore reported: ${dump.warnings.join(" / ")}`);

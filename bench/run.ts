@@ -31,6 +31,8 @@ async function main(): Promise<void> {
   const opts = parseBenchArgs(process.argv.slice(2));
   const started = performance.now();
   const pgferryArgs = (process.env["PGFERRY_BENCH_ARGS"] ?? "").split(" ").filter(Boolean);
+  // Before/after in one run: an older pgferry's entry module, run interleaved as its own contender.
+  const baseline = process.env["PGFERRY_BENCH_BASELINE"] || undefined;
   // Before the servers start: it needs none, and measures start-up on a machine at rest.
   let startup: StartupResult | string | undefined;
   if (opts.sections.has("startup")) {
@@ -57,6 +59,8 @@ async function main(): Promise<void> {
     const plan = planDataset(opts.sizeMb);
     say(`generating: pgbench scale ${plan.pgbenchScale}, ${plan.documents} documents, ${plan.events} events`);
     const dataset = await generateDataset(source, plan);
+    // The load left dirty buffers: written out now, not during the first contender's run.
+    await servers.source.admin("postgres", "checkpoint");
     say(
       `dataset: ${(dataset.bytes / 2 ** 20).toFixed(0)} MB, ${dataset.rows} rows in ${dataset.generateSeconds.toFixed(1)} s`,
     );
@@ -94,6 +98,7 @@ async function main(): Promise<void> {
       dump: [] as Timed<DumpRestoreResult>[],
       pgcopydb: [] as Timed<PgcopydbResult>[],
       pgferry: [] as Timed<PgferryCopyResult>[],
+      baseline: [] as Timed<PgferryCopyResult>[],
     };
     // Each contender's client CPU: what its processes (psql, pg_dump, pgcopydb, pgferry) used.
     const timed = async <T extends object>(name: string, work: () => Promise<T>) => {
@@ -123,17 +128,27 @@ async function main(): Promise<void> {
         );
         if (r) runs.pgferry.push(r);
       }
+      if (s.has("pgferry") && baseline) {
+        const r = await timed(`pgferry baseline${n}`, () =>
+          runPgferryCopy(servers, source, dataset, opts.jobs, pgferryArgs, baseline),
+        );
+        if (r) runs.baseline.push(r);
+      }
     }
     results.raw = fastest(runs.raw);
     results.dump = fastest(runs.dump);
     results.pgcopydb = fastest(runs.pgcopydb);
     results.pgferry = fastest(runs.pgferry);
     if (results.pgferry) results.pgferry.peakMemoryMb = Math.max(...runs.pgferry.map((r) => r.peakMemoryMb));
+    results.baseline = fastest(runs.baseline);
+    if (results.baseline)
+      results.baseline.peakMemoryMb = Math.max(...runs.baseline.map((r) => r.peakMemoryMb));
     results.copyRuns = {
       raw: runs.raw.map((r) => r.totalSeconds),
       dump: runs.dump.map((r) => r.totalSeconds),
       pgcopydb: runs.pgcopydb.map((r) => r.totalSeconds),
       pgferry: runs.pgferry.map((r) => r.totalSeconds),
+      baseline: runs.baseline.map((r) => r.totalSeconds),
     };
     const pgbench = { clients: 4, threads: 2, seconds: opts.pgbenchSeconds };
     if (s.has("triggers"))

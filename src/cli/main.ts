@@ -13,9 +13,11 @@ import type { CliContext } from "./context.js";
 import { interrupted, reportError, toPgferryError } from "./errors.js";
 import { makeOutput } from "./output.js";
 import { packageVersion } from "./version.js";
+import { keepYoungGenerationSmall } from "./young-generation.js";
 
 /** Runs the CLI and returns the exit status; never throws. */
 export async function main(argv: string[]): Promise<number> {
+  keepYoungGenerationSmall();
   const out = makeOutput();
   const controller = new AbortController();
   let exitCode = 0;

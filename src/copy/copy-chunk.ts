@@ -1,12 +1,13 @@
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
-import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import { isTransient } from "../db/index.js";
 import { identList, qualified } from "../db/quote.js";
 import { PgferryError } from "../errors/index.js";
 import { lockNextChunk, markChunkDone, setTablePosition } from "../state/index.js";
 import type { ControlTable } from "./control-tables.js";
-import { ByteCounter, type RateLimiter } from "./throttle.js";
+import { type CopyFormat, copyFormat, copyOptions } from "./copy-format.js";
+import { CopyInFrames, CopyOutFrames } from "./copy-pipe.js";
+import type { RateLimiter } from "./throttle.js";
 
 /** A chunk claimed by this worker: its row is locked by the worker's open target transaction. */
 export interface ClaimedChunk {
@@ -30,8 +31,10 @@ export interface ClaimedChunk {
 
 /**
  * Opens a target transaction and locks the next unfinished chunk in it (SKIP LOCKED: chunks
- * held by other workers or processes are passed over). Biggest tables first, so their
- * many chunks spread over every worker and the small tables fill the gaps at the end.
+ * held by other workers or processes are passed over). The most work first — a table's bytes
+ * times one plus its keys and indexes, so a heavily indexed table is copied early and its
+ * index builds overlap the other tables' copies instead of trailing after the last chunk —
+ * and the small tables fill the gaps at the end.
  * Returns undefined (transaction closed) when nothing is free.
  */
 export async function claimChunk(target: pg.ClientBase): Promise<ClaimedChunk | undefined> {
@@ -64,6 +67,8 @@ export interface CopyChunkOptions {
   limiter?: RateLimiter;
   signal?: AbortSignal;
   onBytes?: (n: number) => void;
+  /** Overrides the format chosen from the column types (the text fallback of a table). */
+  format?: CopyFormat;
 }
 
 /** The source query of one chunk: only the columns COPY must carry (generated ones are computed). */
@@ -74,6 +79,11 @@ export function chunkSelect(chunk: ClaimedChunk): { select: string; columns: str
   const where = chunk.predicate ? ` where ${chunk.predicate}` : "";
   const only = chunk.whole && chunk.kind === "partitioned" ? "" : "only ";
   return { select: `select ${columns} from ${only}${qualified(chunk.schema, chunk.name)}${where}`, columns };
+}
+
+/** The COPY format of a chunk: binary when every column it carries is of a binary-safe built-in type. */
+export function chunkFormat(chunk: Pick<ClaimedChunk, "columns">): CopyFormat {
+  return copyFormat(chunk.columns.filter((c) => !c.generated));
 }
 
 /**
@@ -92,13 +102,20 @@ export async function copyClaimedChunk(
   opts: CopyChunkOptions,
 ): Promise<{ rows: number; bytes: number }> {
   const { select, columns } = chunkSelect(chunk);
+  const format = opts.format ?? chunkFormat(chunk);
+  const using = copyOptions(format);
   let snapshot: string | undefined;
   try {
     if (chunk.whole) snapshot = await beginSnapshotRead(source);
-    const reader = source.query(copyTo(`copy (${select}) to stdout`));
-    const counter = new ByteCounter(opts.limiter, opts.signal, opts.onBytes);
+    const reader = source.query(
+      new CopyOutFrames(`copy (${select}) to stdout${using}`, {
+        ...(opts.limiter ? { limiter: opts.limiter } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
+      }),
+    );
     const writer = target.query(
-      copyFrom(`copy ${qualified(chunk.schema, chunk.name)} (${columns}) from stdin`),
+      new CopyInFrames(`copy ${qualified(chunk.schema, chunk.name)} (${columns}) from stdin${using}`),
     );
     let failedSide: "source" | "target" | undefined;
     reader.once("error", () => {
@@ -108,7 +125,7 @@ export async function copyClaimedChunk(
       failedSide ??= "target";
     });
     try {
-      await pipeline(reader, counter, writer, opts.signal ? { signal: opts.signal } : {});
+      await pipeline(reader, writer, opts.signal ? { signal: opts.signal } : {});
     } catch (err) {
       throw chunkError(err, chunk, failedSide);
     }
@@ -121,12 +138,12 @@ export async function copyClaimedChunk(
       tableId: chunk.tableId,
       chunkNo: chunk.chunkNo,
       rows,
-      bytes: counter.bytes,
+      bytes: reader.bytes,
       worker: opts.worker,
     });
     await target.query("commit");
     if (snapshot !== undefined) await source.query("commit");
-    return { rows, bytes: counter.bytes };
+    return { rows, bytes: reader.bytes };
   } catch (err) {
     await target.query("rollback").catch(() => {});
     if (snapshot !== undefined) await source.query("rollback").catch(() => {});

@@ -2,8 +2,9 @@ import os from "node:os";
 import type pg from "pg";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
+import { PgferryError } from "../errors/index.js";
 import { markCopiedTables, stageCounts } from "./control-tables.js";
-import { claimChunk, copyClaimedChunk } from "./copy-chunk.js";
+import { type ClaimedChunk, chunkFormat, claimChunk, copyClaimedChunk } from "./copy-chunk.js";
 import { planNextTable } from "./plan-step.js";
 import type { RateLimiter } from "./throttle.js";
 import { runLoop, type StepResult, type Waker } from "./worker-loop.js";
@@ -16,6 +17,8 @@ export interface CopyPoolOptions {
   waker: Waker;
   /** Bytes streamed, as they pass (for live progress). */
   onBytes?: (n: number) => void;
+  /** Tables whose binary COPY the target refused: copied as text by every worker of the process. */
+  textTables: Set<number>;
 }
 
 /** Source reads are bounded: a chunk is a few seconds of work, so an hour means something is wrong. */
@@ -76,14 +79,55 @@ async function copyStep(
     // them dies its claim is released and we pick the chunk up on a later round.
     return counts.uncopied === 0 ? "finished" : "idle";
   }
-  await copyClaimedChunk(s.source, s.target, chunk, {
-    worker,
-    signal,
-    ...(opts.limiter ? { limiter: opts.limiter } : {}),
-    ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
-  });
+  const asText = opts.textTables.has(chunk.tableId);
+  try {
+    await copyClaimedChunk(s.source, s.target, chunk, {
+      worker,
+      signal,
+      ...(asText ? { format: "text" as const } : {}),
+      ...(opts.limiter ? { limiter: opts.limiter } : {}),
+      ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
+    });
+  } catch (err) {
+    if (asText || chunkFormat(chunk) !== "binary" || !binaryRefused(err)) throw err;
+    await fallBackToText(ctx, s, chunk, err, opts);
+    return "worked";
+  }
   await announceCopied(ctx, s.target, opts);
   return "worked";
+}
+
+/**
+ * The target failed a binary chunk on its data (class 22) or framing (08P01): a column whose
+ * type differs from the source's, or a type the rule took for built-in. Nothing was written
+ * (the chunk rolled back); the table is copied as text from now on, where the server's own
+ * input functions decide, so a real data error shows up there with its usual message.
+ */
+function binaryRefused(err: unknown): boolean {
+  if (!(err instanceof PgferryError) || err.side !== "target") return false;
+  const code = (err.cause as { code?: string } | undefined)?.code ?? "";
+  return code.startsWith("22") || code === "08P01";
+}
+
+async function fallBackToText(
+  ctx: MigrationContext,
+  s: Sessions,
+  chunk: ClaimedChunk,
+  err: unknown,
+  opts: CopyPoolOptions,
+): Promise<void> {
+  if (!opts.textTables.has(chunk.tableId)) {
+    opts.textTables.add(chunk.tableId);
+    ctx.emit({
+      type: "log",
+      level: "warn",
+      table: chunk.table,
+      message: `The target refused ${chunk.table} in COPY's binary format (${(err as Error).message}); copying it as text.`,
+    });
+  }
+  // The source session was closed mid-COPY (copy-pipe.ts): this worker starts afresh.
+  await closeSessions(s);
+  Object.assign(s, await openSessions(ctx));
 }
 
 async function announceCopied(ctx: MigrationContext, target: pg.Client, opts: CopyPoolOptions) {

@@ -1,13 +1,15 @@
 import type pg from "pg";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
-import { buildTableIndexes } from "../index-build/index.js";
+import { type BuildSlots, buildTableIndexes } from "../index-build/index.js";
 import { moveTable, readTable, tablesToIndex } from "../state/index.js";
 import { stageCounts } from "./control-tables.js";
 import { runLoop, type StepResult, type Waker } from "./worker-loop.js";
 
 export interface IndexPoolOptions {
   indexJobs: number;
+  /** Every index worker's builds together: at most indexJobs at once. */
+  slots: BuildSlots;
   waker: Waker;
   maintenanceWorkMem?: string;
 }
@@ -54,6 +56,9 @@ async function indexStep(
     const result = await buildTableIndexes(ctx.target, ctx.source, table.id, {
       signal,
       emit: ctx.emit,
+      // A table's builds side by side when slots are free (the last table, at the end).
+      jobs: opts.indexJobs,
+      slots: opts.slots,
       ...(opts.maintenanceWorkMem ? { maintenanceWorkMem: opts.maintenanceWorkMem } : {}),
     });
     // Stopped at a safe point: the table stays 'indexing' and the next start finishes it.

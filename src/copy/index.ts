@@ -1,5 +1,6 @@
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
+import { BuildSlots } from "../index-build/index.js";
 import { moveMigration, phasesExcept } from "../state/index.js";
 import { DEFAULT_CHUNK_ROWS } from "./chunk-plan.js";
 import { copyWorker } from "./copy-workers.js";
@@ -35,11 +36,13 @@ export async function runCopy(ctx: MigrationContext, opts: CopyOptions): Promise
     jobs: opts.jobs,
     chunkRows: opts.chunkRows ?? DEFAULT_CHUNK_ROWS,
     waker,
+    textTables: new Set<number>(),
     ...(limiter ? { limiter } : {}),
     ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
   };
   const indexOpts = {
     indexJobs: opts.indexJobs,
+    slots: new BuildSlots(opts.indexJobs),
     waker,
     ...(opts.maintenanceWorkMem ? { maintenanceWorkMem: opts.maintenanceWorkMem } : {}),
   };

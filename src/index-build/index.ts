@@ -4,11 +4,13 @@ import { type ConnInfo, cancelOnAbort, connect, qualified, withClient } from "..
 import { PgferryError } from "../errors/index.js";
 import type { EventSink } from "../progress/events.js";
 import { heldBackIndexNames, moveTable, readTable as readControlTable, recordEvent } from "../state/index.js";
+import type { BuildSlots } from "./build-slots.js";
 import { compareIndexDefinitions, type IndexMismatch, readIndexDefinitions } from "./compare.js";
 import { type BuildStep, loadPendingItems, planBuild, relationKinds } from "./items.js";
 import { dropLeftover, findLeftover, reuseIndex, runBuild, runFinish, type StepOutcome } from "./run-step.js";
 import { raiseMaintenanceWorkMem } from "./work-mem.js";
 
+export { BuildSlots } from "./build-slots.js";
 export {
   compareIndexDefinitions,
   type IndexDefinition,
@@ -24,6 +26,11 @@ export interface IndexBuildOptions {
   emit?: EventSink;
   /** Index builds of this one table run side by side in this many sessions (default 1). */
   jobs?: number;
+  /**
+   * Shared with the builds of other tables: each build takes a slot first, so the sessions
+   * of every table together run at most that many builds at once.
+   */
+  slots?: BuildSlots;
   /** lock_timeout of the build sessions, ms (default 60 s). */
   lockTimeoutMs?: number;
 }
@@ -163,9 +170,10 @@ async function settleLeftovers(
 }
 
 /**
- * Runs the builds in up to opts.jobs sessions (the first is `client`). Each session stops
- * taking new builds once the signal fires or another one failed; returns false when stopped
- * by the signal. The first failure is rethrown after every session has stopped.
+ * Runs the builds in up to opts.jobs sessions (the first is `client`; the others are opened
+ * when they get their first build). With opts.slots, every build waits for a slot. Each
+ * session stops taking new builds once the signal fires or another one failed; returns false
+ * when stopped by the signal. The first failure is rethrown after every session has stopped.
  */
 async function runPool(
   client: pg.Client,
@@ -176,22 +184,32 @@ async function runPool(
 ): Promise<boolean> {
   const queue = [...steps];
   let failure: { err: unknown } | undefined;
-  const worker = async (c: pg.Client) => {
-    for (let step = queue.shift(); step; step = queue.shift()) {
-      if (failure || opts.signal?.aborted) return;
+  const sessions: pg.Client[] = [];
+  const stopped = () => failure !== undefined || opts.signal?.aborted === true;
+  const worker = async (own: pg.Client | undefined) => {
+    let c = own;
+    while (queue.length > 0 && !stopped()) {
+      let release: (() => void) | undefined;
       try {
+        release = await opts.slots?.take(opts.signal);
+        const step = queue.shift();
+        if (!step || stopped()) return;
+        if (!c) {
+          c = await open();
+          sessions.push(c);
+        }
         await run(c, step);
       } catch (err) {
         // A build cancelled by the signal rolled back: the table stays 'indexing' for the next run.
         if (!opts.signal?.aborted) failure ??= { err };
+      } finally {
+        release?.();
       }
     }
   };
   const extra = Math.max(0, Math.min((opts.jobs ?? 1) - 1, steps.length - 1));
-  const sessions: pg.Client[] = [];
   try {
-    for (let i = 0; i < extra; i++) sessions.push(await open());
-    await Promise.all([worker(client), ...sessions.map(worker)]);
+    await Promise.all([worker(client), ...Array.from({ length: extra }, () => worker(undefined))]);
   } finally {
     await Promise.all(sessions.map((s) => s.end().catch(() => {})));
   }

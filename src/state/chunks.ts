@@ -47,16 +47,19 @@ export async function insertChunks(
 
 /**
  * In the caller's open transaction: locks the next unfinished chunk of a copying table (SKIP
- * LOCKED: chunks held by other workers or processes are passed over). Biggest tables first, so
- * their many chunks spread over every worker and the small tables fill the gaps at the end.
+ * LOCKED: chunks held by other workers or processes are passed over). Most work first: a table's
+ * bytes times (1 + its keys and indexes), so its chunks spread over every worker, its index
+ * builds overlap the other tables' copies, and the small tables fill the gaps at the end.
  */
 export async function lockNextChunk(client: pg.ClientBase): Promise<ChunkClaimRow | undefined> {
   const { rows } = await client.query(
     `select c.table_id, c.chunk_no, c.schema_name, c.table_name, c.predicate,
             t.schema_name as root_schema, t.table_name as root_name, t.columns, t.identity, t.kind
        from pgferry.chunks c join pgferry.tables t on t.id = c.table_id
+       left join (select table_id, count(*) as n from pgferry.post_data where stage = 'index' group by 1) i
+         on i.table_id = t.id
       where not c.done and t.phase = 'copying'
-      order by t.bytes_estimate desc, c.table_id, c.chunk_no
+      order by t.bytes_estimate * (1 + coalesce(i.n, 0)) desc, c.table_id, c.chunk_no
       for update of c skip locked limit 1`,
   );
   const r = rows[0];

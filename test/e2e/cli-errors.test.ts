@@ -124,7 +124,8 @@ const CASES: Case[] = [
     name: "a bad table pattern",
     args: (u) => ["check", "--source", u.source, "--target", u.target, "--exclude", "a.b.c"],
     exit: 2,
-    error: /^error BAD_OPTION: Bad table pattern "a\.b\.c": more than one unquoted dot \(quote a name that holds one\)\.$/,
+    error:
+      /^error BAD_OPTION: Bad table pattern "a\.b\.c": more than one unquoted dot \(quote a name that holds one\)\.$/,
     hint: /public\.\*/,
   },
   {

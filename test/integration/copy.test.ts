@@ -203,4 +203,20 @@ describe("copy stage, lost connections", () => {
     expect(events.some((e) => e.type === "retry")).toBe(true);
     await assertSameContents(src, tgt);
   });
+
+  it(`${pairLabel(pair)}: a table whose binary COPY the target refuses is copied as text`, async () => {
+    const { src, tgt, source, target } = await setup(pair);
+    // A target column of another type: the source's 4-byte integers are no bigint in binary.
+    await asOwner(tgt, "alter table app.bigs alter column v type bigint");
+    const { ctx, events } = context(source, target);
+    expect(await runCopy(ctx, { jobs: 2, indexJobs: 0, chunkRows: 1000 })).toBe(true);
+    await assertSameContents(src, tgt);
+    const warnings = events.filter((e) => e.type === "log" && e.level === "warn");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({
+      table: "app.bigs",
+      message: expect.stringMatching(/binary format.*as text/),
+    });
+    expect(events.some((e) => e.type === "retry")).toBe(false);
+  });
 });

@@ -1,10 +1,71 @@
 import { readFileSync } from "node:fs";
+import { pipeline } from "node:stream/promises";
+import { to as copyTo } from "pg-copy-streams";
 import { describe, expect, it } from "vitest";
+import { type ClaimedChunk, chunkSelect } from "../../src/copy/copy-chunk.js";
 import { parseConnUrl } from "../../src/db/index.js";
+import type { LocalDatabase } from "../../src/local-server/index.js";
 import { runMigration } from "../../src/migration.js";
 import { assertSameContents, listUserTables } from "../harness/compare.js";
 import { pairLabel, testPairs } from "../harness/pairs.js";
-import { asOwner, sourceDb, targetDb } from "../harness/servers.js";
+import { asOwner, ownerSession, sourceDb, targetDb } from "../harness/servers.js";
+
+/** Bytes of row data a COPY of `select` gives on `db`, in text or binary. */
+async function copySize(db: LocalDatabase, select: string, binary: boolean): Promise<number> {
+  const client = await ownerSession(db);
+  try {
+    let bytes = 0;
+    await pipeline(
+      client.query(copyTo(`copy (${select}) to stdout${binary ? " (format binary)" : ""}`)),
+      async (s) => {
+        for await (const b of s as AsyncIterable<Buffer>) bytes += b.length;
+      },
+    );
+    return bytes;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Which format each chunk of a table went in: the byte count the copy recorded is compared with
+ * what the chunk's own query gives in binary and in text on the source.
+ */
+async function chunkFormats(src: LocalDatabase, tgt: LocalDatabase, table: string): Promise<string[]> {
+  const rows = await asOwner<{
+    schema_name: string;
+    table_name: string;
+    predicate: string | null;
+    bytes: string;
+    columns: ClaimedChunk["columns"];
+  }>(
+    tgt,
+    `select c.schema_name, c.table_name, c.predicate, c.bytes, t.columns
+       from pgferry.chunks c join pgferry.tables t on t.id = c.table_id
+      where t.table_name = $1 order by c.chunk_no`,
+    [table],
+  );
+  const formats: string[] = [];
+  for (const r of rows) {
+    const { select } = chunkSelect({
+      tableId: 0,
+      chunkNo: 0,
+      schema: r.schema_name,
+      name: r.table_name,
+      predicate: r.predicate,
+      table,
+      columns: r.columns,
+      whole: false,
+      kind: "table",
+    });
+    const binary = await copySize(src, select, true);
+    const text = await copySize(src, select, false);
+    expect(binary).not.toBe(text);
+    const bytes = Number(r.bytes);
+    formats.push(bytes === binary ? "binary" : bytes === text ? "text" : `neither (${bytes})`);
+  }
+  return formats;
+}
 
 const FIXTURE = readFileSync(new URL("../fixtures/types-roundtrip.sql", import.meta.url), "utf8");
 
@@ -44,6 +105,11 @@ describe.each(testPairs())("types round-trip, %s", (pair) => {
       "select g, id::text from public.ident where v = 'v7'",
     );
     expect(g).toEqual({ g: "V7", id: "7" });
+    // Built-in types only: binary COPY; an enum, domain or composite column: text for the whole table.
+    const binary = await chunkFormats(src, tgt, "builtin_types");
+    expect(binary.length).toBeGreaterThan(0);
+    expect(new Set(binary)).toEqual(new Set(["binary"]));
+    expect(new Set(await chunkFormats(src, tgt, "types"))).toEqual(new Set(["text"]));
   });
 });
 
