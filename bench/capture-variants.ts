@@ -319,7 +319,7 @@ const VARIANTS: { name: string; what: string; sql: string | "pgferry" }[] = [
   },
   {
     name: "key built as text",
-    what: "the key as `('{\"aid\":' || aid || '}')::jsonb` instead of jsonb_build_object (same jsonb)",
+    what: "the key built by string concatenation and cast to jsonb instead of jsonb_build_object (the same jsonb)",
     sql: rowCapture({
       key: (t, r) =>
         `('{${JSON.stringify(t.key)}:' ${CAT} ${r}.${ident(t.key)}::pg_catalog.text ${CAT} '}')::pg_catalog.jsonb`,

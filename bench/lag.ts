@@ -62,6 +62,38 @@ function distribution(values: number[]): Distribution {
 }
 
 /**
+ * Source server CPU milliseconds per second while pgferry streams and nothing else writes: the
+ * stream's fixed cost on the source (heartbeats, windows finding nothing, log cleanup, status
+ * counts), which a fixed-rate load spreads over its transactions.
+ */
+export async function measureIdleSourceCpu(source: LocalDatabase, seconds: number): Promise<number> {
+  const cpu0 = serverCpuSeconds(source.server);
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  const cpu1 = serverCpuSeconds(source.server);
+  return ((cpu1 - cpu0) * 1000) / ((performance.now() - t0) / 1000);
+}
+
+export interface LoadCpu {
+  rate: number;
+  achievedTps: number;
+  sourceCpuMsPerTransaction: number;
+}
+
+/**
+ * Source server CPU milliseconds per transaction of a fixed-rate pgbench load alone: run with the
+ * capture installed and nothing streaming, it is the baseline the streaming figure is read
+ * against (their difference is what the stream's reads, fetches and cleanup cost the source).
+ */
+export async function measureLoadCpu(source: LocalDatabase, rate: number, seconds: number): Promise<LoadCpu> {
+  const cpu0 = serverCpuSeconds(source.server);
+  const res = await runPgbench(source, { clients: 4, threads: 2, seconds, rate });
+  await sleep(500);
+  const cpu1 = serverCpuSeconds(source.server);
+  return { rate, achievedTps: res.tps, sourceCpuMsPerTransaction: ((cpu1 - cpu0) * 1000) / res.transactions };
+}
+
+/**
  * (4c) Lag under a fixed-rate pgbench load: the heartbeat age every 200 ms, and a probe
  * transaction committed on the source every 200 ms, timed until the target has applied past
  * it (polled every 100 ms). The first seconds are warm-up and not counted.

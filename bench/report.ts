@@ -302,6 +302,18 @@ function streamSection(s: StreamBenchResult): string[] {
         `- heartbeat lag p95 at ${l.rate} TPS: ${f(l.heartbeat.p95, 2)} s${l.rate === 500 ? ` (goal < 1 s: ${goal(l.heartbeat.p95 < 1)})` : ""}; commit to applied p95 ${f(l.probe.p95, 2)} s`,
     ),
     "- source CPU per transaction: every source server process's CPU over the load (the transaction, its capture, and the stream's log reads, row fetches, log cleanup and heartbeats), divided by pgbench's transactions.",
+    ...(s.idleSourceCpuMsPerSecond === undefined
+      ? []
+      : [
+          `- source CPU while pgferry streamed and nothing wrote: ${f(s.idleSourceCpuMsPerSecond)} ms per second (the stream's fixed cost, spread over a load's transactions: ${s.lag.map((l) => `${f(s.idleSourceCpuMsPerSecond! / l.achievedTps, 3)} ms each at ${l.rate} TPS`).join(", ")})`,
+        ]),
+    ...(s.notStreaming ?? []).map((n) => {
+      const l = s.lag.find((x) => x.rate === n.rate);
+      const diff = l
+        ? ` — the stream's share: ${f(l.sourceCpuMsPerTransaction - n.sourceCpuMsPerTransaction, 3)} ms per transaction`
+        : "";
+      return `- the same load at ${n.rate} TPS with the capture installed and nothing streaming (pgferry stopped): ${f(n.achievedTps)} TPS, source CPU ${f(n.sourceCpuMsPerTransaction, 3)} ms per transaction${diff}`;
+    }),
     `- streaming pgferry peak memory: ${int(s.peakMemoryMb)} MB`,
   ];
 }
