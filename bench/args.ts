@@ -7,6 +7,7 @@ export const SECTIONS = [
   "pgcopydb",
   "pgferry",
   "triggers",
+  "variants",
   "replay",
   "lag",
 ] as const;
@@ -30,7 +31,7 @@ export interface BenchOptions {
 
 export const DEFAULT_SIZE_MB = 1024;
 
-const USAGE = `usage: npm run bench -- [--quick] [--size-mb N] [--jobs N] [--repeat N] [--only startup,raw,dump,pgcopydb,pgferry,triggers,replay,lag]
+const USAGE = `usage: npm run bench -- [--quick] [--size-mb N] [--jobs N] [--repeat N] [--only startup,raw,dump,pgcopydb,pgferry,triggers,variants,replay,lag]
                           [--raw-per-table] [--pgbench-seconds N] [--trigger-rounds N] [--trigger-seconds N] [--lag-rates 200,500] [--lag-seconds N]`;
 
 export function parseBenchArgs(argv: string[]): BenchOptions {

@@ -90,7 +90,7 @@ export function valgrindAvailable(): boolean {
 }
 
 /** Instructions the single-user backend executes on `script` (start-up and shutdown included). */
-function countInstructions(server: LocalServer, database: string, script: string): Promise<number> {
+export function countInstructions(server: LocalServer, database: string, script: string): Promise<number> {
   const postgres = path.join(serverBinaries(server.major), "bin", "postgres");
   const owner = server.owner ?? {};
   const args = [

@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { LocalDatabase } from "../src/local-server/index.js";
 import { type PgbenchResult, runPgbench } from "./pgbench.js";
 import { percentile, sleep } from "./proc.js";
+import { serverCpuSeconds } from "./server-cpu.js";
 
 export interface Distribution {
   samples: number;
@@ -18,6 +19,12 @@ export interface LagResult {
   heartbeat: Distribution;
   /** Commit of a probe transaction on the source to every table's position including it. */
   probe: Distribution;
+  /**
+   * Source server CPU milliseconds per pgbench transaction over the whole load, while pgferry
+   * streams: the transaction itself, its capture, and the stream's log reads, row fetches, log
+   * cleanup and heartbeats (issue 15). The probes' and the watch sessions' queries are in it too.
+   */
+  sourceCpuMsPerTransaction: number;
 }
 
 /**
@@ -55,6 +62,38 @@ function distribution(values: number[]): Distribution {
 }
 
 /**
+ * Source server CPU milliseconds per second while pgferry streams and nothing else writes: the
+ * stream's fixed cost on the source (heartbeats, windows finding nothing, log cleanup, status
+ * counts), which a fixed-rate load spreads over its transactions.
+ */
+export async function measureIdleSourceCpu(source: LocalDatabase, seconds: number): Promise<number> {
+  const cpu0 = serverCpuSeconds(source.server);
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  const cpu1 = serverCpuSeconds(source.server);
+  return ((cpu1 - cpu0) * 1000) / ((performance.now() - t0) / 1000);
+}
+
+export interface LoadCpu {
+  rate: number;
+  achievedTps: number;
+  sourceCpuMsPerTransaction: number;
+}
+
+/**
+ * Source server CPU milliseconds per transaction of a fixed-rate pgbench load alone: run with the
+ * capture installed and nothing streaming, it is the baseline the streaming figure is read
+ * against (their difference is what the stream's reads, fetches and cleanup cost the source).
+ */
+export async function measureLoadCpu(source: LocalDatabase, rate: number, seconds: number): Promise<LoadCpu> {
+  const cpu0 = serverCpuSeconds(source.server);
+  const res = await runPgbench(source, { clients: 4, threads: 2, seconds, rate });
+  await sleep(500);
+  const cpu1 = serverCpuSeconds(source.server);
+  return { rate, achievedTps: res.tps, sourceCpuMsPerTransaction: ((cpu1 - cpu0) * 1000) / res.transactions };
+}
+
+/**
  * (4c) Lag under a fixed-rate pgbench load: the heartbeat age every 200 ms, and a probe
  * transaction committed on the source every 200 ms, timed until the target has applied past
  * it (polled every 100 ms). The first seconds are warm-up and not counted.
@@ -71,6 +110,7 @@ export async function measureLag(
   const probeLatencies: number[] = [];
   const pending = new Map<string, number>();
   let done = false;
+  const cpu0 = serverCpuSeconds(source.server);
   const load: Promise<PgbenchResult> = runPgbench(source, { clients: 4, threads: 2, seconds, rate }).finally(
     () => {
       done = true;
@@ -95,6 +135,9 @@ export async function measureLag(
     await sleep(100);
   }
   const res = await load;
+  // Let the postmaster reap pgbench's backends, so their time is in its children's total.
+  await sleep(500);
+  const cpu1 = serverCpuSeconds(source.server);
   // Probes still unapplied when the load ends count with their age so far (a lower bound).
   for (const at of pending.values()) probeLatencies.push((Date.now() - at) / 1000);
   return {
@@ -103,5 +146,6 @@ export async function measureLag(
     latencyMs: res.latencyMs,
     heartbeat: distribution(beats),
     probe: distribution(probeLatencies),
+    sourceCpuMsPerTransaction: ((cpu1 - cpu0) * 1000) / res.transactions,
   };
 }

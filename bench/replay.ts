@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { LocalDatabase } from "../src/local-server/index.js";
-import { type LagResult, measureLag } from "./lag.js";
+import { type LagResult, type LoadCpu, measureIdleSourceCpu, measureLag, measureLoadCpu } from "./lag.js";
 import { type PgbenchOptions, pgbenchInit, runPgbench } from "./pgbench.js";
 import { watchClient } from "./pgferry-copy.js";
 import { PgferryProcess } from "./pgferry-process.js";
@@ -30,6 +30,10 @@ export interface ReplayResult {
 export interface StreamBenchResult {
   replay: ReplayResult;
   lag: LagResult[];
+  /** Source server CPU ms per second while pgferry streamed and nothing wrote (issue 15). */
+  idleSourceCpuMsPerSecond?: number;
+  /** The lag loads again once pgferry stopped: the capture alone, nothing streaming (issue 15). */
+  notStreaming?: LoadCpu[];
   peakMemoryMb: number;
 }
 
@@ -139,9 +143,20 @@ export async function runStreamBench(
     const appliedEnd = await appliedSum(watch);
     const [sourceSums, targetSums] = await Promise.all([aggregates(sourceWatch), aggregates(watch)]);
 
+    const idleSourceCpuMsPerSecond =
+      opts.lagRates.length > 0
+        ? await measureIdleSourceCpu(source, Math.min(10, opts.lagSeconds))
+        : undefined;
     const lag: LagResult[] = [];
     for (const rate of opts.lagRates)
       lag.push(await measureLag(source, sourceWatch, watch, rate, opts.lagSeconds));
+    const peakMemoryMb = proc.memory.peakMb;
+    const notStreaming: LoadCpu[] = [];
+    if (opts.lagRates.length > 0) {
+      await proc.stop();
+      for (const rate of opts.lagRates)
+        notStreaming.push(await measureLoadCpu(source, rate, opts.lagSeconds));
+    }
     return {
       replay: {
         burstTransactions: burst.transactions,
@@ -161,7 +176,9 @@ export async function runStreamBench(
         startupSeconds: first ? (first.at - proc.startedAt) / 1000 : undefined,
       },
       lag,
-      peakMemoryMb: proc.memory.peakMb,
+      ...(idleSourceCpuMsPerSecond === undefined ? {} : { idleSourceCpuMsPerSecond }),
+      ...(notStreaming.length > 0 ? { notStreaming } : {}),
+      peakMemoryMb,
     };
   } finally {
     if (proc.running) await proc.stop();

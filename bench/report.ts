@@ -1,5 +1,6 @@
 import os from "node:os";
 import type { BenchOptions } from "./args.js";
+import type { CaptureVariantsResult } from "./capture-variants.js";
 import type { Dataset } from "./dataset.js";
 import type { DumpRestoreResult } from "./dump-restore.js";
 import type { InstructionsResult } from "./instructions.js";
@@ -33,6 +34,8 @@ export interface BenchResults {
   triggers?: TriggerOverheadResult;
   /** The same trigger overhead in instructions (callgrind), or why it was not counted. */
   instructions?: InstructionsResult | { skipped: string };
+  /** Issue 15: every capture design tried, in instructions, or why it was not counted. */
+  captureVariants?: CaptureVariantsResult | { skipped: string };
   stream?: StreamBenchResult;
   /** `pgferry --help` from the installed package against `node -e 0`. */
   startup?: StartupResult;
@@ -257,6 +260,26 @@ function dist(d: Distribution): string {
   return `${f(d.p50, 2)} / ${f(d.p95, 2)} / ${f(d.max, 2)} (${d.samples})`;
 }
 
+function variantsSection(v: CaptureVariantsResult | { skipped: string }): string[] {
+  if ("skipped" in v) return ["## Capture variants", "", `Not counted: ${v.skipped}.`];
+  return [
+    "## Capture variants",
+    "",
+    `Instructions added per TPC-B-like transaction (four captured rows) by each capture design, installed alone on the four pgbench tables (callgrind, ${int(v.transactions)} transactions, ${int(v.without)} per transaction without triggers). "(bound)" rows are not safe to ship: they show what a part costs. Goal: at most +130,000.`,
+    "",
+    table(
+      ["variant", "added instructions", "%", "log rows per transaction", "what"],
+      v.variants.map((x) => [
+        x.name,
+        `+${int(x.added)}`,
+        f((x.added / v.without) * 100),
+        f(x.logRows, 2),
+        x.what,
+      ]),
+    ),
+  ];
+}
+
 function streamSection(s: StreamBenchResult): string[] {
   const r = s.replay;
   return [
@@ -272,6 +295,7 @@ function streamSection(s: StreamBenchResult): string[] {
         "pgbench latency ms",
         "heartbeat lag p50 / p95 / max s (samples)",
         "commit to applied p50 / p95 / max s (probes)",
+        "source CPU ms per transaction",
       ],
       s.lag.map((l) => [
         `pgbench -R ${l.rate}`,
@@ -279,6 +303,7 @@ function streamSection(s: StreamBenchResult): string[] {
         f(l.latencyMs, 2),
         dist(l.heartbeat),
         dist(l.probe),
+        f(l.sourceCpuMsPerTransaction, 3),
       ]),
     ),
     "",
@@ -286,6 +311,19 @@ function streamSection(s: StreamBenchResult): string[] {
       (l) =>
         `- heartbeat lag p95 at ${l.rate} TPS: ${f(l.heartbeat.p95, 2)} s${l.rate === 500 ? ` (goal < 1 s: ${goal(l.heartbeat.p95 < 1)})` : ""}; commit to applied p95 ${f(l.probe.p95, 2)} s`,
     ),
+    "- source CPU per transaction: every source server process's CPU over the load (the transaction, its capture, and the stream's log reads, row fetches, log cleanup and heartbeats), divided by pgbench's transactions.",
+    ...(s.idleSourceCpuMsPerSecond === undefined
+      ? []
+      : [
+          `- source CPU while pgferry streamed and nothing wrote: ${f(s.idleSourceCpuMsPerSecond)} ms per second (the stream's fixed cost, spread over a load's transactions: ${s.lag.map((l) => `${f(s.idleSourceCpuMsPerSecond! / l.achievedTps, 3)} ms each at ${l.rate} TPS`).join(", ")})`,
+        ]),
+    ...(s.notStreaming ?? []).map((n) => {
+      const l = s.lag.find((x) => x.rate === n.rate);
+      const diff = l
+        ? ` — the stream's share: ${f(l.sourceCpuMsPerTransaction - n.sourceCpuMsPerTransaction, 3)} ms per transaction`
+        : "";
+      return `- the same load at ${n.rate} TPS with the capture installed and nothing streaming (pgferry stopped): ${f(n.achievedTps)} TPS, source CPU ${f(n.sourceCpuMsPerTransaction, 3)} ms per transaction${diff}`;
+    }),
     `- streaming pgferry peak memory: ${int(s.peakMemoryMb)} MB`,
   ];
 }
@@ -305,6 +343,7 @@ export function renderReport(r: BenchResults): string {
   ];
   for (const [section, why] of Object.entries(r.failures)) lines.push(`- ${section}: no figures (${why})`);
   if (r.triggers) lines.push("", ...triggerSection(r.triggers, r.instructions));
+  if (r.captureVariants) lines.push("", ...variantsSection(r.captureVariants));
   if (r.stream) lines.push("", ...streamSection(r.stream));
   if (r.startup) lines.push("", ...startupSection(r.startup));
   return `${lines.join("\n")}\n`;

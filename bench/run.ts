@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseBenchArgs } from "./args.js";
+import { runCaptureVariants } from "./capture-variants.js";
 import { generateDataset, planDataset } from "./dataset.js";
 import { type DumpRestoreResult, runDumpRestore } from "./dump-restore.js";
 import { runInstructionCount, valgrindAvailable } from "./instructions.js";
@@ -163,6 +164,11 @@ async function main(): Promise<void> {
     if (s.has("triggers")) {
       results.instructions = valgrindAvailable()
         ? await attempt("trigger instructions", () => runInstructionCount(opts.quick ? 300 : 1000))
+        : { skipped: "valgrind is not installed: apt-get install valgrind" };
+    }
+    if (s.has("variants")) {
+      results.captureVariants = valgrindAvailable()
+        ? await attempt("capture variants", () => runCaptureVariants(opts.quick ? 300 : 1000))
         : { skipped: "valgrind is not installed: apt-get install valgrind" };
     }
     if (s.has("replay") || s.has("lag"))
