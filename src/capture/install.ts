@@ -2,8 +2,10 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type pg from "pg";
-import { DDL_LOCK_TIMEOUT_MS, lockTimeoutValue } from "../db/connect.js";
-import { literal, qualified } from "../db/quote.js";
+import { DDL_LOCK_TIMEOUT_MS } from "../db/connect.js";
+import { lockBoundedTransaction } from "../db/lock-bounded.js";
+import { qualified } from "../db/quote.js";
+import { withTransaction } from "../db/transaction.js";
 import { PgferryError } from "../errors/index.js";
 import type { LockWaiter } from "../progress/events.js";
 import {
@@ -31,18 +33,13 @@ export async function installCaptureSchema(
   owner: CaptureOwner,
   side: "source" | "target" = "source",
 ): Promise<void> {
-  await client.query("begin");
-  try {
+  await withTransaction(client, async () => {
     await client.query("select pg_advisory_xact_lock(hashtext('pgferry:capture-schema'))");
     await client.query(SCHEMA_SQL);
     await claimCapture(client, owner, side);
     await client.query(captureFunctionSql(HEARTBEAT_TABLE_ID, ["id"], null, true));
     for (const sql of triggerSql(HEARTBEAT_TABLE_ID, "pgferry", "heartbeat")) await client.query(sql);
-    await client.query("commit");
-  } catch (err) {
-    await client.query("rollback").catch(() => {});
-    throw err;
-  }
+  });
 }
 
 export interface CaptureTarget {
@@ -137,7 +134,10 @@ async function columnNames(client: pg.ClientBase, rel: { schema: string; name: s
   return rows.map((r) => r.name);
 }
 
-async function withLockRetry(
+/** The pace of a trigger install's retries: 0.5 s doubling to 30 s, each 50–100 % of that. */
+const INSTALL_BACKOFF = { baseMs: 500, capMs: 30_000, jitter: [0.5, 1] } as const;
+
+function withLockRetry(
   client: pg.ClientBase,
   rel: { schema: string; name: string },
   opts: InstallOptions,
@@ -145,34 +145,30 @@ async function withLockRetry(
 ): Promise<void> {
   const table = `${rel.schema}.${rel.name}`;
   const attempts = opts.attempts ?? 8;
-  const lockTimeout = opts.lockTimeoutMs ?? DDL_LOCK_TIMEOUT_MS;
-  for (let attempt = 1; ; attempt++) {
-    opts.signal?.throwIfAborted();
-    await client.query("begin");
-    try {
-      await client.query(`set local lock_timeout = ${literal(lockTimeoutValue(lockTimeout))}`);
-      await body();
-      await client.query("commit");
-      return;
-    } catch (err) {
-      await client.query("rollback").catch(() => {});
-      if ((err as { code?: string }).code !== "55P03") throw err;
-      const waiters = await lockHolders(client, rel);
-      opts.onWait?.(waiters, attempt);
-      if (attempt >= attempts) {
-        const who = waiters
-          .map((w) => `pid ${w.pid} (${w.applicationName || "no name"}, ${w.seconds}s)`)
-          .join(", ");
-        throw new PgferryError(
+  return lockBoundedTransaction(
+    client,
+    {
+      lockTimeoutMs: opts.lockTimeoutMs ?? DDL_LOCK_TIMEOUT_MS,
+      attempts,
+      backoff: INSTALL_BACKOFF,
+      signal: opts.signal,
+      holders: () => lockHolders(client, rel),
+      onWait: (waiters, attempt) => opts.onWait?.(waiters, attempt),
+      failure: (waiters, err) =>
+        new PgferryError(
           "LOCK_TIMEOUT",
-          `Could not lock ${table} to install capture triggers after ${attempts} tries${who ? `; held by ${who}` : ""}.`,
+          `Could not lock ${table} to install capture triggers after ${attempts} tries${holdersText(waiters)}.`,
           { side: "source", cause: err },
-        );
-      }
-      const backoff = Math.min(30_000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
-      await new Promise((r) => setTimeout(r, backoff));
-    }
-  }
+        ),
+    },
+    body,
+  );
+}
+
+/** "; held by pid 1 (app, 12s), …" for a lock failure's message, or nothing. */
+export function holdersText(waiters: LockWaiter[]): string {
+  const who = waiters.map((w) => `pid ${w.pid} (${w.applicationName || "no name"}, ${w.seconds}s)`);
+  return who.length ? `; held by ${who.join(", ")}` : "";
 }
 
 /** Sessions holding or waiting for locks on a table, oldest transaction first. */

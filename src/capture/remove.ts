@@ -1,8 +1,9 @@
 import type pg from "pg";
-import { ident, literal, lockTimeoutValue, qualified, serverMajor } from "../db/index.js";
+import { ident, qualified, SQLSTATE, serverMajor, sqlState } from "../db/index.js";
+import { lockBoundedTransaction } from "../db/lock-bounded.js";
 import { PgferryError, type Side } from "../errors/index.js";
 import type { EventSink } from "../progress/events.js";
-import { lockHolders } from "./install.js";
+import { holdersText, lockHolders } from "./install.js";
 import { markDdlSession } from "./ownership.js";
 
 /**
@@ -49,44 +50,39 @@ export async function pgferryTriggers(client: pg.ClientBase): Promise<TriggeredR
   return rows;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The pace of a drop's retries: 0.2 s doubling to 5 s, each 50–100 % of that. */
+const DROP_BACKOFF = { baseMs: 200, capMs: 5000, jitter: [0.5, 1] } as const;
 
 /**
  * Runs one short transaction with a lock_timeout, retrying when the lock is not granted in
  * time: a DROP queued behind a long transaction would stall every writer queued behind it.
  */
-export async function lockBounded(
+export function lockBounded(
   client: pg.ClientBase,
   side: Side,
   what: { schema: string; name: string },
   opts: DropOptions,
   body: () => Promise<void>,
 ): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    opts.signal?.throwIfAborted();
-    await client.query("begin");
-    try {
-      await client.query(`set local lock_timeout = ${literal(lockTimeoutValue(opts.lockTimeoutMs))}`);
-      await body();
-      await client.query("commit");
-      return;
-    } catch (err) {
-      await client.query("rollback").catch(() => {});
-      if ((err as { code?: string }).code !== "55P03") throw err;
-      const waiters = await lockHolders(client, what).catch(() => []);
-      const table = `${what.schema}.${what.name}`;
-      opts.emit({ type: "lock:wait", table, attempt, waiters });
-      if (attempt >= opts.attempts) {
-        const who = waiters.map((w) => `pid ${w.pid} (${w.applicationName || "no name"}, ${w.seconds}s)`);
-        throw new PgferryError(
+  const table = `${what.schema}.${what.name}`;
+  return lockBoundedTransaction(
+    client,
+    {
+      lockTimeoutMs: opts.lockTimeoutMs,
+      attempts: opts.attempts,
+      backoff: DROP_BACKOFF,
+      signal: opts.signal,
+      holders: () => lockHolders(client, what).catch(() => []),
+      onWait: (waiters, attempt) => opts.emit({ type: "lock:wait", table, attempt, waiters }),
+      failure: (waiters, err) =>
+        new PgferryError(
           "LOCK_TIMEOUT",
-          `Could not lock ${table} on the ${side} after ${opts.attempts} tries${who.length ? `; held by ${who.join(", ")}` : ""}.`,
+          `Could not lock ${table} on the ${side} after ${opts.attempts} tries${holdersText(waiters)}.`,
           { side, cause: err },
-        );
-      }
-      await sleep(Math.min(5000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2));
-    }
-  }
+        ),
+    },
+    body,
+  );
 }
 
 /** Drops pgferry's triggers, one relation per transaction. Returns the relations cleaned. */
@@ -109,7 +105,7 @@ export async function dropTriggers(
           await client.query("release savepoint drop_one");
         } catch (err) {
           // The relation was dropped meanwhile: nothing left to clean there.
-          if ((err as { code?: string }).code !== "42P01") throw err;
+          if (sqlState(err) !== SQLSTATE.undefinedTable) throw err;
           await client.query("rollback to savepoint drop_one");
         }
       }

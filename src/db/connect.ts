@@ -3,11 +3,11 @@ import { PgferryError, redact } from "../errors/index.js";
 import { type ConnInfo, type SslMode, tlsOptions } from "./conn-info.js";
 import { takeConnectionSlot } from "./connection-cap.js";
 import { sessionOpened } from "./open-sessions.js";
+import { driverFields, SQLSTATE } from "./sqlstate.js";
 import {
   BACKEND_STATE_SQL,
   probeFailure,
   probeVerdict,
-  StallError,
   stallTimeoutMs,
   watchClient,
 } from "./watchdog.js";
@@ -142,7 +142,7 @@ export async function connect(info: ConnInfo, opts: SessionOptions): Promise<pg.
       lastError = err;
       await client.end().catch(() => {});
       const retryable =
-        (mode === "prefer" && /does not support SSL/i.test(String((err as Error).message))) ||
+        (mode === "prefer" && /does not support SSL/i.test(driverFields(err).message ?? "")) ||
         (info.sslmode === "allow" && isNoEncryptionRejection(err));
       if (!retryable) break;
     }
@@ -212,17 +212,19 @@ async function probeBackend(
 }
 
 function isNoEncryptionRejection(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return e.code === "28000" && /no encryption|SSL off/i.test(e.message ?? "");
+  const e = driverFields(err);
+  return (
+    e.code === SQLSTATE.invalidAuthorizationSpecification && /no encryption|SSL off/i.test(e.message ?? "")
+  );
 }
 
 /** Turns a driver or network error on connect into a PgferryError naming the side. */
 export function connectError(err: unknown, info: ConnInfo): PgferryError {
-  const e = err as { code?: string; message?: string };
+  const e = driverFields(err);
   const where = `${info.side} (${info.host}:${info.port}/${info.database})`;
-  const msg = redact(e?.message ?? String(err));
+  const msg = redact(e.message ?? String(err));
   const opts = { side: info.side, cause: err };
-  switch (e?.code) {
+  switch (e.code) {
     case "ECONNREFUSED":
       return new PgferryError(
         "CONNECTION_REFUSED",
@@ -234,19 +236,19 @@ export function connectError(err: unknown, info: ConnInfo): PgferryError {
       return new PgferryError("HOST_NOT_FOUND", `Cannot connect to the ${where}: host not found.`, opts);
     case "ETIMEDOUT":
       return new PgferryError("CONNECTION_TIMEOUT", `Cannot connect to the ${where}: timed out.`, opts);
-    case "28P01":
+    case SQLSTATE.invalidPassword:
       return new PgferryError(
         "AUTH_FAILED",
         `The ${where} rejected the password for user "${info.user}".`,
         opts,
       );
-    case "3D000":
+    case SQLSTATE.invalidCatalogName:
       return new PgferryError(
         "DATABASE_NOT_FOUND",
         `The ${info.side} database "${info.database}" does not exist.`,
         opts,
       );
-    case "28000":
+    case SQLSTATE.invalidAuthorizationSpecification:
       if (/no encryption|SSL off/i.test(msg)) {
         return new PgferryError(
           "SSL_REQUIRED",
@@ -297,24 +299,6 @@ export async function withClient<T>(
 export async function serverMajor(client: pg.Client): Promise<number> {
   const { rows } = await client.query<{ v: string }>("select current_setting('server_version_num') as v");
   return Math.floor(Number(rows[0]!.v) / 10000);
-}
-
-/** True for errors that a reconnect and retry can fix (lost connection, server restart). */
-export function isTransient(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  if (!e) return false;
-  if (err instanceof StallError) return true;
-  if (
-    e.code &&
-    ["57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004", "40001", "40P01"].includes(
-      e.code,
-    )
-  )
-    return true;
-  if (e.code && ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"].includes(e.code)) return true;
-  return /Connection terminated|connection closed|Client has encountered a connection error|not queryable/i.test(
-    e.message ?? "",
-  );
 }
 
 /**

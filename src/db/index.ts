@@ -5,7 +5,6 @@ export {
   connect,
   connectError,
   DDL_LOCK_TIMEOUT_MS,
-  isTransient,
   lockTimeoutValue,
   type SessionOptions,
   type Stage,
@@ -21,8 +20,19 @@ export {
   sourceConnectionBudget,
 } from "./connection-budget.js";
 export { connectionCap, MIN_CONNECTION_CAP, withConnectionCap } from "./connection-cap.js";
+export { type LockBoundedOptions, lockBoundedTransaction } from "./lock-bounded.js";
 export { openSessions } from "./open-sessions.js";
 export { ident, identList, literal, qualified, sqlIdent } from "./quote.js";
+export { Backoff, type BackoffOptions, isRetryable, isTransient, MAX_OUTAGE_MS, sleep } from "./retry.js";
+export {
+  type DriverErrorFields,
+  driverFields,
+  SQLSTATE,
+  type SqlState,
+  sqlState,
+  sqlStateClass,
+} from "./sqlstate.js";
+export { withTransaction } from "./transaction.js";
 export {
   DEFAULT_STALL_TIMEOUT_MS,
   type StallDetails,

@@ -8,8 +8,7 @@ import {
 } from "../capture/index.js";
 import { listTables } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
-import { serverMajor } from "../db/index.js";
-import { sleep } from "../db/retry.js";
+import { Backoff, serverMajor, sleep, withTransaction } from "../db/index.js";
 import { isPgferryError, PgferryError } from "../errors/index.js";
 import { moveMigration, readTables, setTablePosition } from "../state/index.js";
 
@@ -64,6 +63,8 @@ async function installAll(
   opts: CaptureStepOptions,
 ) {
   const firstBlocked = new Map<number, number>();
+  // Rounds pause 1 s doubling to 15 s, without jitter (the tables' own tries have it).
+  const rounds = new Backoff({ baseMs: 1000, capMs: 15_000, jitter: [1, 1] });
   let pending = targets;
   for (let round = 1; pending.length > 0; round++) {
     const blocked: CaptureTarget[] = [];
@@ -87,7 +88,7 @@ async function installAll(
       }
     }
     pending = blocked;
-    if (pending.length > 0) await sleep(Math.min(15_000, 500 * 2 ** round), ctx.signal);
+    if (pending.length > 0) await sleep(rounds.next(), ctx.signal);
   }
 }
 
@@ -114,18 +115,13 @@ export async function installCapture(
   await installAll(ctx, source, targets, opts);
   const { rows } = await source.query<{ s: string }>("select txid_current_snapshot()::text as s");
   const s0 = rows[0]!.s;
-  await target.query("begin");
-  try {
+  await withTransaction(target, async () => {
     await moveMigration(
       target,
       { from: ["preparing"], to: "copying" },
       { start_position: { value: s0 }, copy_started_at: "keep-or-now" },
     );
     await setTablePosition(target, undefined, s0);
-    await target.query("commit");
-  } catch (err) {
-    await target.query("rollback").catch(() => {});
-    throw err;
-  }
+  });
   return s0;
 }
