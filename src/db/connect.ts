@@ -4,13 +4,7 @@ import { type ConnInfo, type SslMode, tlsOptions } from "./conn-info.js";
 import { takeConnectionSlot } from "./connection-cap.js";
 import { sessionOpened } from "./open-sessions.js";
 import { driverFields, SQLSTATE } from "./sqlstate.js";
-import {
-  BACKEND_STATE_SQL,
-  probeFailure,
-  probeVerdict,
-  stallTimeoutMs,
-  watchClient,
-} from "./watchdog.js";
+import { BACKEND_STATE_SQL, probeFailure, probeVerdict, stallTimeoutMs, watchClient } from "./watchdog.js";
 
 export type Stage =
   | "check"
