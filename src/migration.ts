@@ -6,6 +6,7 @@ import {
   connectionSlots,
   defaultIndexJobs,
   defaultJobs,
+  driverFields,
   sourceConnectionBudget,
   withClient,
   withConnectionCap,
@@ -270,15 +271,15 @@ const NOT_RECORDED = new Set(["ALREADY_STARTED", "CHECK_FAILED", "BAD_OPTION", "
 
 /** Failures are kept in the target's event log so `pgferry status` shows them from any shell. */
 async function recordFailure(ctx: MigrationContext, err: unknown): Promise<void> {
-  const e = err as { code?: string; message?: string };
-  if (ctx.signal.aborted || (e?.code && NOT_RECORDED.has(e.code))) return;
+  const e = driverFields(err);
+  if (ctx.signal.aborted || (e.code && NOT_RECORDED.has(e.code))) return;
   await withClient(ctx.target, { stage: "status", connectTimeoutMs: 5000 }, async (c) => {
     if (!(await controlTableExists(c, "events"))) return;
     await recordEvent(
       c,
       "error",
       "start",
-      redact(`${e?.code ? `${e.code}: ` : ""}${e?.message ?? String(err)}`),
+      redact(`${e.code ? `${e.code}: ` : ""}${e.message ?? String(err)}`),
     );
   }).catch(() => {});
 }

@@ -1,6 +1,6 @@
 import type pg from "pg";
-import { type ConnInfo, connect, isTransient } from "../db/index.js";
-import { isPgferryError, PgferryError, redact } from "../errors/index.js";
+import { type ConnInfo, connect, fromDriverError } from "../db/index.js";
+import type { PgferryError } from "../errors/index.js";
 import type { Findings, ServerSummary } from "./types.js";
 
 /** Check reads only; every statement is short, and nothing should queue long behind a lock. */
@@ -75,38 +75,23 @@ function tagErrors(client: pg.Client, info: ConnInfo): pg.Client {
 }
 
 export function checkQueryError(err: unknown, info: ConnInfo): PgferryError {
-  if (isPgferryError(err)) return err;
-  const e = err as { code?: string; message?: string };
-  const msg = redact(e?.message ?? String(err));
-  const opts = { side: info.side, cause: err };
-  if (e?.code === "55P03") {
-    return new PgferryError(
-      "LOCK_TIMEOUT",
-      `A catalog read on the ${info.side} waited too long for a lock: ${msg}`,
-      {
-        ...opts,
-        hint: "A transaction holds an exclusive lock (often a running migration or VACUUM FULL); run check again when it ends.",
-      },
-    );
-  }
-  if (e?.code === "42501") {
-    return new PgferryError(
-      "PERMISSION_DENIED",
-      `The ${info.side} role may not read a catalog check needs: ${msg}`,
-      opts,
-    );
-  }
-  if (isTransient(err)) {
-    return new PgferryError(
-      "CONNECTION_LOST",
-      `The connection to the ${info.side} dropped during the check: ${msg}`,
-      {
-        ...opts,
-        hint: "Run `pgferry check` again; if it keeps happening, check the network path and the server's log.",
-      },
-    );
-  }
-  return new PgferryError("INTERNAL", `A check query on the ${info.side} failed: ${msg}`, opts);
+  const side = info.side;
+  return fromDriverError(err, {
+    side,
+    what: `A check query on the ${side} failed`,
+    leads: {
+      LOCK_TIMEOUT: `A catalog read on the ${side} waited too long for a lock`,
+      PERMISSION_DENIED: `The ${side} role may not read a catalog check needs`,
+      ROW_SECURITY: `The ${side} role may not read a catalog check needs`,
+      CONNECTION_LOST: `The connection to the ${side} dropped during the check`,
+    },
+    hints: {
+      LOCK_TIMEOUT:
+        "A transaction holds an exclusive lock (often a running migration or VACUUM FULL); run check again when it ends.",
+      CONNECTION_LOST:
+        "Run `pgferry check` again; if it keeps happening, check the network path and the server's log.",
+    },
+  });
 }
 
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "::1"]);

@@ -1,4 +1,5 @@
 import { CommanderError } from "commander";
+import { driverFields, fromDriverError, isTransient, sqlState } from "../db/index.js";
 import { ERROR_CODES, isPgferryError, PgferryError, redact, userCodeError } from "../errors/index.js";
 import { type Output, paint } from "./output.js";
 
@@ -28,19 +29,15 @@ export function toPgferryError(err: unknown): PgferryError {
       },
     );
   }
-  const e = err as { code?: string; message?: string };
   const theirs = userCodeError(err);
   if (theirs) return theirs;
-  if (e && typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) {
-    // With row_security = off, a table whose rows RLS would hide fails with 42501 and this text.
-    if (/row-level security/i.test(e.message ?? "")) {
-      return new PgferryError("ROW_SECURITY", redact(e.message ?? ""), { cause: err });
-    }
-    if (e.code === "42501") {
-      return new PgferryError("PERMISSION_DENIED", redact(e.message ?? "permission denied"), { cause: err });
-    }
-  }
-  return new PgferryError("INTERNAL", redact(e?.message ?? String(err)), { side: "local", cause: err });
+  // A server's error no stage mapped: the one driver-error rule names it (ROW_SECURITY,
+  // PERMISSION_DENIED, LOCK_TIMEOUT, CONNECTION_LOST), the side unknown here.
+  if (sqlState(err) !== undefined || isTransient(err)) return fromDriverError(err, { side: undefined });
+  return new PgferryError("INTERNAL", redact(driverFields(err).message ?? String(err)), {
+    side: "local",
+    cause: err,
+  });
 }
 
 /** What Ctrl-C leaves behind, per command: every one of them stops where a rerun picks up. */

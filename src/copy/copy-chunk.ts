@@ -1,6 +1,6 @@
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
-import { isTransient } from "../db/index.js";
+import { driverFields, fromDriverError, isTransient, sqlState } from "../db/index.js";
 import { identList, qualified } from "../db/quote.js";
 import { PgferryError } from "../errors/index.js";
 import { lockNextChunk, markChunkDone, setTablePosition } from "../state/index.js";
@@ -164,23 +164,20 @@ async function beginSnapshotRead(source: pg.ClientBase): Promise<string> {
 }
 
 function chunkError(err: unknown, chunk: ClaimedChunk, side: "source" | "target" | undefined): unknown {
-  const e = err as { code?: string; message?: string; name?: string };
-  if (e?.name === "AbortError") return err;
+  if (driverFields(err).name === "AbortError") return err;
+  // Neither a server's error nor a lost connection (a bug, a PgferryError): passed on as it is.
+  if (!isTransient(err) && sqlState(err) === undefined) return err;
   const where = `chunk ${chunk.chunkNo} of ${chunk.table}`;
-  const opts = { cause: err, ...(side ? { side } : {}) };
-  // The worker retries these two (see isRetryable); the codes say what happened if it gives up.
-  if (isTransient(err)) return new PgferryError("CONNECTION_LOST", `Copying ${where}: ${e.message}`, opts);
-  if (e?.code === "55P03") {
-    return new PgferryError("LOCK_TIMEOUT", `Copying ${where}: ${e.message}`, {
-      ...opts,
-      hint: "Another session holds a strong lock on the table (ALTER TABLE, VACUUM FULL, …); let it finish, then run start again.",
-    });
-  }
-  if (!e?.code || !/^[0-9A-Z]{5}$/.test(e.code)) return err;
-  if (e.code === "42501" && /row-level security/i.test(e.message ?? "")) {
-    return new PgferryError("ROW_SECURITY", `Copying ${where}: ${e.message}`, opts);
-  }
-  if (e.code === "42501")
-    return new PgferryError("PERMISSION_DENIED", `Copying ${where}: ${e.message}`, opts);
-  return new PgferryError("COPY_FAILED", `Copying ${where} failed: ${e.message}`, opts);
+  // The worker retries CONNECTION_LOST and LOCK_TIMEOUT (see isRetryable); the codes say what
+  // happened if it gives up.
+  return fromDriverError(err, {
+    side,
+    what: `Copying ${where}`,
+    otherwise: "COPY_FAILED",
+    leads: { COPY_FAILED: `Copying ${where} failed` },
+    hints: {
+      LOCK_TIMEOUT:
+        "Another session holds a strong lock on the table (ALTER TABLE, VACUUM FULL, …); let it finish, then run start again.",
+    },
+  });
 }

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { isTransient } from "../db/index.js";
+import { driverFields, isTransient, SQLSTATE } from "../db/index.js";
 import { isPgferryError, PgferryError, redact, userCodeError } from "../errors/index.js";
 import { CUTOVER_LOCK_KEY, readTables } from "../state/index.js";
 import type { VerifyReport } from "../verify/index.js";
@@ -42,14 +42,16 @@ function asPgferryError(err: unknown, step: string): PgferryError {
   if (isPgferryError(err)) return err;
   const theirs = userCodeError(err, `step ${step}`);
   if (theirs) return theirs;
-  const e = err as { code?: string; message?: string };
-  const message = redact(e?.message ?? String(err));
-  if (e?.code === "55P03") return new PgferryError("LOCK_TIMEOUT", message, { side: "target", cause: err });
+  const e = driverFields(err);
+  const message = redact(e.message ?? String(err));
+  if (e.code === SQLSTATE.lockNotAvailable)
+    return new PgferryError("LOCK_TIMEOUT", message, { side: "target", cause: err });
   if (isTransient(err)) return new PgferryError("CONNECTION_LOST", message, { cause: err });
   if (step === "constraints-and-triggers" || step === "materialized-views") {
     return new PgferryError("SCHEMA_APPLY_FAILED", message, { side: "target", cause: err });
   }
-  if (e?.code === "42501") return new PgferryError("PERMISSION_DENIED", message, { cause: err });
+  if (e.code === SQLSTATE.insufficientPrivilege)
+    return new PgferryError("PERMISSION_DENIED", message, { cause: err });
   return new PgferryError("INTERNAL", message, { cause: err });
 }
 

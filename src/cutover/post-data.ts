@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { type DropOptions, lockBounded } from "../capture/index.js";
-import { ident, qualified } from "../db/index.js";
+import { ident, qualified, SQLSTATE, sqlState } from "../db/index.js";
 import {
   markPostDataDone,
   markPostDataUndone,
@@ -98,7 +98,7 @@ async function buildItem(target: pg.ClientBase, item: CutoverItem, opts: DropOpt
         }
       } catch (err) {
         // 42809: NOT VALID foreign keys on partitioned tables are refused; add it validated.
-        if ((err as { code?: string }).code !== "42809") throw err;
+        if (sqlState(err) !== SQLSTATE.wrongObjectType) throw err;
         await target.query("rollback to savepoint fk");
       }
     }

@@ -20,6 +20,7 @@ export {
   sourceConnectionBudget,
 } from "./connection-budget.js";
 export { connectionCap, MIN_CONNECTION_CAP, withConnectionCap } from "./connection-cap.js";
+export { type DriverErrorContext, driverCode, fromDriverError } from "./driver-error.js";
 export { type LockBoundedOptions, lockBoundedTransaction } from "./lock-bounded.js";
 export { openSessions } from "./open-sessions.js";
 export { ident, identList, literal, qualified, sqlIdent } from "./quote.js";

@@ -1,5 +1,13 @@
 import type pg from "pg";
-import { isTransient, qualified } from "../db/index.js";
+import {
+  driverFields,
+  fromDriverError,
+  isTransient,
+  qualified,
+  SQLSTATE,
+  sqlState,
+  withTransaction,
+} from "../db/index.js";
 import { PgferryError, redact } from "../errors/index.js";
 import { splitStatements as splitSql } from "../schema/sql-lexer.js";
 import { deferToCutover, markPostDataDone } from "../state/index.js";
@@ -61,7 +69,7 @@ export async function dropLeftover(client: pg.ClientBase, item: BuildItem): Prom
 
 /** Marks an index whose leftover was kept as done (running the entry's follow-ups, e.g. CLUSTER ON). */
 export async function reuseIndex(client: pg.ClientBase, step: BuildStep): Promise<void> {
-  await inTransaction(client, async () => {
+  await withTransaction(client, async () => {
     if (step.mode === "index") for (const s of splitSql(step.item.statement).slice(1)) await client.query(s);
     if (step.mode === "index") await markPostDataDone(client, step.item.id);
   });
@@ -71,16 +79,16 @@ export async function reuseIndex(client: pg.ClientBase, step: BuildStep): Promis
 export async function runBuild(client: pg.ClientBase, step: BuildStep, table: string): Promise<StepOutcome> {
   const { item } = step;
   try {
-    await inTransaction(client, async () => {
+    await withTransaction(client, async () => {
       await client.query(step.mode === "key-index" ? item.indexStatement! : item.statement);
       if (step.mode === "index") await markPostDataDone(client, item.id);
     });
     return "built";
   } catch (err) {
     // The server names the index being built; a name clash in the catalog names another.
-    const e = err as { code?: string; constraint?: string };
-    if (e.code === "23505" && e.constraint === item.name && deferrable(item)) {
-      await inTransaction(client, () => deferToCutover(client, item.id));
+    const e = driverFields(err);
+    if (e.code === SQLSTATE.uniqueViolation && e.constraint === item.name && deferrable(item)) {
+      await withTransaction(client, () => deferToCutover(client, item.id));
       return "deferred";
     }
     throw buildError(err, item, table);
@@ -106,12 +114,12 @@ export async function runFinish(
 ): Promise<StepOutcome> {
   const { item } = step;
   if (deferred.has(item.name) && (step.mode === "key-attach" || item.dumpType === "INDEX ATTACH")) {
-    if (step.mode === "statement") await inTransaction(client, () => deferToCutover(client, item.id));
+    if (step.mode === "statement") await withTransaction(client, () => deferToCutover(client, item.id));
     return "deferred";
   }
   try {
     let outcome: StepOutcome = "built";
-    await inTransaction(client, async () => {
+    await withTransaction(client, async () => {
       if (await alreadyThere(client, step)) outcome = "reused";
       else await client.query(step.mode === "key-attach" ? item.constraintStatement! : item.statement);
       await markPostDataDone(client, item.id);
@@ -138,36 +146,23 @@ async function alreadyThere(client: pg.ClientBase, step: BuildStep): Promise<boo
   return false;
 }
 
-export async function inTransaction<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
-  await client.query("begin");
-  try {
-    const r = await fn();
-    await client.query("commit");
-    return r;
-  } catch (err) {
-    await client.query("rollback").catch(() => {});
-    throw err;
-  }
-}
-
 function buildError(err: unknown, item: BuildItem, table: string): unknown {
   if (isTransient(err) || err instanceof PgferryError) return err;
-  const e = err as { code?: string; message?: string };
-  const detail = redact(e.message ?? String(err));
-  if (e.code === "55P03") {
-    return new PgferryError(
-      "LOCK_TIMEOUT",
-      `Could not lock ${table} on the target to build ${item.name}: ${detail}`,
-      {
-        side: "target",
-        cause: err,
-        hint: "Another session holds a lock on the table on the target; end it, then run start again.",
+  const code = sqlState(err);
+  if (code === SQLSTATE.lockNotAvailable) {
+    return fromDriverError(err, {
+      side: "target",
+      what: `Could not lock ${table} on the target to build ${item.name}`,
+      hints: {
+        LOCK_TIMEOUT:
+          "Another session holds a lock on the table on the target; end it, then run start again.",
       },
-    );
+    });
   }
+  const detail = redact(driverFields(err).message ?? String(err));
   const excerpt = item.statement.length > 300 ? `${item.statement.slice(0, 300)}…` : item.statement;
   const hint =
-    e.code === "23505" && item.kind === "primary_key"
+    code === SQLSTATE.uniqueViolation && item.kind === "primary_key"
       ? "The copied rows hold duplicate primary keys, which a correct copy never produces: run `pgferry verify` and report it."
       : undefined;
   return new PgferryError(

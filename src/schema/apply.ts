@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { ident } from "../db/index.js";
+import { driverFields, ident, SQLSTATE } from "../db/index.js";
 import { PgferryError, redact } from "../errors/index.js";
 import { type DumpEntry, splitDump } from "./dump-text.js";
 import { FUNCTION_DEFS_SQL, functionKey } from "./functions.js";
@@ -260,10 +260,10 @@ async function createExtension(target: pg.ClientBase, ext: { name: string; schem
 }
 
 function extensionError(err: unknown, ext: { name: string; schema: string }): PgferryError {
-  const e = err as { code?: string; message?: string };
+  const e = driverFields(err);
   const create = `CREATE EXTENSION IF NOT EXISTS ${ident(ext.name)} WITH SCHEMA ${ident(ext.schema)}`;
   const detail = redact(e.message ?? String(err));
-  if (e.code === "42501") {
+  if (e.code === SQLSTATE.insufficientPrivilege) {
     return new PgferryError(
       "SCHEMA_APPLY_FAILED",
       `The target role may not create extension "${ext.name}" (${detail}).`,
@@ -274,7 +274,11 @@ function extensionError(err: unknown, ext: { name: string; schema: string }): Pg
       },
     );
   }
-  if (e.code === "58P01" || e.code === "0A000" || e.code === "22023") {
+  if (
+    e.code === SQLSTATE.undefinedFile ||
+    e.code === SQLSTATE.featureNotSupported ||
+    e.code === SQLSTATE.invalidParameterValue
+  ) {
     return new PgferryError(
       "SCHEMA_APPLY_FAILED",
       `Extension "${ext.name}" is not available on the target server (${detail}).`,
@@ -303,7 +307,7 @@ function applyError(
   hints: HintContext,
   object: RefusedObject | undefined,
 ): PgferryError {
-  const e = err as { code?: string; message?: string };
+  const e = driverFields(err);
   const detail = redact(e.message ?? String(err));
   const hint = schemaErrorHint(e.code, detail, hints, object);
   return new PgferryError("SCHEMA_APPLY_FAILED", `The target rejected ${what}: ${detail}\n${excerpt(sql)}`, {

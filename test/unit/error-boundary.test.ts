@@ -18,6 +18,18 @@ describe("the CLI's error boundary", () => {
     expect(toPgferryError(err)).toMatchObject({ code: "PERMISSION_DENIED", exitCode: 1 });
   });
 
+  it("names a lock timeout or a lost connection no stage mapped, instead of calling it a bug (issue 10, item 4)", () => {
+    const lock = Object.assign(new Error("canceling statement due to lock timeout"), { code: "55P03" });
+    expect(toPgferryError(lock)).toMatchObject({ code: "LOCK_TIMEOUT", side: undefined });
+    expect(toPgferryError(new Error("Connection terminated unexpectedly"))).toMatchObject({
+      code: "CONNECTION_LOST",
+    });
+    expect(toPgferryError(new TypeError("x is undefined"))).toMatchObject({
+      code: "INTERNAL",
+      side: "local",
+    });
+  });
+
   it("turns commander's usage errors into USAGE with exit 2", () => {
     const err = new CommanderError(1, "commander.unknownOption", "error: unknown option '--bogus'");
     expect(toPgferryError(err)).toMatchObject({
