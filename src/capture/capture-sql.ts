@@ -1,4 +1,5 @@
 import { ident, literal, qualified } from "../db/quote.js";
+import { SQLSTATE } from "../db/sqlstate.js";
 import { type KeyFormat, PLAIN_KEY_FORMAT } from "./key-format.js";
 import { APPLY_SESSION_TEST, DDL_SESSION_TEST } from "./ownership.js";
 
@@ -262,7 +263,7 @@ begin
     if ${APPLY_SESSION_TEST} then return; end if;
   end if;
   raise exception 'pgferry: writes are paused while this database is switched over'
-    using errcode = '25006', hint = 'This database is being migrated; retry against the new database.';
+    using errcode = '${SQLSTATE.readOnlySqlTransaction}', hint = 'This database is being migrated; retry against the new database.';
 end
 $fn$;
 do $do$

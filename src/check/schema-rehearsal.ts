@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { type ConnInfo, connect } from "../db/index.js";
+import { type ConnInfo, connect, SQLSTATE } from "../db/index.js";
 import { isPgferryError } from "../errors/index.js";
 import {
   applyPreData,
@@ -122,9 +122,14 @@ type RefusalCode =
   | "SCHEMA_REJECTED";
 
 function codeOf(sqlstate: string | undefined): RefusalCode {
-  if (sqlstate === "42501") return "SCHEMA_NEEDS_PRIVILEGE";
-  if (sqlstate === "42601") return "SCHEMA_SYNTAX_REJECTED";
-  if (sqlstate === "42704" || sqlstate === "42883" || sqlstate === "42P01" || sqlstate === "3F000")
+  if (sqlstate === SQLSTATE.insufficientPrivilege) return "SCHEMA_NEEDS_PRIVILEGE";
+  if (sqlstate === SQLSTATE.syntaxError) return "SCHEMA_SYNTAX_REJECTED";
+  if (
+    sqlstate === SQLSTATE.undefinedObject ||
+    sqlstate === SQLSTATE.undefinedFunction ||
+    sqlstate === SQLSTATE.undefinedTable ||
+    sqlstate === SQLSTATE.invalidSchemaName
+  )
     return "SCHEMA_MISSING_DEPENDENCY";
   return "SCHEMA_REJECTED";
 }

@@ -2,7 +2,6 @@ import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { driverFields, fromDriverError, isTransient, sqlState } from "../db/index.js";
 import { identList, qualified } from "../db/quote.js";
-import { PgferryError } from "../errors/index.js";
 import { lockNextChunk, markChunkDone, setTablePosition } from "../state/index.js";
 import type { ControlTable } from "./control-tables.js";
 import { type CopyFormat, copyFormat, copyOptions } from "./copy-format.js";

@@ -1,7 +1,7 @@
 import os from "node:os";
 import type pg from "pg";
 import type { MigrationContext } from "../context.js";
-import { connect } from "../db/index.js";
+import { connect, SQLSTATE, SQLSTATE_CLASS, sqlState, sqlStateClass } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { markCopiedTables, stageCounts } from "./control-tables.js";
 import { type ClaimedChunk, chunkFormat, claimChunk, copyClaimedChunk } from "./copy-chunk.js";
@@ -105,8 +105,10 @@ async function copyStep(
  */
 function binaryRefused(err: unknown): boolean {
   if (!(err instanceof PgferryError) || err.side !== "target") return false;
-  const code = (err.cause as { code?: string } | undefined)?.code ?? "";
-  return code.startsWith("22") || code === "08P01";
+  return (
+    sqlStateClass(err.cause) === SQLSTATE_CLASS.dataException ||
+    sqlState(err.cause) === SQLSTATE.protocolViolation
+  );
 }
 
 async function fallBackToText(

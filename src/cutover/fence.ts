@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { FENCE_DOWN_SQL, FENCE_UP_SQL, fenceState, markDdlSession } from "../capture/index.js";
+import { sleep } from "../db/index.js";
 import { PgferryError, type Side } from "../errors/index.js";
 
 export { type FenceState, fenceState } from "../capture/index.js";
@@ -100,7 +101,7 @@ export async function drainWriters(
       );
     }
     if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("interrupted");
-    await new Promise((r) => setTimeout(r, poll));
+    await sleep(poll, opts.signal);
   }
 }
 

@@ -29,6 +29,7 @@ export {
   type DriverErrorFields,
   driverFields,
   SQLSTATE,
+  SQLSTATE_CLASS,
   type SqlState,
   sqlState,
   sqlStateClass,

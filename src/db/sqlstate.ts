@@ -59,6 +59,11 @@ export const SQLSTATE = {
   undefinedFile: "58P01",
 } as const;
 
+/** SQLSTATE classes pgferry branches on (the first two characters). */
+export const SQLSTATE_CLASS = {
+  dataException: "22",
+} as const;
+
 export type SqlState = (typeof SQLSTATE)[keyof typeof SQLSTATE];
 
 /** The fields pgferry reads from a driver (pg) or network (node) error; all optional. */

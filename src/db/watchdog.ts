@@ -2,6 +2,7 @@ import { Writable } from "node:stream";
 import pg from "pg";
 import { PgferryError } from "../errors/index.js";
 import type { ConnInfo } from "./conn-info.js";
+import { driverFields } from "./sqlstate.js";
 
 /**
  * Liveness of an open session (issue 17, item 7). TCP keepalive cannot notice a path that
@@ -164,7 +165,7 @@ export function probeVerdict(
 }
 
 export function probeFailure(err: unknown, ms: number): { alive: boolean; finding: string } {
-  const cause = (err as { cause?: unknown })?.cause ?? err;
+  const cause = driverFields(err).cause ?? err;
   if (cause instanceof pg.DatabaseError) return { alive: true, finding: "the server answered a probe" };
   return { alive: false, finding: `a new connection got no answer within ${Math.round(ms / 1000)} s` };
 }

@@ -1,5 +1,5 @@
 import pg from "pg";
-import { parseConnUrl, tlsOptions } from "../db/index.js";
+import { parseConnUrl, SQLSTATE, sleep, sqlState, tlsOptions } from "../db/index.js";
 import type { DatabaseUrlFile } from "./app-config.js";
 import { type Ledger, type LedgerTable, readStates } from "./ledger.js";
 import { prng } from "./prng.js";
@@ -22,8 +22,7 @@ export interface AppStats {
 
 type Op = (c: pg.Client) => Promise<void>;
 
-const FENCED = "25006";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const FENCED = SQLSTATE.readOnlySqlTransaction;
 
 /**
  * A stand-in for the application: a few connections placing orders, updating customers,
@@ -121,7 +120,7 @@ class Worker {
         return;
       } catch (err) {
         await c?.query("rollback").catch(() => {});
-        if ((err as { code?: string }).code === FENCED) {
+        if (sqlState(err) === FENCED) {
           this.app.stats.refused++;
           this.refusedSince ??= Date.now();
           await sleep(20);

@@ -6,8 +6,10 @@ import { isPgferryError } from "./pgferry-error.js";
  */
 export function errorCodeOf(err: unknown): string | undefined {
   if (isPgferryError(err)) return err.code;
-  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof err !== "object" || err === null) return undefined;
+  // The same reading as db's sqlState (errors/ sits below db/, so it cannot import it).
+  const code = "code" in err ? err.code : undefined;
   if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code;
-  const cause = (err as { cause?: unknown } | undefined)?.cause;
+  const cause = "cause" in err ? err.cause : undefined;
   return cause !== undefined && cause !== err ? errorCodeOf(cause) : undefined;
 }

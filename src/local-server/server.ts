@@ -14,6 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { ident, literal } from "../db/quote.js";
+import { sleep } from "../db/retry.js";
 import { PgferryError } from "../errors/index.js";
 import { serverBinaries } from "./binaries.js";
 import { selfSignedCert } from "./tls.js";
@@ -223,7 +224,7 @@ export class LocalServer {
       } catch {
         if (Date.now() > deadline)
           throw new Error(`postgres did not accept connections in 60 s: ${readTail(logFile)}`);
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
     }
   }

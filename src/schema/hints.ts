@@ -1,3 +1,4 @@
+import { SQLSTATE } from "../db/index.js";
 import { sqlIdent } from "../db/quote.js";
 
 /** Entries start leaves alone when the target has them identically (functions.ts). */
@@ -29,7 +30,7 @@ export function schemaErrorHint(
   object?: RefusedObject,
 ): string | undefined {
   const role = ctx.role ? sqlIdent(ctx.role) : "<target role>";
-  if (sqlstate === "42501") {
+  if (sqlstate === SQLSTATE.insufficientPrivilege) {
     const param = /permission denied to set parameter "([^"]+)"/.exec(message);
     if (param) {
       const grant = `GRANT SET ON PARAMETER ${param[1]} TO ${role};`;
@@ -57,14 +58,14 @@ export function schemaErrorHint(
     // Any other object start creates itself, so an administrator's copy would only collide with it.
     return "The target role lacks a privilege this object needs (the server's message says which): grant it to the target role on the target, or change or leave out the object on the source, then run start again.";
   }
-  if (sqlstate === "42601") {
+  if (sqlstate === SQLSTATE.syntaxError) {
     return olderPgDump(ctx);
   }
-  if (sqlstate === "0A000") {
+  if (sqlstate === SQLSTATE.featureNotSupported) {
     return "The target's PostgreSQL does not support what this statement uses (changed or removed in a later major version): change the object on the source, or create an equivalent on the target as an administrator.";
   }
   if (
-    sqlstate === "42P01" &&
+    sqlstate === SQLSTATE.undefinedTable &&
     object?.type === "VIEW" &&
     message === `relation "${object.name}" does not exist`
   ) {
@@ -72,18 +73,29 @@ export function schemaErrorHint(
     // (infinite recursion) and no dump can create it: it must name itself before it exists.
     return `The view reads itself (it was replaced by a definition that selects from it): querying it fails on the source too, and no dump can recreate it. Drop it on the source (DROP VIEW ${object.name};) or replace it with a definition that does not read itself.`;
   }
-  const missingRole = sqlstate === "42704" ? /^role "(.+)" does not exist$/s.exec(message) : null;
+  const missingRole =
+    sqlstate === SQLSTATE.undefinedObject ? /^role "(.+)" does not exist$/s.exec(message) : null;
   if (missingRole) {
     // A policy's TO list (or a user mapping) names a role of the source; start carries no role.
     return `Create the role on the target first (as a role with CREATEROLE): CREATE ROLE ${sqlIdent(missingRole[1]!)} NOLOGIN; then grant it to the roles that need it, as on the source.`;
   }
-  if (sqlstate === "42704" || sqlstate === "42883" || sqlstate === "42P01" || sqlstate === "3F000") {
+  if (
+    sqlstate === SQLSTATE.undefinedObject ||
+    sqlstate === SQLSTATE.undefinedFunction ||
+    sqlstate === SQLSTATE.undefinedTable ||
+    sqlstate === SQLSTATE.invalidSchemaName
+  ) {
     return "It refers to something the target lacks (a role, an extension, a collation, an object refused before it): create that on the target, then run start again.";
   }
-  if (sqlstate === "42P07" || sqlstate === "42710" || sqlstate === "42723" || sqlstate === "42P06") {
+  if (
+    sqlstate === SQLSTATE.duplicateTable ||
+    sqlstate === SQLSTATE.duplicateObject ||
+    sqlstate === SQLSTATE.duplicateFunction ||
+    sqlstate === SQLSTATE.duplicateSchema
+  ) {
     return "The target already has an object of that name with another definition: drop it on the target (it must start empty), or make it identical to the source's.";
   }
-  if (sqlstate === "58P01" || sqlstate === "58000") {
+  if (sqlstate === SQLSTATE.undefinedFile || sqlstate === SQLSTATE.systemError) {
     return "A file the object needs (a shared library) is not installed on the target server: install it there, or leave the object out.";
   }
   return undefined;
@@ -99,7 +111,7 @@ export function schemaFixSql(
   ctx: HintContext = {},
 ): string | undefined {
   const role = ctx.role ? sqlIdent(ctx.role) : undefined;
-  if (sqlstate === "42501" && role) {
+  if (sqlstate === SQLSTATE.insufficientPrivilege && role) {
     const param = /permission denied to set parameter "([^"]+)"/.exec(message);
     if (param && (ctx.targetMajor === undefined || ctx.targetMajor >= 15))
       return `GRANT SET ON PARAMETER ${param[1]} TO ${role};`;
@@ -110,7 +122,8 @@ export function schemaFixSql(
     const schema = /^permission denied for schema (.+)$/s.exec(message);
     if (schema) return `GRANT USAGE, CREATE ON SCHEMA ${sqlIdent(schema[1]!)} TO ${role};`;
   }
-  const missingRole = sqlstate === "42704" ? /^role "(.+)" does not exist$/s.exec(message) : null;
+  const missingRole =
+    sqlstate === SQLSTATE.undefinedObject ? /^role "(.+)" does not exist$/s.exec(message) : null;
   if (missingRole) return `CREATE ROLE ${sqlIdent(missingRole[1]!)} NOLOGIN;`;
   return undefined;
 }

@@ -1,6 +1,7 @@
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
+import { SQLSTATE } from "../db/index.js";
 import { ident } from "../db/quote.js";
 import { cutSnapshot, formatSnapshot, parseSnapshot } from "../positions/index.js";
 import { lockAppliedTableSql, windowAppliedSql } from "../state/index.js";
@@ -212,7 +213,8 @@ async function applyLocked(
     await onSide("target", () => tgt.query([...finish, position, "commit"].join(";\n")));
   } catch (err) {
     const code = sqlState(err);
-    if (to !== undefined && (code === "23505" || code === "23P01")) throw new CutConflict();
+    if (to !== undefined && (code === SQLSTATE.uniqueViolation || code === SQLSTATE.exclusionViolation))
+      throw new CutConflict();
     throw err;
   }
   await onSide("source", () => src.query("commit"));
@@ -250,9 +252,9 @@ async function readWindowHead(
     return res[2]!.rows[0] as FirstRead;
   } catch (err) {
     const code = sqlState(err);
-    if (code !== "42P01" && code !== "55P03") throw err;
+    if (code !== SQLSTATE.undefinedTable && code !== SQLSTATE.lockNotAvailable) throw err;
     await s.read.rollback();
-    if (code === "55P03") return { outcome: { ...SKIPPED, status: "locked" } };
+    if (code === SQLSTATE.lockNotAvailable) return { outcome: { ...SKIPPED, status: "locked" } };
     const now = await locateOnSource(await s.read.get(), s.readMajor, t);
     const reason = renamePauseReason(t, now);
     return { outcome: { ...SKIPPED, status: "paused", reason } };

@@ -1,4 +1,4 @@
-import type { ConnInfo } from "../db/index.js";
+import { type ConnInfo, SQLSTATE } from "../db/index.js";
 import { Backoff, isRetryable, sleep } from "../db/retry.js";
 import type { EventSink } from "../progress/events.js";
 import { errorMessage, Session, sqlState } from "./sessions.js";
@@ -29,7 +29,7 @@ export function startHeartbeat(info: ConnInfo, intervalMs: number, emit: EventSi
         backoff.reset();
         await sleep(intervalMs, stop.signal);
       } catch (err) {
-        if (sqlState(err) === "25006") {
+        if (sqlState(err) === SQLSTATE.readOnlySqlTransaction) {
           await sleep(intervalMs, stop.signal);
           continue;
         }

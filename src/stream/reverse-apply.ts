@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { SQLSTATE } from "../db/index.js";
 import { ident, literal } from "../db/quote.js";
 import { PgferryError } from "../errors/index.js";
 import { onSide, sqlState } from "./sessions.js";
@@ -20,7 +21,11 @@ import type { StreamTable } from "./types.js";
  */
 
 /** What another row of the same round can be in the way of: unique, exclusion, foreign key. */
-const CONFLICTS = new Set(["23505", "23P01", "23503"]);
+const CONFLICTS = new Set<string>([
+  SQLSTATE.uniqueViolation,
+  SQLSTATE.exclusionViolation,
+  SQLSTATE.foreignKeyViolation,
+]);
 
 /** Staged rows not applied yet, by their ctid in the staging table. */
 interface Pending {

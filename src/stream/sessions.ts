@@ -71,9 +71,7 @@ export async function onSide<T>(side: "source" | "target", fn: () => Promise<T>)
   }
 }
 
-export function sqlState(err: unknown): string | undefined {
-  return (err as { code?: string } | undefined)?.code;
-}
+export { sqlState } from "../db/index.js";
 
 export function errorMessage(err: unknown): string {
   return (err as Error)?.message ?? String(err);

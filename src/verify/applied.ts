@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { sleep } from "../db/index.js";
 import { parseSnapshot, snapshotCovers } from "../positions/index.js";
 import type { EventSink } from "../progress/events.js";
 import { readApplyState } from "../state/index.js";
@@ -28,8 +29,6 @@ interface State {
   migration_phase: string;
   applier: boolean;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Why nothing will apply the table's log now, or null while something may. A guess used only
@@ -100,7 +99,7 @@ export function applyWaiter(
           `waiting (at most ${opts.timeoutMs / 1000} s) for the stream to apply ${what}`,
         );
       }
-      await sleep(POLL_MS);
+      await sleep(POLL_MS, opts.signal);
     }
   };
 }

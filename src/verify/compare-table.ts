@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { SQLSTATE, sqlState } from "../db/index.js";
 import { qualified } from "../db/quote.js";
 import type { AwaitApplied } from "./applied.js";
 import { describeDiffs, type KeyDiff, rangeKeyDiffs, recheckKeys } from "./keys.js";
@@ -210,7 +211,7 @@ export async function compareTable(
     return await compareExisting(sides, t, limits);
   } catch (err) {
     // Dropped on either side while verify read it: reported as such, not as a failure.
-    if ((err as { code?: string }).code !== "42P01") throw err;
+    if (sqlState(err) !== SQLSTATE.undefinedTable) throw err;
     if (!(await existsOn(sides.source, t)) || !(await existsOn(sides.target, t))) {
       return missingVerdict(sides, t);
     }
@@ -273,7 +274,7 @@ export async function quickCompareTable(
   }
   const count = t.rowsEstimate <= opts.countMaxRows;
   const orMissing = (err: unknown) => {
-    if ((err as { code?: string }).code === "42P01") return null;
+    if (sqlState(err) === SQLSTATE.undefinedTable) return null;
     throw err;
   };
   const [src, tgt] = await Promise.all([

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { sleep } from "../db/index.js";
 import { parseSnapshot, snapshotCovers } from "../positions/index.js";
 import type { EventSink } from "../progress/events.js";
 import { readMigration } from "../state/index.js";
@@ -91,7 +92,7 @@ export function reverseApplyWaiter(
           `waiting (at most ${opts.timeoutMs / 1000} s) for the reverse stream to apply ${what}`,
         );
       }
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await sleep(POLL_MS, opts.signal);
     }
   };
 }
