@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { withTransaction } from "../db/index.js";
 
 /** One index of a table (or of one of its partitions), as PostgreSQL prints it. */
 export interface IndexDefinition {
@@ -48,16 +49,10 @@ export async function readIndexDefinitions(
   schema: string,
   table: string,
 ): Promise<IndexDefinition[]> {
-  await client.query("begin");
-  try {
+  return withTransaction(client, async () => {
     await client.query("set local search_path = ''");
-    const { rows } = await client.query<IndexDefinition>(INDEXES_SQL, [schema, table]);
-    await client.query("commit");
-    return rows;
-  } catch (err) {
-    await client.query("rollback").catch(() => {});
-    throw err;
-  }
+    return (await client.query<IndexDefinition>(INDEXES_SQL, [schema, table])).rows;
+  });
 }
 
 /** Whitespace collapsed, `pg_catalog.` dropped: versions differ in how they print built-ins. */

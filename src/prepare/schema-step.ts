@@ -8,7 +8,7 @@ import {
   tableShape,
 } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
-import { serverMajor } from "../db/index.js";
+import { serverMajor, withTransaction } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { applyPreData, dumpSchema, storePostData } from "../schema/index.js";
 import { insertTableRows } from "../state/index.js";
@@ -99,15 +99,10 @@ export async function applySchema(
     ...(opts.pgDump ? { pgDump: opts.pgDump } : {}),
   });
   for (const w of dump.warnings ?? []) ctx.emit({ type: "log", level: "warn", message: w });
-  await target.query("begin");
-  try {
+  await withTransaction(target, async () => {
     await applyPreData(target, dump);
     const ids = await insertTables(target, chosen);
     await storePostData(target, dump, ids);
-    await target.query("commit");
-  } catch (err) {
-    await target.query("rollback").catch(() => {});
-    throw err;
-  }
+  });
   return chosen.length;
 }

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type pg from "pg";
+import { withTransaction } from "../db/index.js";
 
 export const CONTROL_SCHEMA = "pgferry";
 const SQL_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "sql");
@@ -20,8 +21,7 @@ function migrations(): { version: number; sql: string }[] {
  * starting together do not race.
  */
 export async function ensureControlSchema(client: pg.Client): Promise<void> {
-  await client.query("begin");
-  try {
+  await withTransaction(client, async () => {
     await client.query("select pg_advisory_xact_lock(hashtext('pgferry:control-schema'))");
     await client.query("create schema if not exists pgferry");
     await client.query("revoke all on schema pgferry from public");
@@ -35,11 +35,7 @@ export async function ensureControlSchema(client: pg.Client): Promise<void> {
       await client.query(m.sql);
       await client.query("insert into pgferry.schema_version (version) values ($1)", [m.version]);
     }
-    await client.query("commit");
-  } catch (err) {
-    await client.query("rollback").catch(() => {});
-    throw err;
-  }
+  });
 }
 
 /** True when the target holds a pgferry control schema with a migration row. */

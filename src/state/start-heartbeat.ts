@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import os from "node:os";
 import type pg from "pg";
-import { type ConnInfo, connect } from "../db/index.js";
+import { type ConnInfo, connect, withTransaction } from "../db/index.js";
 import { recordStartLeft } from "./migration-row.js";
 
 /** How often a running `pgferry start` refreshes its row in pgferry.start_heartbeats. */
@@ -77,10 +77,10 @@ export function startHeartbeat(target: ConnInfo, first: StartRole = "prepare"): 
       try {
         const c = await session();
         if ((await c.query<{ ok: boolean }>(TABLE_EXISTS)).rows[0]?.ok) {
-          await c.query("begin");
-          await c.query("delete from pgferry.start_heartbeats where id = $1", [id]);
-          await recordStartLeft(c);
-          await c.query("commit");
+          await withTransaction(c, async () => {
+            await c.query("delete from pgferry.start_heartbeats where id = $1", [id]);
+            await recordStartLeft(c);
+          });
         }
       } catch {
         // The target out of reach: the row goes stale and status says so.

@@ -8,7 +8,7 @@ import {
   rowImageOf,
 } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
-import { connect, qualified } from "../db/index.js";
+import { connect, qualified, withTransaction } from "../db/index.js";
 import { closeRollbackWindow, migrationToken, openRollbackWindow, recordEvent } from "../state/index.js";
 import { readStreamTables } from "./table-state.js";
 
@@ -120,14 +120,9 @@ export async function removeReverseCapture(
   opts: DropOptions,
 ): Promise<void> {
   await dropTriggers(target, "target", opts);
-  await target.query("begin");
-  try {
+  await withTransaction(target, async () => {
     await dropCaptureObjects(target);
     await closeRollbackWindow(target);
-    await target.query("commit");
-  } catch (err) {
-    await target.query("rollback").catch(() => {});
-    throw err;
-  }
+  });
   await source.query("drop table if exists pgferry.reverse_tables");
 }
