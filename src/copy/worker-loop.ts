@@ -1,5 +1,5 @@
-import { Backoff, isRetryable, MAX_OUTAGE_MS, sleep } from "../db/retry.js";
-import { errorCodeOf } from "../errors/index.js";
+import { Backoff, driverFields, isRetryable, MAX_OUTAGE_MS, sleep } from "../db/index.js";
+import { errorCodeOf, isPgferryError } from "../errors/index.js";
 import { type EventSink, stallEvent } from "../progress/events.js";
 
 /** Wakes idle workers early when another worker made new work (a table copied, planned). */
@@ -50,7 +50,7 @@ export interface LoopOptions<S> {
  */
 export async function runLoop<S>(o: LoopOptions<S>): Promise<void> {
   let session: S | undefined;
-  const backoff = new Backoff();
+  const backoff = new Backoff({ maxMs: o.maxRetryMs ?? MAX_OUTAGE_MS });
   try {
     while (!o.signal.aborted) {
       try {
@@ -65,13 +65,14 @@ export async function runLoop<S>(o: LoopOptions<S>): Promise<void> {
         if (s !== undefined) await o.close(s).catch(() => {});
         if (o.signal.aborted) return;
         const delayMs = backoff.next();
-        if (!isRetryable(err) || backoff.failingForMs() > (o.maxRetryMs ?? MAX_OUTAGE_MS)) throw err;
-        const e = err as { message?: string; side?: string };
+        if (!isRetryable(err) || backoff.exhausted()) throw err;
+        const e = driverFields(err);
+        const side = isPgferryError(err) ? err.side : undefined;
         const stall = stallEvent(err);
         if (stall) o.emit(stall);
         o.emit({
           type: "retry",
-          side: e.side === "source" ? "source" : "target",
+          side: side === "source" ? "source" : "target",
           attempt: backoff.attempt,
           delayMs,
           message: e.message ?? String(err),

@@ -11,14 +11,16 @@ import { errorMessage, sideOf } from "./sessions.js";
  * (which may itself have been the side that was down).
  */
 export class RetryLoop {
-  private readonly backoff = new Backoff();
+  private readonly backoff: Backoff;
   private last: { side: "source" | "target"; message: string } | undefined;
 
   constructor(
     private readonly who: string,
     private readonly emit: EventSink,
-    private readonly maxRetryMs: number,
-  ) {}
+    maxRetryMs: number,
+  ) {
+    this.backoff = new Backoff({ maxMs: maxRetryMs });
+  }
 
   /** After a retryable failure: reports it and waits; throws when failing for too long. */
   async failed(err: unknown, signal: AbortSignal): Promise<void> {
@@ -28,7 +30,7 @@ export class RetryLoop {
     this.last = { side, message };
     const stall = stallEvent(err);
     if (stall) this.emit(stall);
-    if (this.backoff.failingForMs() > this.maxRetryMs) {
+    if (this.backoff.exhausted()) {
       throw new PgferryError(
         "CONNECTION_LOST",
         `The ${side} has been unreachable for ${Math.round(this.backoff.failingForMs() / 1000)} s: ${message}`,

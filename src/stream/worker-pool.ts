@@ -1,4 +1,5 @@
 import type { MigrationContext } from "../context.js";
+import { fromDriverError } from "../db/index.js";
 import { isRetryable } from "../db/retry.js";
 import { PgferryError } from "../errors/index.js";
 import {
@@ -177,10 +178,21 @@ export function applySessions(ctx: MigrationContext, readMajor: number, applyTok
 /** The error runStream/catchUp throws when a worker failed for good. */
 export function streamFailed(err: unknown): PgferryError {
   if (err instanceof PgferryError) return err;
-  const table = (err as { table?: { schema: string; name: string } })?.table;
-  return new PgferryError(
-    "STREAM_FAILED",
-    `Streaming failed${table ? ` on ${tableName(table)}` : ""}: ${(err as Error)?.message ?? String(err)}`,
-    { cause: err },
-  );
+  const table = tableOf(err);
+  // Only errors the loops do not retry get here, so mostly STREAM_FAILED.
+  return fromDriverError(err, {
+    side: undefined,
+    what: `Streaming failed${table ? ` on ${tableName(table)}` : ""}`,
+    otherwise: "STREAM_FAILED",
+  });
+}
+
+/** The table an error names in a `table` property ({schema, name}), if it does. */
+function tableOf(err: unknown): { schema: string; name: string } | undefined {
+  if (typeof err !== "object" || err === null || !("table" in err)) return undefined;
+  const t = err.table;
+  if (typeof t !== "object" || t === null || !("schema" in t) || !("name" in t)) return undefined;
+  return typeof t.schema === "string" && typeof t.name === "string"
+    ? { schema: t.schema, name: t.name }
+    : undefined;
 }
