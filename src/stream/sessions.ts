@@ -59,7 +59,8 @@ export function tagSide<T extends object>(err: T, side: "source" | "target"): T 
 
 export function sideOf(err: unknown): "source" | "target" | undefined {
   if (isPgferryError(err) && (err.side === "source" || err.side === "target")) return err.side;
-  return (err as { pgferrySide?: "source" | "target" } | undefined)?.pgferrySide;
+  if (typeof err !== "object" || err === null || !("pgferrySide" in err)) return undefined;
+  return err.pgferrySide === "source" || err.pgferrySide === "target" ? err.pgferrySide : undefined;
 }
 
 /** Runs fn and tags any error with the side. */
