@@ -2,7 +2,7 @@ import { runCheck } from "../check/index.js";
 import { cleanup } from "../cleanup/index.js";
 import type { MigrationContext } from "../context.js";
 import { cutover } from "../cutover/index.js";
-import { withClient } from "../db/index.js";
+import { sleep, withClient } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { runMigration, type StartResult } from "../migration.js";
 import { readStatus } from "../progress/status.js";
@@ -88,7 +88,7 @@ export async function runPipeline(
     stopStart();
     await run.catch(() => {});
   }
-  await pause(opts.afterSwitchSeconds, ctx.signal);
+  await sleep(opts.afterSwitchSeconds * 1000, ctx.signal);
   const cleaned = await rec.step(
     "cleanup",
     "pgferry cleanup: the capture triggers and schema pgferry, on both sides",
@@ -129,7 +129,7 @@ async function streamAndVerify(
 ): Promise<boolean> {
   rec.measureLag(true);
   rec.note("Streaming: the app keeps writing, and pgferry replays its changes on the target");
-  await pause(opts.streamSeconds, ctx.signal);
+  await sleep(opts.streamSeconds * 1000, ctx.signal);
   if (ctx.signal.aborted) return false;
   const verdict = await rec.step(
     "verify",
@@ -206,16 +206,4 @@ function recordCopy(rec: Recorder, summary: DemoSummary, s: StatusReport): void 
     bytesPerSecond: seconds > 0 ? s.copy.bytesDone / seconds : 0,
     rowsPerSecond: seconds > 0 ? s.copy.rowsDone / seconds : 0,
   };
-}
-
-function pause(seconds: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, seconds * 1000);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
