@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { withTransaction } from "../db/index.js";
 import { qualified } from "../db/quote.js";
 import { insertChunks, moveTable } from "../state/index.js";
 import { claimPendingTable } from "./control-tables.js";
@@ -25,13 +26,10 @@ export async function planNextTable(
   target: pg.ClientBase,
   opts: PlanOptions,
 ): Promise<{ id: number; name: string; chunks: number } | undefined> {
-  await target.query("begin");
-  try {
+  // Nothing pending: the transaction claimed nothing, so its commit changes nothing.
+  return withTransaction(target, async () => {
     const table = await claimPendingTable(target);
-    if (!table) {
-      await target.query("rollback");
-      return undefined;
-    }
+    if (!table) return undefined;
     const leaves =
       table.kind === "partitioned"
         ? (
@@ -44,10 +42,6 @@ export async function planNextTable(
     await insertChunks(target, table.id, chunks);
     const rows = chunks.reduce((a, c) => a + c.rowsEstimate, 0);
     await moveTable(target, table.id, { from: ["pending"], to: "copying" }, { rowsEstimate: rows });
-    await target.query("commit");
     return { id: table.id, name: `${table.schema}.${table.name}`, chunks: chunks.length };
-  } catch (err) {
-    await target.query("rollback").catch(() => {});
-    throw err;
-  }
+  });
 }

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { ident, qualified } from "../db/index.js";
+import { ident, qualified, withTransaction } from "../db/index.js";
 import { changesAfter } from "../positions/index.js";
 import { controlTableExists, readTable } from "../state/index.js";
 import {
@@ -210,13 +210,9 @@ async function recheckOnce(
   return { position, result };
 }
 
-async function inSnapshot<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
-  await client.query("begin isolation level repeatable read read only");
-  try {
-    return await work();
-  } finally {
-    await client.query("commit");
-  }
+/** Read-only: a failed read rolls back, and a broken session's rollback error does not hide the read's. */
+function inSnapshot<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
+  return withTransaction(client, work, "begin isolation level repeatable read read only");
 }
 
 /**
