@@ -57,15 +57,6 @@ export const CANONICAL_SETTINGS: Readonly<Record<string, string>> = {
 };
 
 /**
- * How long one attempt at a lock that conflicts with the application's writers (a trigger
- * installed or dropped on a live table) may wait. While it waits, every writer of that table
- * queues behind it: 3 s per attempt stalled an application's writes ~3 s per round while a
- * long transaction held the table (issue 13, item 7). Attempts are retried with backoff, so a
- * short one costs only more tries.
- */
-export const DDL_LOCK_TIMEOUT_MS = 200;
-
-/**
  * The lock_timeout value for a bound of `ms`: never 0, which PostgreSQL reads as "wait
  * forever" (a lock request queued behind a long transaction stalls every writer after it).
  */

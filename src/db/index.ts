@@ -4,7 +4,6 @@ export {
   cancelOnAbort,
   connect,
   connectError,
-  DDL_LOCK_TIMEOUT_MS,
   lockTimeoutValue,
   type SessionOptions,
   type Stage,
@@ -21,7 +20,7 @@ export {
 } from "./connection-budget.js";
 export { connectionCap, MIN_CONNECTION_CAP, withConnectionCap } from "./connection-cap.js";
 export { type DriverErrorContext, driverCode, fromDriverError } from "./driver-error.js";
-export { type LockBoundedOptions, lockBoundedTransaction } from "./lock-bounded.js";
+export { DDL_LOCK_TIMEOUT_MS, type LockBoundedOptions, lockBoundedTransaction } from "./lock-bounded.js";
 export { openSessions } from "./open-sessions.js";
 export { ident, identList, literal, qualified, sqlIdent } from "./quote.js";
 export { Backoff, type BackoffOptions, isRetryable, isTransient, MAX_OUTAGE_MS, sleep } from "./retry.js";

@@ -6,6 +6,15 @@ import { SQLSTATE, sqlState } from "./sqlstate.js";
 import { withTransaction } from "./transaction.js";
 
 /**
+ * How long one attempt at a lock that conflicts with the application's writers (a trigger
+ * installed or dropped on a live table) may wait. While it waits, every writer of that table
+ * queues behind it: 3 s per attempt stalled an application's writes ~3 s per round while a
+ * long transaction held the table (issue 13, item 7). Attempts are retried with backoff
+ * (lockBoundedTransaction), so a short one costs only more tries.
+ */
+export const DDL_LOCK_TIMEOUT_MS = 200;
+
+/**
  * A statement that takes a lock conflicting with the application's writers (a trigger created
  * or dropped on a live table) must not queue behind a long transaction: every writer after it
  * would queue behind it in turn. So it runs in a short transaction with a short lock_timeout,
