@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { driverFields, ident, SQLSTATE } from "../db/index.js";
+import { driverFields, ident, SQLSTATE, sqlState } from "../db/index.js";
 import { PgferryError, redact } from "../errors/index.js";
 import { type DumpEntry, splitDump } from "./dump-text.js";
 import { FUNCTION_DEFS_SQL, functionKey } from "./functions.js";
@@ -188,15 +188,12 @@ function runner(target: pg.ClientBase, opts: ApplyOptions, hints: HintContext) {
     } catch (err) {
       await target.query(`rollback to savepoint ${savepoint}`);
       // An extension's refusal comes wrapped; the server's own error is its cause.
-      const e = (err instanceof PgferryError && err.cause ? err.cause : err) as {
-        code?: string;
-        message?: string;
-      };
+      const e = err instanceof PgferryError && err.cause ? err.cause : err;
       opts.onFailure({
         what,
         type,
-        sqlstate: e?.code,
-        message: redact(e?.message ?? String(err)),
+        sqlstate: sqlState(e),
+        message: redact(driverFields(e).message ?? String(err)),
         sql: withoutSessionSets(sql),
         object,
       });
