@@ -57,7 +57,8 @@ async function waitingOnLock(db: LocalDatabase, stage: string, p: PgferryProcess
       (
         await asSuperuser(
           db,
-          "select 1 from pg_stat_activity where application_name = $1 and wait_event_type = 'Lock'",
+          // This database only: another test file's pgferry (lock-queue's cleanup) waits on the same server.
+          "select 1 from pg_stat_activity where application_name = $1 and wait_event_type = 'Lock' and datname = current_database()",
           [`pgferry:${stage}`],
         )
       ).length > 0,
