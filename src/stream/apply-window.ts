@@ -75,7 +75,7 @@ export async function applyTableWindow(
       `begin; ${opts.syncCommit ? "set local synchronous_commit = on;" : ""}
        ${lockAppliedTableSql(tableId, lock)}`,
     ),
-  )) as unknown as pg.QueryResult[];
+  )) as unknown as pg.QueryResult<Record<string, unknown>>[];
   const row = res[res.length - 1]!.rows[0];
   if (!row) {
     await onSide("target", () => tgt.query("rollback"));
@@ -162,9 +162,11 @@ async function applyLocked(
   if (n > cap) {
     to = await cutWindow(src, t, first.q, opts.maxChanges);
     const w = windowWhere(t.id, t.position, to);
-    const r = await onSide("source", () => src.query(`select ${windowSizeSql(w)}`));
-    n = Number(r.rows[0].n);
-    truncs = r.rows[0].truncs;
+    const r = await onSide("source", () =>
+      src.query<Pick<FirstRead, "n" | "truncs">>(`select ${windowSizeSql(w)}`),
+    );
+    n = Number(r.rows[0]!.n);
+    truncs = r.rows[0]!.truncs;
   }
   const done = to === undefined;
   const plan = rowWindowPlan({ changes: n, truncates: truncs.length, recopy: t.recopy });
@@ -224,8 +226,8 @@ async function readWindowHead(
                 ${columnsJsonSql(regclassOf(t), s.readMajor)} as columns,
                 ${windowSizeSql(w, Number.isFinite(cap) ? Math.trunc(cap) + 1 : undefined)}`,
       ),
-    )) as unknown as pg.QueryResult[];
-    return res[2]!.rows[0] as FirstRead;
+    )) as unknown as pg.QueryResult<FirstRead>[];
+    return res[2]!.rows[0]!;
   } catch (err) {
     const code = sqlState(err);
     if (code !== "42P01" && code !== "55P03") throw err;
@@ -255,13 +257,14 @@ async function finishWithoutApply(
 async function cutWindow(src: pg.Client, t: StreamTable, q: string, cap: number): Promise<string> {
   const w = windowWhere(t.id, t.position);
   const r = await onSide("source", () =>
-    src.query(
+    src.query<{ first: string; cut: string | null }>(
       `select (select c.txid from pgferry.changes c where ${w} order by c.txid limit 1)::text as first,
               (select c.txid from pgferry.changes c where ${w} order by c.txid offset ${Math.trunc(cap)} limit 1)::text as cut`,
     ),
   );
-  const firstTxid = BigInt(r.rows[0].first);
-  let cut = BigInt(r.rows[0].cut ?? r.rows[0].first);
+  const row = r.rows[0]!;
+  const firstTxid = BigInt(row.first);
+  let cut = BigInt(row.cut ?? row.first);
   // One transaction larger than the cap is applied whole: a position cannot split it.
   if (cut <= firstTxid) cut = firstTxid + 1n;
   return formatSnapshot(cutSnapshot(parseSnapshot(t.position), parseSnapshot(q), cut));
