@@ -136,28 +136,14 @@ async function followMigration(
   beat: StartHeartbeat,
   streamOptions: StreamOptions = {},
 ): Promise<StartResult["outcome"]> {
-  let waiting: "no" | "cutover" | "interrupted" | "rollback" | "rollback-interrupted" = "no";
+  let waiting: Waiting = "no";
   for (;;) {
     if (ctx.signal.aborted) return "stopped";
     const m = await readLifecycle(ctx);
     switch (m.phase) {
-      case "cutover": {
-        const running = await cutoverRunning(ctx);
-        if (running && waiting === "no")
-          info(ctx, "A cutover is running: waiting for it (streaming resumes if it is aborted).");
-        if (!running && waiting !== "interrupted") {
-          ctx.emit({
-            type: "log",
-            level: "warn",
-            message:
-              "The cutover was interrupted (no `pgferry cutover` holds the migration): run `pgferry cutover` to finish it or `pgferry rollback` to undo it. Waiting.",
-          });
-        }
-        waiting = running ? "cutover" : "interrupted";
-        beat.role("waiting");
-        await sleep(CUTOVER_POLL_MS, ctx.signal);
+      case "cutover":
+        waiting = await waitWhileHeld(ctx, beat, waiting, "cutover");
         break;
-      }
       case "switched":
         if (!m.rollbackWindow) {
           info(
@@ -168,21 +154,7 @@ async function followMigration(
         }
         if (m.rollbackSwitchStarted) {
           // The application may be on the source again: streaming back would overwrite its writes.
-          const running = await cutoverRunning(ctx);
-          if (waiting !== (running ? "rollback" : "rollback-interrupted")) {
-            if (running)
-              info(ctx, "The rollback's switch has started: no longer streaming back; waiting for it.");
-            else
-              ctx.emit({
-                type: "log",
-                level: "warn",
-                message:
-                  "The rollback was interrupted after its switch started: run `pgferry rollback` to finish it. Waiting.",
-              });
-          }
-          waiting = running ? "rollback" : "rollback-interrupted";
-          beat.role("waiting");
-          await sleep(CUTOVER_POLL_MS, ctx.signal);
+          waiting = await waitWhileHeld(ctx, beat, waiting, "rollback");
           break;
         }
         info(
@@ -210,6 +182,58 @@ async function followMigration(
       }
     }
   }
+}
+
+/** What start waits for: nothing, a cutover or a rollback (after its switch started), running or interrupted. */
+type Waiting = "no" | "cutover" | "interrupted" | "rollback" | "rollback-interrupted";
+
+/** What start says while a cutover or a rollback holds the migration, running or interrupted. */
+const HELD = {
+  cutover: {
+    running: {
+      state: "cutover",
+      level: "info",
+      message: "A cutover is running: waiting for it (streaming resumes if it is aborted).",
+    },
+    interrupted: {
+      state: "interrupted",
+      level: "warn",
+      message:
+        "The cutover was interrupted (no `pgferry cutover` holds the migration): run `pgferry cutover` to finish it or `pgferry rollback` to undo it. Waiting.",
+    },
+  },
+  rollback: {
+    running: {
+      state: "rollback",
+      level: "info",
+      message: "The rollback's switch has started: no longer streaming back; waiting for it.",
+    },
+    interrupted: {
+      state: "rollback-interrupted",
+      level: "warn",
+      message:
+        "The rollback was interrupted after its switch started: run `pgferry rollback` to finish it. Waiting.",
+    },
+  },
+} as const;
+
+/**
+ * One poll while a cutover or a rollback holds the migration: whether its process still holds
+ * the cutover lock, said once per state (a cutover run again after an interruption resumes
+ * without a word), then the role "waiting" and one poll interval. Returns the new state.
+ */
+async function waitWhileHeld(
+  ctx: MigrationContext,
+  beat: StartHeartbeat,
+  was: Waiting,
+  by: keyof typeof HELD,
+): Promise<Waiting> {
+  const now = HELD[by][(await cutoverRunning(ctx)) ? "running" : "interrupted"];
+  if (was !== now.state && !(was === "interrupted" && now.state === "cutover"))
+    ctx.emit({ type: "log", level: now.level, message: now.message });
+  beat.role("waiting");
+  await sleep(CUTOVER_POLL_MS, ctx.signal);
+  return now.state;
 }
 
 /**

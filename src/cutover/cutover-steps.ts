@@ -2,17 +2,15 @@ import type pg from "pg";
 import { type DropOptions, disableUserTriggers, enableUserTriggers } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { withClient } from "../db/index.js";
-import { PgferryError } from "../errors/index.js";
-import { moveMigration, recordEvent, setMigrationTimes, setSwitchMark } from "../state/index.js";
+import { moveMigration, recordEvent, setSwitchMark } from "../state/index.js";
 import { catchUp, installReverseCapture, removeReverseCapture, syncSequences } from "../stream/index.js";
-import { quickVerify } from "../verify/index.js";
-import { describeVerifyFailure, replicatedTables } from "./common.js";
-import { drainWriters, type Fence, fenceState, lowerFence, raiseFence } from "./fence.js";
+import { replicatedTables } from "./common.js";
+import { drainWriters, type Fence, raiseFence } from "./fence.js";
 import { syncLargeObjects } from "./large-objects.js";
 import { buildCutoverObjects, refreshMatviews, undoCutoverObjects } from "./post-data.js";
 import type { MigrationState } from "./preflight.js";
+import { fenceStep, quickVerifyStep, switchStep } from "./shared-steps.js";
 import { inParallel, type Step, type StepLog } from "./steps.js";
-import { runSwitchCommand } from "./switch-command.js";
 
 export interface CutoverOptions {
   /** Refuse to start when the target is further behind than this (seconds). Default 10. */
@@ -91,21 +89,20 @@ export interface CutoverRun {
 
 function fenceSteps(r: CutoverRun): Step[] {
   return [
-    {
+    // Resuming with the fence already up: the window began when it first went up.
+    fenceStep({
       name: "fence",
-      run: async () => {
-        const wasUp = (await fenceState(r.source)) === "up";
-        const fence = await raiseFence(r.source, "source");
-        // Resuming with the fence already up: the window began when it first went up.
-        if (wasUp && r.state.fenceRaisedAt) fence.raisedAt = r.state.fenceRaisedAt;
+      control: r.control,
+      client: r.source,
+      side: "source",
+      column: "fence_raised_at",
+      earlier: r.state.fenceRaisedAt,
+      resume: false,
+      undoable: true,
+      raised: (fence) => {
         r.fence = fence;
-        await setMigrationTimes(r.control, { fence_raised_at: { value: fence.raisedAt } });
       },
-      undo: async () => {
-        await lowerFence(r.source);
-        await setMigrationTimes(r.control, { fence_raised_at: { value: null } });
-      },
-    },
+    }),
     {
       name: "drain",
       run: async () => {
@@ -151,17 +148,7 @@ function targetLanes(r: CutoverRun): Step[][] {
         },
       },
     ],
-    [
-      {
-        name: "verify",
-        run: async () => {
-          const report = await quickVerify(r.ctx);
-          if (!report.identical) {
-            throw new PgferryError("VERIFY_FAILED", describeVerifyFailure(report), { side: "target" });
-          }
-        },
-      },
-    ],
+    [quickVerifyStep(r.ctx, "target")],
     [
       {
         name: "large-objects",
@@ -208,37 +195,24 @@ function targetSteps(r: CutoverRun): Step[] {
 }
 
 function switchSteps(r: CutoverRun): Step[] {
-  let markStays = false;
   return [
-    {
-      name: "switch",
-      pointOfNoReturn: true,
-      // The mark could not be taken back: the next run must finish, so nothing is undone.
-      failedPastReturn: () => markStays,
-      run: async () => {
-        // From here the application may move: an interrupted run is finished, never undone.
-        await setSwitchMark(r.control, "switch_started_at", true);
-        try {
-          if (r.o.switchCommand) {
-            await runSwitchCommand(r.o.switchCommand, {
-              to: r.ctx.target,
-              appUrl: r.appUrl,
-              direction: "forward",
-              timeoutMs: r.o.switchTimeoutMs,
-              emit: r.ctx.emit,
-            });
-          }
-        } catch (err) {
-          markStays =
-            r.finishing ||
-            !(await setSwitchMark(r.control, "switch_started_at", false)
-              .then(() => true)
-              .catch(() => false));
-          throw err;
-        }
-        r.switchedAt = new Date();
+    switchStep({
+      finishing: r.finishing,
+      mark: () => setSwitchMark(r.control, "switch_started_at", true),
+      markTakenBack: false,
+      unmark: () => setSwitchMark(r.control, "switch_started_at", false),
+      command: r.o.switchCommand,
+      commandOptions: {
+        to: r.ctx.target,
+        appUrl: r.appUrl,
+        direction: "forward",
+        timeoutMs: r.o.switchTimeoutMs,
+        emit: r.ctx.emit,
       },
-    },
+      switched: (at) => {
+        r.switchedAt = at;
+      },
+    }),
     {
       name: "record-switch",
       run: async () => {

@@ -3,8 +3,6 @@ import type { DropOptions } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { ensureControlSchema, hasMigration } from "../state/index.js";
-import { failureToError, lockMigration } from "./common.js";
 import {
   CUTOVER_DEFAULTS,
   type CutoverOptions,
@@ -14,15 +12,15 @@ import {
   finishSteps,
 } from "./cutover-steps.js";
 import { type CutoverDryRunResult, dryRunCutover } from "./dry-run.js";
+import { connectOperationSource, lockOperation, runOperationSteps } from "./operation.js";
 import { validateForeignKeys } from "./post-data.js";
 import {
   assertNoNewTables,
   assertOwnSource,
   assertReadyForCutover,
   type MigrationState,
-  readState,
 } from "./preflight.js";
-import { runSteps, StepJournal, type StepLog, StepsFailed } from "./steps.js";
+import type { StepLog } from "./steps.js";
 import { prepareSwitch } from "./switch-plan.js";
 
 export type { CutoverOptions, CutoverResult } from "./cutover-steps.js";
@@ -34,17 +32,8 @@ async function openCutover(
 ): Promise<{ control: pg.Client; source?: pg.Client; state?: MigrationState; error?: unknown }> {
   const control = await connect(ctx.target, { stage: "cutover" });
   try {
-    if (!(await hasMigration(control))) {
-      throw new PgferryError("NOT_PREPARED", "There is no migration on this target.", { side: "target" });
-    }
-    await ensureControlSchema(control);
-    await lockMigration(control);
-    const state = await readState(control);
-    const source = await connect(ctx.source, {
-      stage: "cutover",
-      statementTimeoutMs: 60_000,
-      lockTimeoutMs: 5000,
-    });
+    const state = await lockOperation(control);
+    const source = await connectOperationSource(ctx, "cutover");
     try {
       await assertOwnSource(source, ctx.source, state);
       if (!(state.phase === "cutover" && state.switchStartedAt)) {
@@ -132,25 +121,9 @@ export async function cutover(
     };
     const finishing = state.phase === "cutover" && state.switchStartedAt !== null;
     const r: CutoverRun = { ctx, o, control, source, state, drop, finishing, result: {}, appUrl };
-    if (finishing) {
-      ctx.emit({
-        type: "log",
-        level: "warn",
-        message: "finishing a cutover whose switch command had started",
-      });
-    }
-    const journal = new StepJournal(control, "cutover");
-    await journal.open();
-    let steps: StepLog[];
-    try {
-      steps = await runSteps(finishing ? finishSteps(r) : cutoverSteps(r), {
-        emit: ctx.emit,
-        signal: ctx.signal,
-        journal,
-      });
-    } catch (err) {
-      throw err instanceof StepsFailed ? failureToError(err, "cutover", finishing) : err;
-    }
+    const steps = await runOperationSteps(ctx, control, "cutover", finishing, () =>
+      finishing ? finishSteps(r) : cutoverSteps(r),
+    );
     const foreignKeys = await validateForeignKeys(control, { ...drop, signal: undefined });
     for (const f of foreignKeys.failed) {
       ctx.emit({ type: "log", level: "warn", message: `foreign key ${f.name} stays NOT VALID: ${f.error}` });

@@ -1,16 +1,14 @@
 import type pg from "pg";
 import { type DropOptions, disableUserTriggers, enableUserTriggers } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
-import { PgferryError } from "../errors/index.js";
 import { moveMigration, recordEvent, setMigrationTimes, setSwitchMark } from "../state/index.js";
 import { catchUp, syncSequences } from "../stream/index.js";
-import { quickVerify } from "../verify/index.js";
-import { describeVerifyFailure, replicatedTables } from "./common.js";
+import { replicatedTables } from "./common.js";
 import { drainWriters, type Fence, fenceState, lowerFence, raiseFence } from "./fence.js";
 import { syncLargeObjects } from "./large-objects.js";
 import type { MigrationState } from "./preflight.js";
+import { fenceStep, quickVerifyStep, switchStep } from "./shared-steps.js";
 import type { Step } from "./steps.js";
-import { runSwitchCommand } from "./switch-command.js";
 
 export interface RollbackOptions {
   /**
@@ -57,27 +55,23 @@ async function refenceSource(r: RollbackRun): Promise<void> {
 }
 
 function fenceTarget(r: RollbackRun): Step {
-  return {
+  // Resuming with the fence up: the window began when an earlier attempt raised it.
+  return fenceStep({
     name: "fence-target",
-    run: async () => {
+    control: r.control,
+    client: r.control,
+    side: "target",
+    column: "rollback_fence_raised_at",
+    earlier: r.state.rollbackFenceRaisedAt,
+    resume: r.finishing,
+    undoable: !r.finishing,
+    before: async () => {
       if (!r.finishing) await refenceSource(r);
-      const wasUp = (await fenceState(r.control)) === "up";
-      const fence = await raiseFence(r.control, "target");
-      // Resuming with the fence up: the window began when an earlier attempt raised it.
-      if ((wasUp || r.finishing) && r.state.rollbackFenceRaisedAt)
-        fence.raisedAt = r.state.rollbackFenceRaisedAt;
-      r.fence = fence;
-      await setMigrationTimes(r.control, { rollback_fence_raised_at: { value: fence.raisedAt } });
     },
-    ...(r.finishing
-      ? {}
-      : {
-          undo: async () => {
-            await lowerFence(r.control);
-            await setMigrationTimes(r.control, { rollback_fence_raised_at: { value: null } });
-          },
-        }),
-  };
+    raised: (fence) => {
+      r.fence = fence;
+    },
+  });
 }
 
 function unfenceSource(r: RollbackRun): Step {
@@ -119,37 +113,27 @@ async function markSwitchStarted(r: RollbackRun): Promise<void> {
 }
 
 function switchSteps(r: RollbackRun): Step[] {
-  let markStays = false;
   return [
-    {
-      name: "switch",
-      pointOfNoReturn: true,
-      // The mark could not be taken back: the next run must finish, so nothing is undone.
-      failedPastReturn: () => markStays,
-      run: async () => {
-        try {
-          if (!r.finishing) await markSwitchStarted(r);
-          if (r.o.switchCommand) {
-            await runSwitchCommand(r.o.switchCommand, {
-              to: r.ctx.source,
-              appUrl: r.appUrl,
-              direction: "rollback",
-              timeoutMs: r.o.switchTimeoutMs ?? 120_000,
-              emit: r.ctx.emit,
-            });
-          }
-        } catch (err) {
-          // A switch command that failed did not move the application: the rollback is undone.
-          markStays =
-            r.finishing ||
-            !(await setSwitchMark(r.control, "rollback_switch_started_at", false)
-              .then(() => true)
-              .catch(() => false));
-          throw err;
-        }
-        r.switchedAt = new Date();
+    // A switch command that failed did not move the application: the rollback is undone.
+    switchStep({
+      finishing: r.finishing,
+      mark: async () => {
+        if (!r.finishing) await markSwitchStarted(r);
       },
-    },
+      markTakenBack: true,
+      unmark: () => setSwitchMark(r.control, "rollback_switch_started_at", false),
+      command: r.o.switchCommand,
+      commandOptions: {
+        to: r.ctx.source,
+        appUrl: r.appUrl,
+        direction: "rollback",
+        timeoutMs: r.o.switchTimeoutMs ?? 120_000,
+        emit: r.ctx.emit,
+      },
+      switched: (at) => {
+        r.switchedAt = at;
+      },
+    }),
     {
       name: "record-rollback",
       run: async () => {
@@ -198,15 +182,7 @@ export function rollbackSteps(r: RollbackRun): Step[] {
         await syncSequences(r.ctx, { direction: "reverse", gap: r.o.sequenceGap ?? 0 });
       },
     },
-    {
-      name: "verify",
-      run: async () => {
-        const report = await quickVerify(r.ctx);
-        if (!report.identical) {
-          throw new PgferryError("VERIFY_FAILED", describeVerifyFailure(report), { side: "source" });
-        }
-      },
-    },
+    quickVerifyStep(r.ctx, "source"),
     {
       name: "large-objects",
       run: async () => {

@@ -3,19 +3,19 @@ import { type DropOptions, enableUserTriggers } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect, DDL_LOCK_TIMEOUT_MS } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { ensureControlSchema, hasMigration, moveMigration, recordEvent } from "../state/index.js";
+import { moveMigration, recordEvent } from "../state/index.js";
 import { removeReverseCapture } from "../stream/index.js";
-import { failureToError, lockMigration } from "./common.js";
 import { lowerFence } from "./fence.js";
+import { connectOperationSource, lockOperation, runOperationSteps } from "./operation.js";
 import { undoCutoverObjects } from "./post-data.js";
-import { assertOwnSource, type MigrationState, readState } from "./preflight.js";
+import { assertOwnSource, type MigrationState } from "./preflight.js";
 import {
   finishRollbackSteps,
   type RollbackOptions,
   type RollbackRun,
   rollbackSteps,
 } from "./rollback-steps.js";
-import { runSteps, StepJournal, type StepLog, StepsFailed } from "./steps.js";
+import type { StepLog } from "./steps.js";
 import { prepareSwitch } from "./switch-plan.js";
 
 export type { RollbackOptions } from "./rollback-steps.js";
@@ -114,17 +114,8 @@ export async function rollback(ctx: MigrationContext, opts: RollbackOptions = {}
   const control = await connect(ctx.target, { stage: "rollback", lockTimeoutMs: opts.lockTimeoutMs ?? 5000 });
   let source: pg.Client | undefined;
   try {
-    if (!(await hasMigration(control))) {
-      throw new PgferryError("NOT_PREPARED", "There is no migration on this target.", { side: "target" });
-    }
-    await ensureControlSchema(control);
-    await lockMigration(control);
-    const state = await readState(control);
-    source = await connect(ctx.source, {
-      stage: "rollback",
-      statementTimeoutMs: 60_000,
-      lockTimeoutMs: 5000,
-    });
+    const state = await lockOperation(control);
+    source = await connectOperationSource(ctx, "rollback");
     await assertOwnSource(source, ctx.source, state);
     const drop: DropOptions = {
       lockTimeoutMs: opts.lockTimeoutMs ?? DDL_LOCK_TIMEOUT_MS,
@@ -135,25 +126,9 @@ export async function rollback(ctx: MigrationContext, opts: RollbackOptions = {}
     const r: RollbackRun = { ctx, o: opts, control, source, state, drop, finishing, changesBack: 0, appUrl };
     if (state.phase === "cutover") return await undoInterruptedCutover(r, state);
     assertRollbackable(state);
-    if (finishing) {
-      ctx.emit({
-        type: "log",
-        level: "warn",
-        message: "finishing a rollback whose switch command had started",
-      });
-    }
-    const journal = new StepJournal(control, "rollback");
-    await journal.open();
-    let steps: StepLog[];
-    try {
-      steps = await runSteps(finishing ? finishRollbackSteps(r) : rollbackSteps(r), {
-        emit: ctx.emit,
-        signal: ctx.signal,
-        journal,
-      });
-    } catch (err) {
-      throw err instanceof StepsFailed ? failureToError(err, "rollback", finishing) : err;
-    }
+    const steps = await runOperationSteps(ctx, control, "rollback", finishing, () =>
+      finishing ? finishRollbackSteps(r) : rollbackSteps(r),
+    );
     r.changesBack = await changesBroughtBack(source);
     const unavailableMs = r.switchedAt!.getTime() - r.fence!.raisedAt.getTime();
     ctx.emit({

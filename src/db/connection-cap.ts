@@ -1,4 +1,5 @@
 import type { ConnInfo } from "./conn-info.js";
+import { Slots } from "./slots.js";
 
 /**
  * A hard cap on the sessions one pgferry process holds to one database (issue 17, item 8: the
@@ -9,41 +10,6 @@ import type { ConnInfo } from "./conn-info.js";
  * share: other work in the same process (the demo's verify and cutover beside its start) keeps
  * its sessions out of it, and never waits behind the stream's.
  */
-class Slots {
-  private used = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(readonly max: number) {}
-
-  async take(signal?: AbortSignal): Promise<() => void> {
-    if (this.used >= this.max) {
-      await new Promise<void>((resolve, reject) => {
-        const grant = () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve();
-        };
-        const onAbort = () => {
-          this.waiting.splice(this.waiting.indexOf(grant), 1);
-          reject(signal?.reason);
-        };
-        this.waiting.push(grant);
-        signal?.addEventListener("abort", onAbort, { once: true });
-      });
-    } else {
-      this.used++;
-    }
-    let given = false;
-    return () => {
-      if (given) return;
-      given = true;
-      // The slot passes straight to the next waiter, so `used` counts it throughout.
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.used--;
-    };
-  }
-}
-
 const caps = new WeakMap<ConnInfo, Slots>();
 
 /** The fewest sessions a cap may allow: the stream needs its reader, the heartbeat and one applier. */
@@ -61,7 +27,7 @@ export function withConnectionCap(info: ConnInfo, max: number): ConnInfo {
 
 /** The cap set for `info`, if any. */
 export function connectionCap(info: ConnInfo): number | undefined {
-  return caps.get(info)?.max;
+  return caps.get(info)?.size;
 }
 
 /** A slot for one session with `info` (a no-op without a cap); call the result when it ends. */

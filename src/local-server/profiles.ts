@@ -21,13 +21,20 @@ function randomPassword(): string {
   return `pw_${randomBytes(12).toString("hex")}`;
 }
 
+/**
+ * A database owned by a new login role (neither superuser nor replication), as on Heroku and
+ * RDS; with sslmode "require" the role is refused TCP connections without SSL. The role and
+ * password default to `<database>_owner` and a random one.
+ */
 async function createOwnedDatabase(
   server: LocalServer,
   database: string,
-  role: string,
-  password: string,
-  sslOnly: boolean,
-): Promise<void> {
+  opts: ProfileOptions,
+  sslmode: "require" | "prefer",
+): Promise<LocalDatabase> {
+  const role = opts.role ?? `${database}_owner`;
+  const password = opts.password ?? randomPassword();
+  const sslOnly = sslmode === "require";
   await server.admin(
     "postgres",
     `create role ${ident(role)} login password ${literal(password)} nosuperuser nocreatedb nocreaterole noreplication`,
@@ -36,6 +43,7 @@ async function createOwnedDatabase(
   await server.admin("postgres", `create database ${ident(database)} owner ${ident(role)}`);
   // The owner owns public too, as on Heroku and RDS (PG15+ does this itself via pg_database_owner).
   await server.admin(database, `alter schema public owner to ${ident(role)}`);
+  return { server, database, role, password, url: server.url(database, role, password, sslmode) };
 }
 
 /**
@@ -48,12 +56,10 @@ export async function herokuLikeDatabase(
   database: string,
   opts: ProfileOptions = {},
 ): Promise<LocalDatabase> {
-  const role = opts.role ?? `${database}_owner`;
-  const password = opts.password ?? randomPassword();
-  await createOwnedDatabase(server, database, role, password, true);
+  const db = await createOwnedDatabase(server, database, opts, "require");
   await server.admin(database, "create schema heroku_ext");
-  await server.admin(database, `grant usage, create on schema heroku_ext to ${ident(role)}`);
-  return { server, database, role, password, url: server.url(database, role, password, "require") };
+  await server.admin(database, `grant usage, create on schema heroku_ext to ${ident(db.role)}`);
+  return db;
 }
 
 /** RDS-like target: a non-superuser role that owns the (empty) target database. */
@@ -62,8 +68,5 @@ export async function rdsLikeDatabase(
   database: string,
   opts: ProfileOptions = {},
 ): Promise<LocalDatabase> {
-  const role = opts.role ?? `${database}_owner`;
-  const password = opts.password ?? randomPassword();
-  await createOwnedDatabase(server, database, role, password, false);
-  return { server, database, role, password, url: server.url(database, role, password, "prefer") };
+  return createOwnedDatabase(server, database, opts, "prefer");
 }

@@ -12,8 +12,6 @@ export {
   closeRollbackWindow,
   controlTableExists,
   insertMigration,
-  MIGRATION_PHASES,
-  type MigrationPhase,
   type MigrationRow,
   mergeMigrationOptions,
   migrationToken,
@@ -35,6 +33,16 @@ export {
   unmigratedAmong,
 } from "./migration-scope.js";
 export type { PhaseMove } from "./phase-move.js";
+export {
+  APPLIED_PHASES,
+  COPIED_PHASES,
+  CUT_OVER_PHASES,
+  INDEXED_PHASES,
+  MIGRATION_PHASES,
+  type MigrationPhase,
+  TABLE_PHASES,
+  type TablePhase,
+} from "./phases.js";
 export {
   deferToCutover,
   heldBackIndexNames,
@@ -68,13 +76,10 @@ export {
   startHeartbeat,
 } from "./start-heartbeat.js";
 export {
-  APPLIED_PHASES,
   advanceIdleTables,
-  COPIED_PHASES,
   claimPendingTable,
   countTables,
   deleteTables,
-  INDEXED_PHASES,
   insertTableRows,
   lockAppliedTableSql,
   markCopiedTables,
@@ -88,9 +93,7 @@ export {
   stageCounts,
   storePendingCounts,
   storeSourceOids,
-  TABLE_PHASES,
   type TableMoveSet,
-  type TablePhase,
   type TableRow,
   tablesToIndex,
   tableTotals,

@@ -1,19 +1,7 @@
 import type pg from "pg";
 import { PgferryError } from "../errors/index.js";
 import { type PhaseMove, unmovedPhase } from "./phase-move.js";
-
-/** Migration phases, in pipeline order (012_phase_checks.sql holds the column to these). */
-export const MIGRATION_PHASES = [
-  "preparing",
-  "copying",
-  "indexing",
-  "streaming",
-  "cutover",
-  "switched",
-  "rolled-back",
-  "cleaned",
-] as const;
-export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
+import { MIGRATION_PHASES, type MigrationPhase } from "./phases.js";
 
 /**
  * The one row of pgferry.migration, as `select *` returns it, with the two ages computed on

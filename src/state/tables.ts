@@ -1,25 +1,7 @@
 import type pg from "pg";
 import { literal } from "../db/quote.js";
 import { type PhaseMove, unmovedPhase } from "./phase-move.js";
-
-/** Table phases, in pipeline order (012_phase_checks.sql holds the column to these). */
-export const TABLE_PHASES = [
-  "pending",
-  "copying",
-  "copied",
-  "indexing",
-  "indexed",
-  "streaming",
-  "paused",
-] as const;
-export type TablePhase = (typeof TABLE_PHASES)[number];
-
-/** Phases a table reaches only after its copy is complete. */
-export const COPIED_PHASES: readonly TablePhase[] = ["copied", "indexing", "indexed", "streaming", "paused"];
-/** Phases after the index stage. */
-export const INDEXED_PHASES: readonly TablePhase[] = ["indexed", "streaming", "paused"];
-/** Phases the forward stream applies (an 'indexed' table joins at its next window). */
-export const APPLIED_PHASES: readonly TablePhase[] = ["indexed", "streaming"];
+import { COPIED_PHASES, INDEXED_PHASES, type TablePhase } from "./phases.js";
 
 /** A column as stored in the table's row (`columns`): as on the source at prepare, or after DDL. */
 export interface StoredColumn {

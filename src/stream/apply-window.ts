@@ -1,37 +1,22 @@
-import { pipeline } from "node:stream/promises";
 import type pg from "pg";
-import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import { SQLSTATE } from "../db/index.js";
 import { ident } from "../db/quote.js";
 import { cutSnapshot, formatSnapshot, parseSnapshot } from "../positions/index.js";
 import { lockAppliedTableSql, windowAppliedSql } from "../state/index.js";
 import { ddlPauseReason, describeShapeChange, locateOnSource, renamePauseReason, shapeOf } from "./ddl.js";
-import {
-  createRowStagingSql,
-  rowApplySql,
-  rowCopyInSql,
-  rowCopyOutSql,
-  rowStagingName,
-  rowWindowPlan,
-  truncateWholeSql,
-  wholeCopyInSql,
-  wholeCopyOutSql,
-} from "./row-sql.js";
-import { onSide, type Session, sideOf, sqlState, tagSide } from "./sessions.js";
-import {
-  applySql,
-  columnsJsonSql,
-  copyInSql,
-  copyOutSql,
-  createStagingSql,
-  regclassOf,
-  relation,
-  stagingName,
-  truncateSql,
-  windowWhere,
-} from "./sql.js";
+import { rowApplySql, rowWindowPlan, truncateWholeSql } from "./row-sql.js";
+import { onSide, type Session, sideOf, sqlState } from "./sessions.js";
+import { applySql, columnsJsonSql, regclassOf, relation, windowWhere } from "./sql.js";
 import { pauseTable, toStreamTable } from "./table-state.js";
 import type { ApplyMode, StoredColumn, StreamTable } from "./types.js";
+import {
+  copyWindow,
+  keyWindowCopy,
+  rowWindowCopy,
+  truncateEntrySql,
+  wholeTableCopy,
+  windowSizeSql,
+} from "./window-copy.js";
 
 /** The two sessions of one apply worker and what it needs to know about them. */
 export interface ApplySessions {
@@ -91,7 +76,7 @@ export async function applyTableWindow(
       `begin; ${opts.syncCommit ? "set local synchronous_commit = on;" : ""}
        ${lockAppliedTableSql(tableId, lock)}`,
     ),
-  )) as unknown as pg.QueryResult[];
+  )) as unknown as pg.QueryResult<Record<string, unknown>>[];
   const row = res[res.length - 1]!.rows[0];
   if (!row) {
     await onSide("target", () => tgt.query("rollback"));
@@ -179,13 +164,10 @@ async function applyLocked(
     to = await cutWindow(src, t, first.q, opts.maxChanges);
     const w = windowWhere(t.id, t.position, to);
     const r = await onSide("source", () =>
-      src.query(
-        `select (select count(*) from pgferry.changes c where ${w})::text as n,
-                array(select distinct coalesce(c.key::text, '') from pgferry.changes c where ${w} and c.op = 'T') as truncs`,
-      ),
+      src.query<Pick<FirstRead, "n" | "truncs">>(`select ${windowSizeSql(w)}`),
     );
-    n = Number(r.rows[0].n);
-    truncs = r.rows[0].truncs;
+    n = Number(r.rows[0]!.n);
+    truncs = r.rows[0]!.truncs;
   }
   const done = to === undefined;
   const plan = rowWindowPlan({ changes: n, truncates: truncs.length, recopy: t.recopy });
@@ -234,7 +216,6 @@ async function readWindowHead(
   cap: number,
 ): Promise<FirstRead | { outcome: WindowOutcome }> {
   const w = windowWhere(t.id, t.position);
-  const limit = Number.isFinite(cap) ? ` limit ${Math.trunc(cap) + 1}` : "";
   const only = t.kind === "partitioned" ? "" : "only ";
   try {
     const res = (await onSide("source", () =>
@@ -245,11 +226,10 @@ async function readWindowHead(
                 (select max(beat_at)::text from pgferry.heartbeat) as beat,
                 ${regclassOf(t)}::oid::int8::text as oid,
                 ${columnsJsonSql(regclassOf(t), s.readMajor)} as columns,
-                (select count(*) from (select 1 from pgferry.changes c where ${w}${limit}) x)::text as n,
-                array(select distinct coalesce(c.key::text, '') from pgferry.changes c where ${w} and c.op = 'T') as truncs`,
+                ${windowSizeSql(w, Number.isFinite(cap) ? Math.trunc(cap) + 1 : undefined)}`,
       ),
-    )) as unknown as pg.QueryResult[];
-    return res[2]!.rows[0] as FirstRead;
+    )) as unknown as pg.QueryResult<FirstRead>[];
+    return res[2]!.rows[0]!;
   } catch (err) {
     const code = sqlState(err);
     if (code !== SQLSTATE.undefinedTable && code !== SQLSTATE.lockNotAvailable) throw err;
@@ -279,13 +259,14 @@ async function finishWithoutApply(
 async function cutWindow(src: pg.Client, t: StreamTable, q: string, cap: number): Promise<string> {
   const w = windowWhere(t.id, t.position);
   const r = await onSide("source", () =>
-    src.query(
+    src.query<{ first: string; cut: string | null }>(
       `select (select c.txid from pgferry.changes c where ${w} order by c.txid limit 1)::text as first,
               (select c.txid from pgferry.changes c where ${w} order by c.txid offset ${Math.trunc(cap)} limit 1)::text as cut`,
     ),
   );
-  const firstTxid = BigInt(r.rows[0].first);
-  let cut = BigInt(r.rows[0].cut ?? r.rows[0].first);
+  const row = r.rows[0]!;
+  const firstTxid = BigInt(row.first);
+  let cut = BigInt(row.cut ?? row.first);
   // One transaction larger than the cap is applied whole: a position cannot split it.
   if (cut <= firstTxid) cut = firstTxid + 1n;
   return formatSnapshot(cutSnapshot(parseSnapshot(t.position), parseSnapshot(q), cut));
@@ -300,28 +281,8 @@ async function stageWindow(
   truncs: string[],
   where: string,
 ): Promise<number> {
-  for (const k of truncs) {
-    const key = k === "" ? null : (JSON.parse(k) as { schema?: string; name?: string });
-    await onSide("target", () => tgt.query(truncateSql(t, key)));
-  }
-  const stage = stagingName(t);
-  if (!s.write.staged.has(stage)) {
-    await onSide("target", () => tgt.query(createStagingSql(t)));
-  }
-  s.write.staged.delete(stage);
-  s.write.staged.add(stage);
-  const out = src.query(copyTo(copyOutSql(t, where)));
-  const into = tgt.query(copyFrom(copyInSql(t)));
-  out.on("error", (e) => tagSide(e, "source"));
-  into.on("error", (e) => tagSide(e, "target"));
-  try {
-    await pipeline(out, into);
-  } catch (err) {
-    // A COPY cut in the middle leaves the read connection mid-protocol: start it afresh.
-    await s.read.discard();
-    throw err;
-  }
-  return into.rowCount;
+  for (const k of truncs) await onSide("target", () => tgt.query(truncateEntrySql(t, k)));
+  return copyWindow(s, src, tgt, keyWindowCopy(t, where), "source");
 }
 
 /**
@@ -339,31 +300,9 @@ async function stageRowWindow(
   truncated: boolean,
   where: string,
 ): Promise<number> {
-  let outSql: string;
-  let inSql: string;
-  if (truncated) {
-    await onSide("target", () => tgt.query(truncateWholeSql(t)));
-    outSql = wholeCopyOutSql(t);
-    inSql = wholeCopyInSql(t);
-  } else {
-    const stage = rowStagingName(t);
-    if (!s.write.staged.has(stage)) await onSide("target", () => tgt.query(createRowStagingSql(t)));
-    s.write.staged.delete(stage);
-    s.write.staged.add(stage);
-    outSql = rowCopyOutSql(where);
-    inSql = rowCopyInSql(t);
-  }
-  const out = src.query(copyTo(outSql));
-  const into = tgt.query(copyFrom(inSql));
-  out.on("error", (e) => tagSide(e, "source"));
-  into.on("error", (e) => tagSide(e, "target"));
-  try {
-    await pipeline(out, into);
-  } catch (err) {
-    await s.read.discard();
-    throw err;
-  }
-  return into.rowCount;
+  if (!truncated) return copyWindow(s, src, tgt, rowWindowCopy(t, where), "source");
+  await onSide("target", () => tgt.query(truncateWholeSql(t)));
+  return copyWindow(s, src, tgt, wholeTableCopy(t), "source");
 }
 
 /** Drops the least recently used staging tables beyond MAX_STAGED (after the commit). */

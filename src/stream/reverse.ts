@@ -1,6 +1,4 @@
-import { pipeline } from "node:stream/promises";
 import type pg from "pg";
-import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { isRetryable, sleep } from "../db/retry.js";
@@ -10,22 +8,21 @@ import { type MigrationRow, migrationToken, readMigration, recordReverseRound } 
 import { cleanupLog } from "./monitor.js";
 import { RetryLoop } from "./retry.js";
 import { applyRound } from "./reverse-apply.js";
-import {
-  createRowStagingSql,
-  rowApplySql,
-  rowCopyInSql,
-  rowCopyOutSql,
-  rowStagingName,
-  rowWindowPlan,
-  truncateWholeSql,
-  wholeCopyInSql,
-  wholeCopyOutSql,
-} from "./row-sql.js";
+import { rowApplySql, rowWindowPlan, truncateWholeSql } from "./row-sql.js";
 import { syncSequencesOn } from "./sequences.js";
-import { onSide, Session, tagSide } from "./sessions.js";
-import { copyInSql, copyOutSql, createStagingSql, stagingName, truncateSql, windowWhere } from "./sql.js";
+import { onSide, Session } from "./sessions.js";
+import { windowWhere } from "./sql.js";
 import { readStreamTables } from "./table-state.js";
 import { resolveOptions, type StreamOptions, type StreamTable } from "./types.js";
+import {
+  copyWindow,
+  keyWindowCopy,
+  rowWindowCopy,
+  truncateEntrySql,
+  type WindowCopy,
+  wholeTableCopy,
+  windowSizeSql,
+} from "./window-copy.js";
 
 /**
  * The rollback window: after the switch the application writes to the target; pgferry
@@ -142,10 +139,7 @@ class ReverseEngine {
     const { rows } = await onSide("target", () =>
       cap.query<{ id: number; n: string; truncs: string[] }>(
         `select x.id,
-                (select count(*) from pgferry.changes c where c.tbl = x.id
-                    and ${changesAfter("x.p::txid_snapshot")})::text as n,
-                array(select distinct coalesce(c.key::text, '') from pgferry.changes c where c.tbl = x.id and c.op = 'T'
-                    and ${changesAfter("x.p::txid_snapshot")}) as truncs
+                ${windowSizeSql(`c.tbl = x.id and ${changesAfter("x.p::txid_snapshot")}`)}
            from unnest($1::int[], $2::text[]) as x(id, p)`,
         [work.map((t) => t.id), work.map((t) => t.position)],
       ),
@@ -176,22 +170,14 @@ class ReverseEngine {
     // TRUNCATEs first, all in one statement: tables truncated together satisfy their foreign keys.
     const truncs = [
       ...keyed.flatMap((t) =>
-        heads
-          .get(t.id)!
-          .truncs.map((k) => truncateSql(t, k === "" ? null : JSON.parse(k)).replace(/^truncate /, "")),
+        heads.get(t.id)!.truncs.map((k) => truncateEntrySql(t, k).replace(/^truncate /, "")),
       ),
       ...recopied.map((t) => truncateWholeSql(t).replace(/^truncate /, "")),
     ];
     if (truncs.length > 0)
       await onSide("source", () => app.query(`truncate ${[...new Set(truncs)].join(", ")}`));
-    for (const t of keyed) {
-      await this.staging(app, stagingName(t), createStagingSql(t));
-      await this.copy(cap, app, copyOutSql(t, windowWhere(t.id, t.position)), copyInSql(t));
-    }
-    for (const t of netted) {
-      await this.staging(app, rowStagingName(t), createRowStagingSql(t));
-      await this.copy(cap, app, rowCopyOutSql(windowWhere(t.id, t.position)), rowCopyInSql(t));
-    }
+    for (const t of keyed) await this.copy(cap, app, keyWindowCopy(t, windowWhere(t.id, t.position)));
+    for (const t of netted) await this.copy(cap, app, rowWindowCopy(t, windowWhere(t.id, t.position)));
     // Keyless rows leave before the keyed rows move (a join table's rows go before the rows
     // they point at) and arrive after (their parents are in by then): the source keeps its
     // foreign keys.
@@ -201,25 +187,12 @@ class ReverseEngine {
     const sorted = [...keyed].sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
     if (sorted.length > 0) await applyRound(app, sorted);
     for (const r of rowSql) await onSide("source", () => app.query(r.ins));
-    for (const t of recopied) await this.copy(cap, app, wholeCopyOutSql(t), wholeCopyInSql(t));
+    for (const t of recopied) await this.copy(cap, app, wholeTableCopy(t));
   }
 
-  private async staging(app: pg.Client, name: string, create: string): Promise<void> {
-    if (!this.apply.staged.has(name)) await onSide("source", () => app.query(create));
-    this.apply.staged.add(name);
-  }
-
-  private async copy(cap: pg.Client, app: pg.Client, outSql: string, inSql: string): Promise<void> {
-    const out = cap.query(copyTo(outSql));
-    const into = app.query(copyFrom(inSql));
-    out.on("error", (e) => tagSide(e, "target"));
-    into.on("error", (e) => tagSide(e, "source"));
-    try {
-      await pipeline(out, into);
-    } catch (err) {
-      await this.capture.discard();
-      throw err;
-    }
+  /** One COPY from the target's capture session into the source's apply session. */
+  private async copy(cap: pg.Client, app: pg.Client, copy: WindowCopy): Promise<void> {
+    await copyWindow({ read: this.capture, write: this.apply }, cap, app, copy, "target");
   }
 
   /** Table id → rank: referenced tables (parents) before the tables that reference them. */

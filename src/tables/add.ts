@@ -9,15 +9,8 @@ import { insertTables } from "../prepare/index.js";
 import { applyPreData, dumpSchema, storePostData } from "../schema/index.js";
 import { nextTableId, readTables, recordEvent, setTablePosition } from "../state/index.js";
 import type { TablesOptions } from "./remove.js";
-import {
-  closeTables,
-  lockOpenMigration,
-  openTables,
-  parseTableName,
-  storeExclude,
-  type TablesSessions,
-} from "./session.js";
-import { dropLeftoverCapture } from "./source-capture.js";
+import { dropUncarriedCapture, inOpenMigration } from "./scope-change.js";
+import { closeTables, openTables, parseTableName, storeExclude, type TablesSessions } from "./session.js";
 
 export interface AddOptions extends TablesOptions {
   /** Copy workers for the new tables' copy (default 2). */
@@ -129,9 +122,7 @@ async function addOne(
   );
   const { rows } = await s.source.query<{ p: string }>("select txid_current_snapshot()::text as p");
   const position = rows[0]!.p;
-  await s.target.query("begin");
-  try {
-    const options = await lockOpenMigration(s.target);
+  await inOpenMigration(s, async (options) => {
     await s.target.query(`create schema if not exists ${ident(t.schema)}`);
     await applyPreData(s.target, dump);
     const map = await insertTables(s.target, [t], id);
@@ -142,11 +133,7 @@ async function addOne(
       table: name,
       id,
     });
-    await s.target.query("commit");
-  } catch (err) {
-    await s.target.query("rollback").catch(() => {});
-    throw err;
-  }
+  });
   ctx.emit({ type: "table:phase", table: name, phase: "pending" });
   return id;
 }
@@ -171,18 +158,8 @@ export async function addTables(
   try {
     const fresh = await resolve(s, names);
     for (const t of fresh) await refuseExisting(s.target, t);
-    const rows = await readTables(s.target);
     // Leftovers of an add that died before registering its table would share the new id.
-    await dropLeftoverCapture(
-      s.source,
-      rows.map((r) => r.id),
-      {
-        lockTimeoutMs: opts.lockTimeoutMs ?? DDL_LOCK_TIMEOUT_MS,
-        attempts: 8,
-        emit: ctx.emit,
-        signal: ctx.signal,
-      },
-    );
+    await dropUncarriedCapture(ctx, s, opts);
     for (const t of fresh) added.push({ name: `${t.schema}.${t.name}`, id: await addOne(ctx, s, t, opts) });
     phase = s.phase;
   } finally {

@@ -1,16 +1,8 @@
 import type { MigrationContext } from "../context.js";
-import { DDL_LOCK_TIMEOUT_MS } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import { deleteTables, newSourceTables, readTables, recordEvent, storedFilter } from "../state/index.js";
-import {
-  closeTables,
-  lockOpenMigration,
-  openTables,
-  parseTableName,
-  storeExclude,
-  type TablesSessions,
-} from "./session.js";
-import { dropLeftoverCapture } from "./source-capture.js";
+import { dropUncarriedCapture, inOpenMigration } from "./scope-change.js";
+import { closeTables, openTables, parseTableName, storeExclude, type TablesSessions } from "./session.js";
 
 export interface TablesOptions {
   /** lock_timeout of each trigger install or drop on the source (default 3 s). */
@@ -76,9 +68,7 @@ export async function removeTables(
   const s = await openTables(ctx);
   try {
     const { carried, others } = await resolve(s, names);
-    await s.target.query("begin");
-    try {
-      const options = await lockOpenMigration(s.target);
+    await inOpenMigration(s, async (options) => {
       await deleteTables(
         s.target,
         carried.map((t) => t.id),
@@ -90,24 +80,10 @@ export async function removeTables(
           table: name,
         });
       }
-      await s.target.query("commit");
-    } catch (err) {
-      await s.target.query("rollback").catch(() => {});
-      throw err;
-    }
+    });
     for (const t of carried)
       ctx.emit({ type: "log", level: "info", message: "removed from the migration", table: t.name });
-    const rows = await readTables(s.target);
-    const left = await dropLeftoverCapture(
-      s.source,
-      rows.map((r) => r.id),
-      {
-        lockTimeoutMs: opts.lockTimeoutMs ?? DDL_LOCK_TIMEOUT_MS,
-        attempts: 8,
-        emit: ctx.emit,
-        signal: ctx.signal,
-      },
-    );
+    const left = await dropUncarriedCapture(ctx, s, opts);
     return {
       removed: carried.map((t) => t.name),
       excluded: others,

@@ -2,7 +2,7 @@ import type pg from "pg";
 import { sleep } from "../db/index.js";
 import { parseSnapshot, snapshotCovers } from "../positions/index.js";
 import type { EventSink } from "../progress/events.js";
-import { readApplyState } from "../state/index.js";
+import { APPLIED_PHASES, readApplyState } from "../state/index.js";
 import { tableName, type VerifyTable } from "./table-sql.js";
 
 /** Whether the target's position for a table came to cover a source snapshot, and if not why. */
@@ -12,8 +12,6 @@ export type Applied = { applied: true } | { applied: false; reason: string };
 export type AwaitApplied = (t: VerifyTable, snapshot: string, keys: number) => Promise<Applied>;
 
 const POLL_MS = 200;
-/** Table phases the forward stream applies (an 'indexed' table joins at its next round). */
-const APPLIED_PHASES = ["indexed", "streaming"];
 /** Migration phases in which something applies the source's log to the target. */
 const APPLYING_MIGRATION_PHASES = ["preparing", "copying", "indexing", "streaming", "cutover"];
 /**
@@ -38,7 +36,7 @@ function nothingApplies(s: State): string | null {
   if (s.phase === "paused") return `the table is paused: ${s.paused_reason ?? "no reason recorded"}`;
   if (!APPLYING_MIGRATION_PHASES.includes(s.migration_phase))
     return `the migration is ${s.migration_phase}: nothing applies the source's changes to the target any more`;
-  if (!APPLIED_PHASES.includes(s.phase))
+  if (!(APPLIED_PHASES as readonly string[]).includes(s.phase))
     return `the table is ${s.phase}: its changes are applied once it is copied and indexed and \`pgferry start\` streams`;
   if (!s.applier)
     return "no `pgferry start` is streaming into this target: is it running? (started with --no-stream, stopped, or reconnecting after an error)";
@@ -46,13 +44,37 @@ function nothingApplies(s: State): string | null {
 }
 
 /**
- * An AwaitApplied over one target session: polls the table's stored position until it covers
- * the snapshot, for at most `timeoutMs`, and gives up at once when nothing applies the log (no
- * stream session on the target, the table paused, the migration past its switch). A table
- * that failed once is not waited for again in this run: the same reason is returned.
+ * One direction of the wait: the following side's position for a table, why nothing will
+ * apply the leading side's log to it now, and the words the events use.
  */
-export function applyWaiter(
-  target: pg.ClientBase,
+export interface ApplyDirection {
+  /**
+   * The table's position on the following side, and `stopped`: why nothing will apply its log
+   * now, or null while something may (asked only while the position falls short). Undefined:
+   * the table is no longer in the migration.
+   */
+  poll(
+    tableId: number,
+  ): Promise<{ position: string | null; stopped: () => Promise<string | null> } | undefined>;
+  /** Why the wait gave up after `timeoutMs`, with whether the position moved meanwhile. */
+  timedOut(timeoutMs: number, moved: boolean): string;
+  /** "" forward, " back" in reverse: "applied back after …", "not applied back: …". */
+  back: string;
+  /** What applies: "the stream", "the reverse stream". */
+  stream: string;
+  /** The side that leads (whose changes are waited for) and the one that follows. */
+  leads: "source" | "target";
+  follows: "source" | "target";
+}
+
+/**
+ * An AwaitApplied in one direction: polls the table's position on the following side until it
+ * covers the leading side's snapshot, for at most `timeoutMs`, and gives up at once when
+ * nothing applies the log. A table that failed once is not waited for again in this run: the
+ * same reason is returned.
+ */
+export function directedApplyWaiter(
+  dir: ApplyDirection,
   opts: { timeoutMs: number; emit: EventSink; signal?: AbortSignal },
 ): AwaitApplied {
   const failed = new Map<number, string>();
@@ -67,41 +89,65 @@ export function applyWaiter(
     let first: string | null | undefined;
     for (;;) {
       opts.signal?.throwIfAborted();
-      const s: State | undefined = await readApplyState(target, t.id, APPLIER_SESSIONS);
+      const s = await dir.poll(t.id);
       if (!s) return { applied: false, reason: "the table is no longer in the migration" };
       if (first === undefined) first = s.position;
       if (s.position && snapshotCovers(parseSnapshot(s.position), wanted)) {
-        if (announced) emitLog(opts.emit, t, "info", `applied after ${seconds(started)} s`);
+        if (announced) emitLog(opts.emit, t, "info", `applied${dir.back} after ${seconds(started)} s`);
         return { applied: true };
       }
-      let reason = nothingApplies(s);
-      if (!reason && Date.now() - started > opts.timeoutMs) {
-        reason =
-          s.position === first
-            ? `the stream did not advance this table within ${opts.timeoutMs / 1000} s (stalled, or busy with other tables): see \`pgferry status\``
-            : `the stream did not catch up with this table within ${opts.timeoutMs / 1000} s (lagging): run verify again once \`pgferry status\` shows a small lag`;
-      }
+      let reason = await s.stopped();
+      if (!reason && Date.now() - started > opts.timeoutMs)
+        reason = dir.timedOut(opts.timeoutMs, s.position !== first);
       if (reason) {
         failed.set(t.id, reason);
-        if (announced) emitLog(opts.emit, t, "warn", `not applied: ${reason}`);
+        if (announced) emitLog(opts.emit, t, "warn", `not applied${dir.back}: ${reason}`);
         return { applied: false, reason };
       }
       if (!announced) {
         announced = true;
         const what =
           keys > 0
-            ? `${keys} key${keys === 1 ? "" : "s"} changed on the source after the target's position`
-            : "the source's changes up to verify's read of a differing range";
+            ? `${keys} key${keys === 1 ? "" : "s"} changed on the ${dir.leads} after the ${dir.follows}'s position`
+            : `the ${dir.leads}'s changes up to verify's read of a differing range`;
         emitLog(
           opts.emit,
           t,
           "info",
-          `waiting (at most ${opts.timeoutMs / 1000} s) for the stream to apply ${what}`,
+          `waiting (at most ${opts.timeoutMs / 1000} s) for ${dir.stream} to apply ${what}`,
         );
       }
       await sleep(POLL_MS, opts.signal);
     }
   };
+}
+
+/**
+ * An AwaitApplied over one target session, for the forward stream: the table's stored
+ * position on the target against a source snapshot; gives up at once when no stream session
+ * is on the target, the table is paused, or the migration is past its switch.
+ */
+export function applyWaiter(
+  target: pg.ClientBase,
+  opts: { timeoutMs: number; emit: EventSink; signal?: AbortSignal },
+): AwaitApplied {
+  return directedApplyWaiter(
+    {
+      async poll(tableId) {
+        const s: State | undefined = await readApplyState(target, tableId, APPLIER_SESSIONS);
+        return s && { position: s.position, stopped: async () => nothingApplies(s) };
+      },
+      timedOut: (timeoutMs, moved) =>
+        moved
+          ? `the stream did not catch up with this table within ${timeoutMs / 1000} s (lagging): run verify again once \`pgferry status\` shows a small lag`
+          : `the stream did not advance this table within ${timeoutMs / 1000} s (stalled, or busy with other tables): see \`pgferry status\``,
+      back: "",
+      stream: "the stream",
+      leads: "source",
+      follows: "target",
+    },
+    opts,
+  );
 }
 
 function seconds(since: number): string {

@@ -1,17 +1,9 @@
 import type { StatusReport, TableStatus } from "../../progress/status-model.js";
+import { CUT_OVER_PHASES, TABLE_PHASES } from "../../state/phases.js";
 import { formatBytes, formatCount, formatDuration, percent } from "./format.js";
 
-const PHASE_ORDER = [
-  "pending",
-  "copying",
-  "copied",
-  "indexing",
-  "indexed",
-  "streaming",
-  "paused",
-  "switched",
-  "rolled-back",
-];
+/** Table phases in pipeline order, then the migration's after the switch (status shows them per table). */
+const PHASE_ORDER: readonly string[] = [...TABLE_PHASES, ...CUT_OVER_PHASES];
 
 /** Bytes done, and the total while it is still an estimate (COPY text vs. on-disk size: "~"). */
 function bytesOf(done: number, total: number): string {
