@@ -5,6 +5,7 @@ import { takeConnectionSlot } from "./connection-cap.js";
 import { sessionOpened } from "./open-sessions.js";
 import {
   BACKEND_STATE_SQL,
+  type BackendStateRow,
   probeFailure,
   probeVerdict,
   StallError,
@@ -191,7 +192,7 @@ async function probeBackend(
       throw new Error("probe deadline");
     }
     probe = c;
-    const { rows } = await c.query(BACKEND_STATE_SQL, [pid]);
+    const { rows } = await c.query<BackendStateRow>(BACKEND_STATE_SQL, [pid]);
     return probeVerdict(rows[0]);
   };
   try {
