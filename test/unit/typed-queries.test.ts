@@ -76,7 +76,8 @@ function onlyRowlessUses(name: string, scope: ts.Node, decl: ts.Node): boolean {
     if (!ok) return;
     if (ts.isIdentifier(n) && n.text === name && n !== decl) {
       const p = n.parent;
-      if (!(ts.isPropertyAccessExpression(p) && p.expression === n && ROWLESS_FIELDS.has(p.name.text))) ok = false;
+      if (!(ts.isPropertyAccessExpression(p) && p.expression === n && ROWLESS_FIELDS.has(p.name.text)))
+        ok = false;
     }
     ts.forEachChild(n, visit);
   };
@@ -115,7 +116,11 @@ function untypedQueries(file: string): Finding[] {
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
   const out: Finding[] = [];
   const visit = (n: ts.Node): void => {
-    if (ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && n.expression.name.text === "query") {
+    if (
+      ts.isCallExpression(n) &&
+      ts.isPropertyAccessExpression(n.expression) &&
+      n.expression.name.text === "query"
+    ) {
       const typeArg = n.typeArguments?.[0];
       const anyArg = typeArg !== undefined && typeArg.kind === ts.SyntaxKind.AnyKeyword;
       if ((typeArg === undefined && resultIsRead(n)) || anyArg) {
@@ -141,9 +146,13 @@ describe("typed queries", () => {
       for (const f of untypedQueries(file)) (isExcluded(file) ? excluded : bad).push(`${f.where}  ${f.text}`);
     }
     if (excluded.length > 0)
-      console.info(`untyped queries in TEMPORARY_EXCLUDED files (${excluded.length}):\n${excluded.join("\n")}`);
+      console.info(
+        `untyped queries in TEMPORARY_EXCLUDED files (${excluded.length}):\n${excluded.join("\n")}`,
+      );
     if (bad.length > 0)
-      expect.fail(`untyped queries whose rows are read (${bad.length}); give each a row type:\n${bad.join("\n")}`);
+      expect.fail(
+        `untyped queries whose rows are read (${bad.length}); give each a row type:\n${bad.join("\n")}`,
+      );
   });
 
   it("the scan finds an untyped read and passes a typed one, a discarded one and a rowCount", () => {
@@ -151,7 +160,11 @@ describe("typed queries", () => {
       const sf = ts.createSourceFile("probe.ts", code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
       let found = false;
       const visit = (n: ts.Node): void => {
-        if (ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && n.expression.name.text === "query")
+        if (
+          ts.isCallExpression(n) &&
+          ts.isPropertyAccessExpression(n.expression) &&
+          n.expression.name.text === "query"
+        )
           found ||= n.typeArguments === undefined && resultIsRead(n);
         ts.forEachChild(n, visit);
       };
