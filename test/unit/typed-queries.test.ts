@@ -85,7 +85,14 @@ function onlyRowlessUses(name: string, scope: ts.Node, decl: ts.Node): boolean {
   return ok;
 }
 
+/** `client.query(new CopyOutFrames(…))`: a submittable (a COPY stream) returns itself, not rows. */
+function isSubmittable(call: ts.CallExpression): boolean {
+  const arg = call.arguments[0];
+  return arg !== undefined && ts.isNewExpression(arg);
+}
+
 function resultIsRead(call: ts.CallExpression): boolean {
+  if (isSubmittable(call)) return false;
   const expr = resultExpression(call);
   const p = expr.parent;
   if (ts.isExpressionStatement(p) || ts.isVoidExpression(p)) return false;
@@ -179,5 +186,8 @@ describe("typed queries", () => {
     expect(probe("async function f(c) { await c.query('rollback').catch(() => {}); }")).toBe(false);
     expect(probe("async function f(c) { const { rowCount } = await c.query('delete from t'); }")).toBe(false);
     expect(probe("async function f(c) { return (await c.query('delete from t')).rowCount; }")).toBe(false);
+    expect(probe("function f(c) { const s = c.query(new CopyOut('copy t to stdout')); }")).toBe(false);
+    expect(probe("async function f(c) { return c.query<any>('select 1'); }")).toBe(false); // any: the main scan
+    expect(probe("function f(c) { return withClient(i, (x) => x.query('select 1')); }")).toBe(true);
   });
 });
