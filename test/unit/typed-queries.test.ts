@@ -57,6 +57,17 @@ function resultExpression(call: ts.Expression): ts.Expression {
       node = p;
       continue;
     }
+    // `wrap(() => c.query(…))`: the callback's result goes to `wrap`; follow what becomes of
+    // wrap's (a generic wrapper such as withClient or onSide hands it back).
+    if (
+      ts.isArrowFunction(p) &&
+      p.body === node &&
+      ts.isCallExpression(p.parent) &&
+      p.parent.arguments.includes(p)
+    ) {
+      node = p.parent;
+      continue;
+    }
     // `q.catch(…)` / `q.finally(…)`: the same result (or nothing) flows on.
     if (ts.isPropertyAccessExpression(p) && (p.name.text === "catch" || p.name.text === "finally")) {
       const outer = p.parent;
@@ -85,10 +96,17 @@ function onlyRowlessUses(name: string, scope: ts.Node, decl: ts.Node): boolean {
   return ok;
 }
 
-/** `client.query(new CopyOutFrames(…))`: a submittable (a COPY stream) returns itself, not rows. */
+/**
+ * `client.query(new CopyOutFrames(…))`, `client.query(copyTo(…))`: a submittable (a COPY
+ * stream) returns itself, not rows.
+ */
 function isSubmittable(call: ts.CallExpression): boolean {
   const arg = call.arguments[0];
-  return arg !== undefined && ts.isNewExpression(arg);
+  if (arg === undefined) return false;
+  if (ts.isNewExpression(arg)) return true;
+  return (
+    ts.isCallExpression(arg) && ts.isIdentifier(arg.expression) && /^copy(To|From)$/.test(arg.expression.text)
+  );
 }
 
 function resultIsRead(call: ts.CallExpression): boolean {
@@ -187,7 +205,11 @@ describe("typed queries", () => {
     expect(probe("async function f(c) { const { rowCount } = await c.query('delete from t'); }")).toBe(false);
     expect(probe("async function f(c) { return (await c.query('delete from t')).rowCount; }")).toBe(false);
     expect(probe("function f(c) { const s = c.query(new CopyOut('copy t to stdout')); }")).toBe(false);
+    expect(probe("function f(c) { const s = c.query(copyFrom('copy t from stdin')); }")).toBe(false);
     expect(probe("async function f(c) { return c.query<any>('select 1'); }")).toBe(false); // any: the main scan
     expect(probe("function f(c) { return withClient(i, (x) => x.query('select 1')); }")).toBe(true);
+    expect(probe("async function f(c) { await onSide('source', () => c.query('savepoint a')); }")).toBe(
+      false,
+    );
   });
 });
