@@ -176,7 +176,13 @@ export async function lockHolders(
   rel: { schema: string; name: string },
 ): Promise<LockWaiter[]> {
   const table = `${rel.schema}.${rel.name}`;
-  const { rows } = await client.query(
+  const { rows } = await client.query<{
+    pid: number;
+    app: string;
+    state: string;
+    seconds: number | null;
+    query: string;
+  }>(
     `select distinct a.pid, coalesce(a.application_name, '') as app, coalesce(a.state, '') as state,
             extract(epoch from now() - coalesce(a.xact_start, a.query_start))::int as seconds,
             left(coalesce(a.query, ''), 200) as query

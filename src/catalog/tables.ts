@@ -95,16 +95,52 @@ where i.indrelid = any ($1::oid[]) and i.indisunique and i.indpred is null and i
 group by i.indrelid, ic.relname, i.indisprimary, i.indnatts, i.indnkeyatts
 having count(*) = i.indnkeyatts or i.indnatts = i.indnkeyatts`;
 
+/** A row of TABLES_SQL (int8 arrives as text; the json leaves' oid, an int8 in JSON, as a number). */
+interface TableSqlRow {
+  oid: string;
+  schema: string;
+  name: string;
+  relkind: "r" | "p";
+  unlogged: boolean;
+  rls_enabled: boolean;
+  rls_forced: boolean;
+  owner: string;
+  owned: boolean;
+  can_trigger: boolean;
+  rows_estimate: string;
+  bytes: string;
+  leaves: { schema: string; name: string; oid: number }[];
+}
+
+/** A row of COLUMNS_SQL. */
+interface ColumnSqlRow {
+  oid: string;
+  name: string;
+  type: string;
+  not_null: boolean;
+  generated: boolean;
+  identity: Column["identity"];
+}
+
+/** A row of KEYS_SQL. */
+interface KeySqlRow {
+  oid: string;
+  index_name: string;
+  is_primary: boolean;
+  columns: string[];
+  all_not_null: boolean;
+}
+
 /** Reads every user table of the connected database with its key, columns and size. */
 export async function listTables(client: pg.ClientBase, major: number): Promise<SourceTable[]> {
-  const base = await client.query(TABLES_SQL, [SYSTEM_SCHEMAS]);
-  const oids = base.rows.map((r) => r.oid as string);
+  const base = await client.query<TableSqlRow>(TABLES_SQL, [SYSTEM_SCHEMAS]);
+  const oids = base.rows.map((r) => r.oid);
   const colSql = COLUMNS_SQL.replace("%GENERATED%", major >= 12 ? "a.attgenerated = 's'" : "false").replace(
     "%IDENTITY%",
     major >= 10 ? "a.attidentity::text" : "''",
   );
-  const cols = await client.query(colSql, [oids]);
-  const keys = await client.query(KEYS_SQL, [oids]);
+  const cols = await client.query<ColumnSqlRow>(colSql, [oids]);
+  const keys = await client.query<KeySqlRow>(KEYS_SQL, [oids]);
   const colsByOid = new Map<string, Column[]>();
   for (const c of cols.rows) {
     const list = colsByOid.get(c.oid) ?? [];
@@ -120,15 +156,15 @@ export async function listTables(client: pg.ClientBase, major: number): Promise<
   const nullableByOid = new Map<string, SourceTable["nullableUnique"]>();
   for (const k of keys.rows.filter((r) => !r.is_primary && !r.all_not_null)) {
     const list = nullableByOid.get(k.oid) ?? [];
-    list.push({ indexName: k.index_name as string, columns: k.columns as string[] });
+    list.push({ indexName: k.index_name, columns: k.columns });
     nullableByOid.set(k.oid, list);
   }
   const keysByOid = new Map<string, SourceTable["key"]>();
   for (const k of keys.rows.filter((r) => r.is_primary || r.all_not_null)) {
     const cand = {
-      columns: k.columns as string[],
+      columns: k.columns,
       kind: (k.is_primary ? "primary" : "unique") as "primary" | "unique",
-      indexName: k.index_name as string,
+      indexName: k.index_name,
     };
     const cur = keysByOid.get(k.oid);
     if (
@@ -143,7 +179,7 @@ export async function listTables(client: pg.ClientBase, major: number): Promise<
     schema: r.schema,
     name: r.name,
     kind: r.relkind === "p" ? "partitioned" : "table",
-    leaves: (r.leaves as { schema: string; name: string; oid: string }[]).map((l) => ({
+    leaves: r.leaves.map((l) => ({
       ...l,
       oid: Number(l.oid),
     })),

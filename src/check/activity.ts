@@ -24,6 +24,19 @@ from pg_class c
 where c.oid = any ($1::oid[]) and c.relkind = 'r'
   and age(c.relfrozenxid) > current_setting('autovacuum_freeze_max_age')::int8`;
 
+/** A row of LONG_TRANSACTIONS_SQL: int8 arrives as text (age, the locked oids). */
+interface LongTransactionRow {
+  pid: number;
+  user: string | null;
+  app: string | null;
+  state: string | null;
+  backend_type: string | null;
+  age: string | null;
+  wraparound: boolean | null;
+  vacuum_target: string | null;
+  locked: string[];
+}
+
 /**
  * Sessions that would make installing a capture trigger wait: transactions open for long, and
  * anti-wraparound autovacuums (which, unlike ordinary ones, never yield their lock).
@@ -40,9 +53,9 @@ export async function checkActivity(
     for (const l of t.leaves) byOid.set(l.oid, tableName(l));
   }
   const oids = [...byOid.keys()];
-  const { rows } = await client.query(LONG_TRANSACTIONS_SQL, [longSeconds, oids]);
+  const { rows } = await client.query<LongTransactionRow>(LONG_TRANSACTIONS_SQL, [longSeconds, oids]);
   for (const r of rows) {
-    const locked = (r.locked as string[]).map((o) => byOid.get(Number(o))!).filter(Boolean);
+    const locked = r.locked.map((o) => byOid.get(Number(o))!).filter(Boolean);
     const on = locked.length > 0 ? ` It holds locks on ${nameList(locked)}.` : "";
     if (r.wraparound) {
       findings.warning({
@@ -66,7 +79,7 @@ export async function checkActivity(
 }
 
 async function checkFreezeDue(client: pg.ClientBase, byOid: Map<number, string>, findings: Findings) {
-  const { rows } = await client.query(FREEZE_DUE_SQL, [[...byOid.keys()]]);
+  const { rows } = await client.query<{ oid: string; xid_age: string }>(FREEZE_DUE_SQL, [[...byOid.keys()]]);
   if (rows.length === 0) return;
   const names = rows.map((r) => byOid.get(Number(r.oid))!);
   findings.warning({

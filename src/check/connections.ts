@@ -42,12 +42,23 @@ export interface ServerFacts extends ServerSummary {
   bypassRls: boolean;
 }
 
+/** A row of SERVER_SQL. */
+interface ServerRow {
+  version: string;
+  version_num: number;
+  user: string;
+  database: string;
+  ssl: boolean;
+  superuser: boolean;
+  bypassrls: boolean;
+}
+
 export async function describeServer(client: pg.ClientBase, info: ConnInfo): Promise<ServerFacts> {
-  const { rows } = await client.query(SERVER_SQL);
-  const r = rows[0];
+  const { rows } = await client.query<ServerRow>(SERVER_SQL);
+  const r = rows[0]!;
   return {
     url: info.display,
-    version: String(r.version).split(" ")[0]!,
+    version: r.version.split(" ")[0]!,
     versionNum: r.version_num,
     major: Math.floor(r.version_num / 10000),
     user: r.user,

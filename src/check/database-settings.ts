@@ -21,9 +21,19 @@ select pg_encoding_to_char(d.encoding) as encoding, d.datcollate::text as collat
                 '[]') as settings
   from pg_database d where d.datname = current_database()`;
 
+/** A row of FACTS_SQL (the settings as parsed JSON). */
+interface FactsRow {
+  encoding: string;
+  collate: string;
+  ctype: string;
+  database: string;
+  role: string;
+  settings: { setting: string; role: string | null; db: string | null }[];
+}
+
 async function facts(client: pg.ClientBase): Promise<DatabaseFacts> {
-  const r = (await client.query(FACTS_SQL)).rows[0]!;
-  const settings = (r.settings as { setting: string; role: string | null; db: string | null }[]).map((x) => {
+  const r = (await client.query<FactsRow>(FACTS_SQL)).rows[0]!;
+  const settings = r.settings.map((x) => {
     const name = x.setting.split("=")[0]!;
     const scope =
       x.role === null

@@ -31,6 +31,24 @@ select (select rolsuper from pg_roles where rolname = current_user) as superuser
          where r.rolname in ('rds_superuser', 'azure_pg_admin', 'cloudsqlsuperuser', 'alloydbsuperuser')
            and pg_has_role(current_user, r.oid, 'MEMBER')) as provider_admin`;
 
+/** A row of TARGET_SQL (versions: null when none is listed; trusted: null then too). */
+interface TargetExtensionRow {
+  name: string;
+  default_version: string;
+  installed_version: string | null;
+  versions: string[] | null;
+  trusted: boolean | null;
+}
+
+/** The row of TARGET_ROLE_SQL. */
+interface TargetRoleRow {
+  superuser: boolean;
+  role: string;
+  schemas: string[];
+  can_create: boolean;
+  provider_admin: string | null;
+}
+
 /**
  * Every extension installed on the source must be available on the target, and creatable by
  * the target role (or created there beforehand by an administrator).
@@ -41,21 +59,19 @@ export async function checkExtensions(
   targetMajor: number,
   findings: Findings,
 ): Promise<ExtensionSummary[]> {
-  const installed = (await source.query(SOURCE_SQL)).rows as {
-    name: string;
-    version: string;
-    schema: string;
-  }[];
+  const installed = (await source.query<{ name: string; version: string; schema: string }>(SOURCE_SQL)).rows;
   if (installed.length === 0) return [];
-  const avail = new Map<
-    string,
-    { default_version: string; installed_version: string | null; versions: string[]; trusted: boolean }
-  >();
-  for (const r of (await target.query(TARGET_SQL(targetMajor), [installed.map((e) => e.name)])).rows)
-    avail.set(r.name, r);
-  const role = (await target.query(TARGET_ROLE_SQL)).rows[0];
+  const avail = new Map<string, TargetExtensionRow>();
+  const targetRows = await target.query<TargetExtensionRow>(TARGET_SQL(targetMajor), [
+    installed.map((e) => e.name),
+  ]);
+  for (const r of targetRows.rows) avail.set(r.name, r);
+  const role = (await target.query<TargetRoleRow>(TARGET_ROLE_SQL)).rows[0]!;
   const requires = new Map<string, { installed: boolean; requires: string[] }>();
-  for (const r of (await target.query(TARGET_REQUIRES_SQL)).rows) requires.set(r.name, r);
+  const requiresRows = await target.query<{ name: string; installed: boolean; requires: string[] }>(
+    TARGET_REQUIRES_SQL,
+  );
+  for (const r of requiresRows.rows) requires.set(r.name, r);
   const summaries = installed.map((e) => {
     const a = avail.get(e.name);
     const creatable =
@@ -70,7 +86,7 @@ export async function checkExtensions(
       creatableOnTarget: Boolean(creatable),
     };
     const create = createStatements(e, installed, requires, role);
-    reportExtension(summary, a?.versions ?? [], role.provider_admin as string | null, create, findings);
+    reportExtension(summary, a?.versions ?? [], role.provider_admin, create, findings);
     return summary;
   });
   const herokuExt = installed.filter((e) => e.schema === "heroku_ext").map((e) => e.name);

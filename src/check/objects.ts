@@ -44,6 +44,14 @@ order by 1, 2`;
 
 type Match = (schema: string, name: string) => boolean;
 
+/** A row of LARGE_OBJECTS_SQL: int8 arrives as text, the oids (int8[]) as text too. */
+interface LargeObjectsRow {
+  total: string;
+  unreadable: string;
+  unreadable_oids: string[] | null;
+  role: string;
+}
+
 /** Objects that capture triggers cannot follow, and what pgferry (or the user) does about each. */
 export async function checkObjects(
   client: pg.ClientBase,
@@ -51,7 +59,12 @@ export async function checkObjects(
   match: Match,
   findings: Findings,
 ): Promise<{ largeObjects: number }> {
-  const others = (await client.query(OTHER_RELATIONS_SQL, [SYSTEM_SCHEMAS])).rows;
+  const others = (
+    await client.query<{ schema: string; name: string; kind: "f" | "m" | "S"; bytes: string }>(
+      OTHER_RELATIONS_SQL,
+      [SYSTEM_SCHEMAS],
+    )
+  ).rows;
   reportForeignTables(
     others.filter((r) => r.kind === "f" && match(r.schema, r.name)).map(tableName),
     findings,
@@ -70,7 +83,9 @@ export async function checkObjects(
       fix: "Nothing to do. To leave room for writes that race the switch, cutover can add a safety gap to every value.",
     });
   }
-  for (const s of (await client.query(SHARED_SEQUENCES_SQL)).rows) {
+  for (const s of (
+    await client.query<{ schema: string; name: string; tables: string[] }>(SHARED_SEQUENCES_SQL)
+  ).rows) {
     findings.note({
       code: "SHARED_SEQUENCE",
       side: "source",
@@ -78,9 +93,9 @@ export async function checkObjects(
       fix: "Nothing to do.",
     });
   }
-  const lo = (await client.query(LARGE_OBJECTS_SQL)).rows[0];
+  const lo = (await client.query<LargeObjectsRow>(LARGE_OBJECTS_SQL)).rows[0]!;
   reportLargeObjects(Number(lo.total), Number(lo.unreadable), findings, {
-    oids: (lo.unreadable_oids ?? []).map(String),
+    oids: lo.unreadable_oids ?? [],
     role: lo.role,
   });
   findings.warning({

@@ -27,8 +27,14 @@ export async function checkSourcePrivileges(
   tables: readonly SourceTable[],
   findings: Findings,
 ): Promise<void> {
-  const { rows } = await client.query(SOURCE_DB_SQL);
-  const db = rows[0];
+  const { rows } = await client.query<{
+    can_create: boolean;
+    role: string;
+    db: string;
+    /** null: the source has no schema pgferry. */
+    owns_pgferry: boolean | null;
+  }>(SOURCE_DB_SQL);
+  const db = rows[0]!;
   if (db.owns_pgferry === false) {
     findings.blocker({
       code: "SOURCE_PGFERRY_SCHEMA_FOREIGN",
@@ -53,7 +59,14 @@ export async function checkSourcePrivileges(
   const role = sqlIdent(db.role);
   const oids = tables.flatMap((t) => [t.oid, ...t.leaves.map((l) => l.oid)]);
   if (oids.length === 0) return;
-  const privs = await client.query(RELATION_PRIVILEGES_SQL, [oids]);
+  const privs = await client.query<{
+    oid: string;
+    schema: string;
+    name: string;
+    owned: boolean;
+    can_trigger: boolean;
+    can_select: boolean;
+  }>(RELATION_PRIVILEGES_SQL, [oids]);
   for (const r of privs.rows) {
     const name = tableName(r);
     if (!r.owned && !r.can_trigger) {
@@ -103,19 +116,25 @@ export async function checkTargetPrivileges(
   findings: Findings,
 ): Promise<void> {
   const wanted = [...new Set([...schemas, "pgferry"])];
-  const { rows } = await client.query(TARGET_SQL, [wanted]);
-  const existing = rows[0].schemas as { name: string; create: boolean }[];
+  const { rows } = await client.query<{
+    can_create: boolean;
+    role: string;
+    db: string;
+    schemas: { name: string; create: boolean }[];
+  }>(TARGET_SQL, [wanted]);
+  const target = rows[0]!;
+  const existing = target.schemas;
   const missing = wanted.filter((s) => !existing.some((e) => e.name === s));
-  if (!rows[0].can_create && missing.length > 0) {
+  if (!target.can_create && missing.length > 0) {
     findings.blocker({
       code: "TARGET_CANNOT_CREATE_SCHEMA",
       side: "target",
       message: `The target role cannot create schemas (no CREATE privilege on the database); pgferry needs to create ${missing.join(", ")}.`,
-      fix: `Connect as the target database's owner, or run as its owner: GRANT CREATE ON DATABASE ${sqlIdent(rows[0].db)} TO ${sqlIdent(rows[0].role)};`,
+      fix: `Connect as the target database's owner, or run as its owner: GRANT CREATE ON DATABASE ${sqlIdent(target.db)} TO ${sqlIdent(target.role)};`,
       sql: {
         side: "target",
         by: "owner",
-        statements: `GRANT CREATE ON DATABASE ${sqlIdent(rows[0].db)} TO ${sqlIdent(rows[0].role)};`,
+        statements: `GRANT CREATE ON DATABASE ${sqlIdent(target.db)} TO ${sqlIdent(target.role)};`,
       },
     });
   }
@@ -124,11 +143,11 @@ export async function checkTargetPrivileges(
       code: "TARGET_CANNOT_CREATE_TABLES",
       side: "target",
       message: `The target role cannot create and use tables in schema ${s.name} (it needs USAGE and CREATE there).`,
-      fix: `Run as the schema's owner on the target: GRANT USAGE, CREATE ON SCHEMA ${sqlIdent(s.name)} TO ${sqlIdent(rows[0].role)};`,
+      fix: `Run as the schema's owner on the target: GRANT USAGE, CREATE ON SCHEMA ${sqlIdent(s.name)} TO ${sqlIdent(target.role)};`,
       sql: {
         side: "target",
         by: "owner",
-        statements: `GRANT USAGE, CREATE ON SCHEMA ${sqlIdent(s.name)} TO ${sqlIdent(rows[0].role)};`,
+        statements: `GRANT USAGE, CREATE ON SCHEMA ${sqlIdent(s.name)} TO ${sqlIdent(target.role)};`,
       },
     });
   }

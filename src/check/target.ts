@@ -40,7 +40,9 @@ export async function checkTarget(
   requireEmpty: boolean,
   findings: Findings,
 ): Promise<TargetState> {
-  const userTables = (await client.query(USER_TABLES_SQL, [SYSTEM_SCHEMAS])).rows.map(tableName);
+  const userTables = (
+    await client.query<{ schema: string; name: string }>(USER_TABLES_SQL, [SYSTEM_SCHEMAS])
+  ).rows.map(tableName);
   let migration: TargetState["migration"];
   const m = await readMigrationIfAny(client);
   if (m) {
@@ -90,7 +92,7 @@ export async function checkSourceLeftovers(
   target: TargetState,
   findings: Findings,
 ): Promise<void> {
-  const r = (await client.query(SOURCE_LEFTOVER_SQL)).rows[0];
+  const r = (await client.query<{ has_schema: boolean; triggers: number }>(SOURCE_LEFTOVER_SQL)).rows[0]!;
   if (!r.has_schema && r.triggers === 0) return;
   const owner = await readCaptureOwner(client);
   const ours = target.migration?.sameSource ? target.migration.token : undefined;

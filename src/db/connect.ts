@@ -4,7 +4,14 @@ import { type ConnInfo, type SslMode, tlsOptions } from "./conn-info.js";
 import { takeConnectionSlot } from "./connection-cap.js";
 import { sessionOpened } from "./open-sessions.js";
 import { driverFields, SQLSTATE } from "./sqlstate.js";
-import { BACKEND_STATE_SQL, probeFailure, probeVerdict, stallTimeoutMs, watchClient } from "./watchdog.js";
+import {
+  BACKEND_STATE_SQL,
+  type BackendStateRow,
+  probeFailure,
+  probeVerdict,
+  stallTimeoutMs,
+  watchClient,
+} from "./watchdog.js";
 
 export type Stage =
   | "check"
@@ -176,7 +183,7 @@ async function probeBackend(
       throw new Error("probe deadline");
     }
     probe = c;
-    const { rows } = await c.query(BACKEND_STATE_SQL, [pid]);
+    const { rows } = await c.query<BackendStateRow>(BACKEND_STATE_SQL, [pid]);
     return probeVerdict(rows[0]);
   };
   try {

@@ -38,9 +38,22 @@ select current_setting('max_connections')::int as max_connections,
        (select rolconnlimit from pg_roles where rolname = current_user) as role_limit,
        (select count(*) from pg_stat_activity where backend_type = 'client backend' and usename = current_user)::int - 1 as role_in_use`;
 
+/** A row of SLOTS_SQL: every count cast to int4, so numbers; the limits are -1 for none. */
+interface SlotsRow {
+  max_connections: number;
+  su_reserved: number;
+  reserved: number;
+  superuser: boolean;
+  in_use: number;
+  db_limit: number;
+  db_in_use: number;
+  role_limit: number;
+  role_in_use: number;
+}
+
 /** The free connection slots of the connected server for this role and database. */
 export async function connectionSlots(client: pg.ClientBase): Promise<ConnectionSlots> {
-  const r = (await client.query(SLOTS_SQL)).rows[0];
+  const r = (await client.query<SlotsRow>(SLOTS_SQL)).rows[0]!;
   const reserved = r.superuser ? 0 : r.su_reserved + r.reserved;
   const limits: [ConnectionSlots["limitedBy"], number][] = [
     ["server", r.max_connections - reserved - r.in_use],

@@ -153,9 +153,14 @@ export const BACKEND_STATE_SQL = `select state, wait_event_type, wait_event from
  * Reads the verdict from a probe's answer. The server answering with an error (no free slot,
  * say) proves it reachable: then the session is left alone.
  */
-export function probeVerdict(
-  row: { state: string | null; wait_event_type: string | null; wait_event: string | null } | undefined,
-): { alive: boolean; finding: string } {
+/** A row of BACKEND_STATE_SQL. */
+export interface BackendStateRow {
+  state: string | null;
+  wait_event_type: string | null;
+  wait_event: string | null;
+}
+
+export function probeVerdict(row: BackendStateRow | undefined): { alive: boolean; finding: string } {
   if (!row) return { alive: false, finding: "the server no longer has that session" };
   if (row.state === null) return { alive: true, finding: "the session's state is not visible" };
   if (row.state === "active" && row.wait_event_type !== "Client")

@@ -220,7 +220,7 @@ async function runPool(
 /** The stream deletes and inserts by key: without a valid unique index on exactly the key it cannot run. */
 async function requireKeyIndex(client: pg.ClientBase, table: TableRow): Promise<void> {
   if (table.keyColumns.length === 0) return;
-  const { rows } = await client.query(
+  const { rows } = await client.query<{ "?column?": number }>(
     `select 1 from pg_catalog.pg_index x
       where x.indrelid = to_regclass($1) and x.indisunique and x.indisvalid
         and x.indpred is null and x.indexprs is null and x.indnkeyatts = $3

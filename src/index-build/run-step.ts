@@ -24,6 +24,14 @@ select x.indisvalid as valid, x.indrelid = to_regclass($3) as same_table, pg_cat
   join pg_catalog.pg_index x on x.indexrelid = c.oid
  where n.nspname = $1 and c.relname = $2`;
 
+/** A row of FIND_INDEX (same_table: null when the relation does not exist). */
+interface FoundIndexRow {
+  valid: boolean;
+  same_table: boolean | null;
+  def: string;
+  constrained: boolean;
+}
+
 const HAS_CONSTRAINT =
   "select 1 from pg_catalog.pg_constraint where conrelid = to_regclass($1) and conname = $2";
 
@@ -48,7 +56,11 @@ export type Leftover = "none" | "reuse" | "drop";
  */
 export async function findLeftover(client: pg.ClientBase, step: BuildStep): Promise<Leftover> {
   const { item } = step;
-  const { rows } = await client.query(FIND_INDEX, [item.relationSchema, item.name, relationOf(item)]);
+  const { rows } = await client.query<FoundIndexRow>(FIND_INDEX, [
+    item.relationSchema,
+    item.name,
+    relationOf(item),
+  ]);
   const found = rows[0];
   if (!found) return "none";
   const expected = step.mode === "key-index" ? item.indexStatement! : splitSql(item.statement)[0]!;

@@ -52,7 +52,18 @@ export async function insertChunks(
  * builds overlap the other tables' copies, and the small tables fill the gaps at the end.
  */
 export async function lockNextChunk(client: pg.ClientBase): Promise<ChunkClaimRow | undefined> {
-  const { rows } = await client.query(
+  const { rows } = await client.query<{
+    table_id: number;
+    chunk_no: number;
+    schema_name: string;
+    table_name: string;
+    predicate: string | null;
+    root_schema: string;
+    root_name: string;
+    columns: StoredColumn[];
+    identity: string;
+    kind: string;
+  }>(
     `select c.table_id, c.chunk_no, c.schema_name, c.table_name, c.predicate,
             t.schema_name as root_schema, t.table_name as root_name, t.columns, t.identity, t.kind
        from pgferry.chunks c join pgferry.tables t on t.id = c.table_id

@@ -79,11 +79,13 @@ export async function readPostData(
 ): Promise<PostDataRow[]> {
   const { rows } =
     q.stage === "index"
-      ? await client.query(
+      ? await client.query<Record<string, unknown>>(
           "select * from pgferry.post_data where table_id = $1 and stage = 'index' and not done order by id",
           [q.tableId],
         )
-      : await client.query("select * from pgferry.post_data where stage = 'cutover' order by id");
+      : await client.query<Record<string, unknown>>(
+          "select * from pgferry.post_data where stage = 'cutover' order by id",
+        );
   return rows.map(toPostDataRow);
 }
 

@@ -42,7 +42,7 @@ export async function readTableProgress(client: pg.ClientBase): Promise<Record<s
       ? "extract(epoch from now() - t.beat_at)::float8 as beat_age"
       : "null::float8 as beat_age",
   ].join(", ");
-  return (await client.query(TABLES_SQL.replace("%EXTRA%", extra))).rows;
+  return (await client.query<Record<string, unknown>>(TABLES_SQL.replace("%EXTRA%", extra))).rows;
 }
 
 /** Bytes and rows per table over the chunks finished in the last `windowS` seconds. */
@@ -50,7 +50,16 @@ export async function readChunkRates(
   client: pg.ClientBase,
   windowS: number,
 ): Promise<Record<string, unknown>[]> {
-  return (await client.query(RATE_SQL, [windowS])).rows;
+  return (await client.query<Record<string, unknown>>(RATE_SQL, [windowS])).rows;
+}
+
+/** A row of readApplyState's query. */
+export interface ApplyStateRow {
+  position: string | null;
+  phase: string;
+  paused_reason: string | null;
+  migration_phase: string;
+  applier: boolean;
 }
 
 /**
@@ -61,17 +70,8 @@ export async function readApplyState(
   client: pg.ClientBase,
   tableId: number,
   appliers: readonly string[],
-): Promise<
-  | {
-      position: string | null;
-      phase: string;
-      paused_reason: string | null;
-      migration_phase: string;
-      applier: boolean;
-    }
-  | undefined
-> {
-  const { rows } = await client.query(
+): Promise<ApplyStateRow | undefined> {
+  const { rows } = await client.query<ApplyStateRow>(
     `select t.position, t.phase, t.paused_reason, m.phase as migration_phase,
             exists (select 1 from pg_stat_activity a
                      where a.datname = current_database() and a.application_name = any ($2::text[])

@@ -69,7 +69,7 @@ export function toTableRow(r: Record<string, unknown>): TableRow {
 /** Every replicated table, by id (the order ids were given) or by name. */
 export async function readTables(client: pg.ClientBase, order: "id" | "name" = "id"): Promise<TableRow[]> {
   const by = order === "id" ? "id" : "schema_name, table_name";
-  const { rows } = await client.query(`select * from pgferry.tables order by ${by}`);
+  const { rows } = await client.query<Record<string, unknown>>(`select * from pgferry.tables order by ${by}`);
   return rows.map(toTableRow);
 }
 
@@ -79,7 +79,7 @@ export async function readTable(
   id: number,
   lock?: "share",
 ): Promise<TableRow | undefined> {
-  const { rows } = await client.query(
+  const { rows } = await client.query<Record<string, unknown>>(
     `select * from pgferry.tables where id = $1${lock ? " for share" : ""}`,
     [id],
   );
@@ -196,7 +196,7 @@ export async function moveTable(
 
 /** Inside the caller's transaction: the next table still to plan, locked for this planner. */
 export async function claimPendingTable(client: pg.ClientBase): Promise<TableRow | undefined> {
-  const { rows } = await client.query(
+  const { rows } = await client.query<Record<string, unknown>>(
     `select * from pgferry.tables where phase = 'pending'
       order by bytes_estimate desc, id for update skip locked limit 1`,
   );

@@ -72,7 +72,7 @@ export async function applyTableWindow(
   const tgt = await onSide("target", () => s.write.get());
   const lock = opts.lock === "skip" ? "for update skip locked" : "for update";
   const res = (await onSide("target", () =>
-    tgt.query(
+    tgt.query<Record<string, unknown>>(
       `begin; ${opts.syncCommit ? "set local synchronous_commit = on;" : ""}
        ${lockAppliedTableSql(tableId, lock)}`,
     ),
@@ -219,7 +219,7 @@ async function readWindowHead(
   const only = t.kind === "partitioned" ? "" : "only ";
   try {
     const res = (await onSide("source", () =>
-      src.query(
+      src.query<FirstRead>(
         `begin isolation level repeatable read read only;
          lock table ${only}${relation(t)} in access share mode;
          select txid_current_snapshot()::text as q,

@@ -63,11 +63,11 @@ export async function locateOnSource(
   const where = byOid
     ? `c.oid = ${Math.trunc(t.sourceOid!)}`
     : `c.oid = to_regclass(${literal(qualified(t.schema, t.name))})`;
-  const { rows } = await source.query(
+  const { rows } = await source.query<Located>(
     `select n.nspname as schema, c.relname as name, ${columnsJsonSql("c.oid", major)} as columns
        from pg_class c join pg_namespace n on n.oid = c.relnamespace where ${where}`,
   );
-  return rows[0] ? (rows[0] as Located) : null;
+  return rows[0] ?? null;
 }
 
 export async function targetColumns(
@@ -75,11 +75,11 @@ export async function targetColumns(
   major: number,
   rel: { schema: string; name: string },
 ): Promise<StoredColumn[] | null> {
-  const { rows } = await target.query(
+  const { rows } = await target.query<{ ok: boolean; columns: StoredColumn[] }>(
     `select to_regclass(${literal(qualified(rel.schema, rel.name))}) is not null as ok,
             ${columnsJsonSql(`to_regclass(${literal(qualified(rel.schema, rel.name))})`, major)} as columns`,
   );
-  return rows[0]?.ok ? (rows[0].columns as StoredColumn[]) : null;
+  return rows[0]?.ok ? rows[0].columns : null;
 }
 
 /**

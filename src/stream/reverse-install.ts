@@ -50,11 +50,11 @@ export async function installReverseCapture(ctx: MigrationContext): Promise<stri
       for (const t of tables) {
         const leaves =
           t.kind === "partitioned"
-            ? (await tgt.query(LEAVES_SQL, [qualified(t.schema, t.name)])).rows.map((r) => ({
-                schema: r.schema as string,
-                name: r.name as string,
-                oid: Number(r.oid),
-              }))
+            ? (
+                await tgt.query<{ schema: string; name: string; oid: string }>(LEAVES_SQL, [
+                  qualified(t.schema, t.name),
+                ])
+              ).rows.map((r) => ({ schema: r.schema, name: r.name, oid: Number(r.oid) }))
             : [];
         await installTableCapture(
           tgt,

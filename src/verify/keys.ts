@@ -23,6 +23,9 @@ interface RowDigest {
   hash: string;
 }
 
+/** A row of digestSelect: kj (the key's JSON text), k0 … (each key column as text), h (the md5). */
+type DigestRow = Record<string, string>;
+
 /** Rows keyed by the key's JSON text (exact per type, independent of collation). */
 type Digests = Map<string, RowDigest>;
 
@@ -33,7 +36,7 @@ function digestSelect(t: VerifyTable): string {
   return `${keyJsonExpr(t)} as kj, ${keyTextColumns(t)}, md5(${rowTextExpr(t)}) as h`;
 }
 
-function collect(rows: Record<string, string>[], t: VerifyTable, into: Digests = new Map()): Digests {
+function collect(rows: DigestRow[], t: VerifyTable, into: Digests = new Map()): Digests {
   for (const r of rows) into.set(r["kj"]!, { key: t.key.map((_, i) => r[`k${i}`]!), hash: r["h"]! });
   return into;
 }
@@ -44,7 +47,7 @@ async function rangeDigests(
   range: KeyRangeAfterThrough,
 ): Promise<Digests> {
   const pred = rangePredicate(t, range);
-  const { rows } = await client.query(
+  const { rows } = await client.query<DigestRow>(
     `select ${digestSelect(t)} from ${fromClause(t)} where ${pred.sql}`,
     pred.params,
   );
@@ -59,7 +62,7 @@ async function keyDigests(
   const out: Digests = new Map();
   for (let i = 0; i < keys.length; i += BATCH) {
     const batch = keys.slice(i, i + BATCH);
-    const { rows } = await client.query(
+    const { rows } = await client.query<DigestRow>(
       `select ${digestSelect(t)} from ${keyBatchJoin(t)}`,
       keyBatchParams(t, batch),
     );
@@ -77,7 +80,8 @@ async function columnDigests(
   const cols = t.columns.map((c, i) => `${columnHashExpr(c)} as c${i}`).join(", ");
   const out = new Map<string, (string | null)[]>();
   for (let i = 0; i < keys.length; i += BATCH) {
-    const { rows } = await client.query(
+    // kj: the key's JSON text; c0 …: each column's md5, null for a null value.
+    const { rows } = await client.query<{ kj: string } & Record<string, string | null>>(
       `select ${keyJsonExpr(t)} as kj, ${cols} from ${keyBatchJoin(t)}`,
       keyBatchParams(t, keys.slice(i, i + BATCH)),
     );
