@@ -114,8 +114,54 @@ export function exactPattern(schema: string, name: string): string {
   return `${exactPart(schema)}.${exactPart(name)}`;
 }
 
+/** A word as a POSIX shell takes it: single-quoted whenever it needs to be. */
+function shellWord(value: string): string {
+  return /^[A-Za-z0-9_.,*-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
 /** `--exclude <pattern>` as a POSIX shell takes it: single-quoted whenever the pattern needs it. */
 export function excludeFlag(tables: readonly { schema: string; name: string }[]): string {
-  const value = tables.map((t) => exactPattern(t.schema, t.name)).join(",");
-  return `--exclude ${/^[A-Za-z0-9_.,*-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`}`;
+  return `--exclude ${shellWord(tables.map((t) => exactPattern(t.schema, t.name)).join(","))}`;
+}
+
+/** One table's name as an argument of a printed command (`pgferry tables add …`), shell-quoted. */
+export function tableArg(schema: string, name: string): string {
+  return shellWord(exactPattern(schema, name));
+}
+
+/**
+ * One table named exactly, `schema.table` (`pgferry tables add/remove`): the pattern syntax
+ * without wildcards, so a quoted part holds any character (`public."has.dot"`). Null when the
+ * text is not exactly two parts or uses a wildcard outside quotes.
+ */
+export function parseExactName(text: string): { schema: string; name: string } | null {
+  const parts: string[] = [];
+  let part = "";
+  let empty = true;
+  let i = 0;
+  const t = text.trim();
+  while (i < t.length) {
+    const ch = t[i]!;
+    if (ch === '"') {
+      const close = closingQuote(t, i + 1);
+      if (close <= i + 1) return null;
+      part += t.slice(i + 1, close).replace(/""/g, '"');
+      empty = false;
+      i = close + 1;
+    } else if (ch === ".") {
+      if (empty) return null;
+      parts.push(part);
+      part = "";
+      empty = true;
+      i++;
+    } else {
+      if (ch === "*" || ch === "?") return null;
+      part += ch;
+      empty = false;
+      i++;
+    }
+  }
+  if (empty) return null;
+  parts.push(part);
+  return parts.length === 2 ? { schema: parts[0]!, name: parts[1]! } : null;
 }

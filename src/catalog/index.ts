@@ -1,4 +1,12 @@
-export { exactPattern, excludeFlag, parsePatterns, type TableFilter, tableMatcher } from "./filter.js";
+export {
+  exactPattern,
+  excludeFlag,
+  parseExactName,
+  parsePatterns,
+  type TableFilter,
+  tableArg,
+  tableMatcher,
+} from "./filter.js";
 export { listForeignTables } from "./foreign-tables.js";
 export { type KeyRangeAfterThrough, type KeyValues, rangesFromBounds, WHOLE_KEY_RANGE } from "./key-range.js";
 export {

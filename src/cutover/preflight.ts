@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { assertCaptureOwner } from "../capture/index.js";
+import { tableArg } from "../catalog/index.js";
 import type { ConnInfo } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
 import {
@@ -129,13 +130,14 @@ export async function assertNoNewTables(target: pg.ClientBase, source: pg.Client
   const found = await newSourceTables(source, target);
   if (found.length === 0) return;
   const names = found.map((t) => `${t.schema}.${t.name}`);
+  const first = tableArg(found[0]!.schema, found[0]!.name);
   const list = `${names.slice(0, 10).join(", ")}${names.length > 10 ? `, and ${names.length - 10} more` : ""}`;
   throw new PgferryError(
     "NEW_TABLES",
     `${names.length} source table(s) the migration does not carry (created after it started): ${list}. The switch would leave them behind.`,
     {
       side: "source",
-      hint: `Bring them in with \`pgferry tables add ${names[0]}\`, or leave them out deliberately with \`pgferry tables remove ${names[0]}\` (or --exclude at start), then run cutover again.`,
+      hint: `Bring them in with \`pgferry tables add ${first}\`, or leave them out deliberately with \`pgferry tables remove ${first}\` (or --exclude at start), then run cutover again.`,
     },
   );
 }

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { assertCaptureOwner } from "../capture/index.js";
+import { tableArg } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
 import { connectionCap, serverMajor } from "../db/index.js";
 import { isRetryable, sleep } from "../db/retry.js";
@@ -307,7 +308,7 @@ export class ForwardStream {
       const name = tableName(t);
       if (this.newTables.has(name)) continue;
       this.newTables.add(name);
-      const message = `${name}: a new table on the source that the migration does not carry. Run \`pgferry tables add ${name}\` to migrate it, or \`pgferry tables remove ${name}\` to leave it out; the cutover refuses until then.`;
+      const message = `${name}: a new table on the source that the migration does not carry. Run \`pgferry tables add ${tableArg(t.schema, t.name)}\` to migrate it, or \`pgferry tables remove ${tableArg(t.schema, t.name)}\` to leave it out; the cutover refuses until then.`;
       this.ctx.emit({ type: "log", level: "warn", message, table: name });
       await onSide("target", () => recordEvent(tgt, "warn", "new-table", message, { table: name }));
     }

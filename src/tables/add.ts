@@ -10,7 +10,14 @@ import { applyPreData, dumpSchema, storePostData } from "../schema/index.js";
 import { nextTableId, readTables, recordEvent, setTablePosition } from "../state/index.js";
 import type { TablesOptions } from "./remove.js";
 import { dropUncarriedCapture, inOpenMigration } from "./scope-change.js";
-import { closeTables, openTables, parseTableName, storeExclude, type TablesSessions } from "./session.js";
+import {
+  closeTables,
+  openTables,
+  parseTableName,
+  storeExclude,
+  type TablesSessions,
+  tableKey,
+} from "./session.js";
 
 export interface AddOptions extends TablesOptions {
   /** Copy workers for the new tables' copy (default 2). */
@@ -33,13 +40,13 @@ const INDEXED = ["indexed", "streaming", "paused"];
 
 async function resolve(s: TablesSessions, names: readonly string[]) {
   const onSource = new Map(
-    (await listTables(s.source, await serverMajor(s.source))).map((t) => [`${t.schema}.${t.name}`, t]),
+    (await listTables(s.source, await serverMajor(s.source))).map((t) => [tableKey(t), t]),
   );
-  const carried = new Map((await readTables(s.target)).map((r) => [`${r.schema}.${r.name}`, r.phase]));
+  const carried = new Map((await readTables(s.target)).map((r) => [tableKey(r), r.phase]));
   const fresh: SourceTable[] = [];
   for (const raw of names) {
     const p = parseTableName(raw, "TABLE_NOT_FOUND");
-    const name = `${p.schema}.${p.name}`;
+    const name = tableKey(p);
     const phase = carried.get(name);
     if (phase !== undefined) {
       // An add cut short after its table was registered: its copy is finished below.
@@ -68,7 +75,7 @@ async function refuseExisting(target: pg.ClientBase, t: SourceTable): Promise<vo
     `select to_regclass(${literal(qualified(t.schema, t.name))}) is not null as ok`,
   );
   if (!rows[0]?.ok) return;
-  throw new PgferryError("SCHEMA_APPLY_FAILED", `The target already has a table ${t.schema}.${t.name}.`, {
+  throw new PgferryError("SCHEMA_APPLY_FAILED", `The target already has a table ${tableKey(t)}.`, {
     side: "target",
     hint: "It is not part of the migration (left by `pgferry tables remove`, or made by hand): drop or rename it on the target, then run `pgferry tables add` again.",
   });
@@ -86,7 +93,7 @@ async function addOne(
   t: SourceTable,
   opts: AddOptions,
 ): Promise<number> {
-  const name = `${t.schema}.${t.name}`;
+  const name = tableKey(t);
   const id = await nextTableId(s.target);
   const dump = await dumpSchema(ctx.source, {
     excludeTables: [],
@@ -160,7 +167,7 @@ export async function addTables(
     for (const t of fresh) await refuseExisting(s.target, t);
     // Leftovers of an add that died before registering its table would share the new id.
     await dropUncarriedCapture(ctx, s, opts);
-    for (const t of fresh) added.push({ name: `${t.schema}.${t.name}`, id: await addOne(ctx, s, t, opts) });
+    for (const t of fresh) added.push({ name: tableKey(t), id: await addOne(ctx, s, t, opts) });
     phase = s.phase;
   } finally {
     await closeTables(s);

@@ -1,8 +1,16 @@
+import { parseExactName } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
 import { PgferryError } from "../errors/index.js";
 import { deleteTables, newSourceTables, readTables, recordEvent, storedFilter } from "../state/index.js";
 import { dropUncarriedCapture, inOpenMigration } from "./scope-change.js";
-import { closeTables, openTables, parseTableName, storeExclude, type TablesSessions } from "./session.js";
+import {
+  closeTables,
+  openTables,
+  parseTableName,
+  storeExclude,
+  type TablesSessions,
+  tableKey,
+} from "./session.js";
 
 export interface TablesOptions {
   /** lock_timeout of each trigger install or drop on the source (default 3 s). */
@@ -30,14 +38,19 @@ async function resolve(
   s: TablesSessions,
   names: readonly string[],
 ): Promise<{ carried: Carried[]; others: string[] }> {
-  const byName = new Map((await readTables(s.target)).map((r) => [`${r.schema}.${r.name}`, r.id]));
-  const fresh = new Set((await newSourceTables(s.source, s.target)).map((t) => `${t.schema}.${t.name}`));
-  const excluded = new Set(storedFilter(s.options).exclude ?? []);
+  const byName = new Map((await readTables(s.target)).map((r) => [tableKey(r), r.id]));
+  const fresh = new Set((await newSourceTables(s.source, s.target)).map(tableKey));
+  const excluded = new Set(
+    (storedFilter(s.options).exclude ?? []).flatMap((p) => {
+      const t = parseExactName(p);
+      return t ? [tableKey(t)] : [];
+    }),
+  );
   const carried: Carried[] = [];
   const others: string[] = [];
   for (const raw of names) {
     const t = parseTableName(raw, "TABLE_NOT_MIGRATED");
-    const name = `${t.schema}.${t.name}`;
+    const name = tableKey(t);
     const id = byName.get(name);
     if (id !== undefined) carried.push({ id, name });
     else if (fresh.has(name) || excluded.has(name)) others.push(name);

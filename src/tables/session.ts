@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { assertCaptureOwner } from "../capture/index.js";
+import { exactPattern, parseExactName } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
@@ -71,19 +72,26 @@ export async function closeTables(s: TablesSessions): Promise<void> {
   await Promise.all([s.target.end().catch(() => {}), s.source.end().catch(() => {})]);
 }
 
-/** "schema.table" as given on the command line; a bare name is refused (exit 2). */
+/**
+ * "schema.table" as given on the command line, double quotes around a part that holds a dot
+ * or a quote (`public."has.dot"`, as `status` and the printed fixes write it); a bare name or a
+ * wildcard is refused (exit 2).
+ */
 export function parseTableName(
   name: string,
   code: "TABLE_NOT_MIGRATED" | "TABLE_NOT_FOUND",
 ): { schema: string; name: string } {
-  const i = name.indexOf(".");
-  if (i <= 0 || i === name.length - 1) {
-    throw new PgferryError(code, `Not a schema.table name: "${name}".`, {
-      side: "local",
-      hint: "Name tables as schema.table, e.g. public.orders.",
-    });
-  }
-  return { schema: name.slice(0, i), name: name.slice(i + 1) };
+  const parsed = parseExactName(name);
+  if (parsed) return parsed;
+  throw new PgferryError(code, `Not a schema.table name: ${JSON.stringify(name)}.`, {
+    side: "local",
+    hint: 'Name one table as schema.table, e.g. public.orders; double-quote a part that holds a dot or a quote: public."has.dot".',
+  });
+}
+
+/** A table's one spelling in the maps and the stored exclude list of the `tables` commands. */
+export function tableKey(t: { schema: string; name: string }): string {
+  return exactPattern(t.schema, t.name);
 }
 
 /** Locks the migration row in the caller's transaction and checks the phase again under it. */
@@ -93,16 +101,24 @@ export async function lockOpenMigration(target: pg.ClientBase): Promise<Record<s
   return m?.options ?? {};
 }
 
-/** migration.options with its exclude list changed: `tables remove` adds, `tables add` takes out. */
+/**
+ * migration.options with its exclude list changed: `tables remove` adds, `tables add` takes
+ * out. Both name tables by `tableKey`, which is a pattern matching exactly that table.
+ */
 export async function storeExclude(
   target: pg.ClientBase,
   options: Record<string, unknown>,
   change: { add?: readonly string[]; drop?: readonly string[] },
 ): Promise<void> {
   const current = Array.isArray(options["exclude"]) ? (options["exclude"] as unknown[]).map(String) : [];
+  // Compared as the table each pattern names exactly: `public.t` and `"public"."t"` are one.
+  const exact = (p: string) => {
+    const t = parseExactName(p);
+    return t ? tableKey(t) : null;
+  };
   const drop = new Set(change.drop ?? []);
-  const next = current.filter((p) => !drop.has(p));
-  // A name with a dot in it cannot be written as a pattern (schema.table): left out.
-  for (const n of change.add ?? []) if (!next.includes(n) && n.split(".").length === 2) next.push(n);
+  const next = current.filter((p) => !drop.has(exact(p) ?? ""));
+  const have = new Set(next.map(exact));
+  for (const key of change.add ?? []) if (!have.has(key)) next.push(key);
   await mergeMigrationOptions(target, { exclude: next.length > 0 ? next : null });
 }

@@ -115,8 +115,15 @@ describe.each(testPairs())("tables joining and leaving a running migration, Post
         return rows.length > 0;
       });
 
-      const added = await addTables(streamContext(source, target), ["rw.fresh"]);
-      expect(added.added.map((t) => t.name)).toEqual(["rw.fresh"]);
+      // A name with a dot and a quote in it, given as `status` and the printed fixes write it.
+      await asOwner(
+        source,
+        `create table rw."fresh.do""t" (id int primary key, v text);
+         insert into rw."fresh.do""t" select g, 'dot ' || g from generate_series(1, 200) g;`,
+      );
+      const added = await addTables(streamContext(source, target), ["rw.fresh", 'rw."fresh.do""t"']);
+      expect(added.added.map((t) => t.name)).toEqual(["rw.fresh", 'rw."fresh.do""t"']);
+      await asOwner(source, `update rw."fresh.do""t" set v = v || '+' where id % 10 = 0`);
       expect(added.copy).toBe("done");
       await waitCaughtUp(source, target);
       await fresh.stop();
@@ -192,16 +199,27 @@ describe.each(testPairs())("tables joining and leaving a running migration, Post
       );
       expect(m!.exclude).toEqual(["rw.uniq"]);
 
+      // A new table whose name holds a dot, left out deliberately: its exact pattern is stored,
+      // so the cutover no longer sees it as new.
+      await asOwner(source, `create table rw."late.one" (id int primary key)`);
+      const late = await removeTables(streamContext(source, target), ['rw."late.one"']);
+      expect(late.excluded).toEqual(['rw."late.one"']);
+      const [m2] = await asOwner<{ exclude: string[] }>(
+        target,
+        "select options->'exclude' as exclude from pgferry.migration",
+      );
+      expect(m2!.exclude).toEqual(["rw.uniq", 'rw."late.one"']);
+
       const stats = await writer.stop();
       expect(stats.errors).toEqual([]);
       await waitCaughtUp(source, target);
       const report = await verify(streamContext(source, target));
       expect(report.tables.map((t) => t.name)).not.toContain("rw.uniq");
       expect(report.identical).toBe(true);
-      await assertSameContents(source, target);
+      await assertSameContents(source, target, { exclude: ["rw.late.one"] });
       const done = await cutover(streamContext(source, target), { maxLagSeconds: 60, manualSwitch: true });
       expect(done.switchedAt).toBeInstanceOf(Date);
-      await assertSameContents(source, target);
+      await assertSameContents(source, target, { exclude: ["rw.late.one"] });
     } finally {
       await writer.stop();
       stop.abort();

@@ -1,5 +1,13 @@
+import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { exactPattern, excludeFlag, parsePatterns, tableMatcher } from "../../src/catalog/index.js";
+import {
+  exactPattern,
+  excludeFlag,
+  parseExactName,
+  parsePatterns,
+  tableArg,
+  tableMatcher,
+} from "../../src/catalog/index.js";
 
 const TABLES: [string, string][] = [
   ["public", "accounts"],
@@ -131,5 +139,33 @@ describe("parsePatterns", () => {
     const all = parsePatterns(ODD.map(([s, n]) => exactPattern(s, n)).join(","))!;
     expect(all).toHaveLength(ODD.length);
     expect(oddSelected(all)).toHaveLength(ODD.length);
+  });
+});
+
+describe("parseExactName (`pgferry tables add/remove`)", () => {
+  it("reads back every odd name exactPattern writes, and tableArg survives a POSIX shell", () => {
+    for (const [schema, name] of ODD) {
+      expect(parseExactName(exactPattern(schema, name))).toEqual({ schema, name });
+      const arg = tableArg(schema, name);
+      const word = execFileSync("sh", ["-c", `printf %s ${arg}`], { encoding: "utf8" });
+      expect(parseExactName(word)).toEqual({ schema, name });
+    }
+    expect(parseExactName("public.orders")).toEqual({ schema: "public", name: "orders" });
+    expect(parseExactName('"public"."orders"')).toEqual({ schema: "public", name: "orders" });
+  });
+
+  it("refuses a bare name, a wildcard, a third part, an empty part or an open quote", () => {
+    for (const bad of [
+      "orders",
+      "public.*",
+      "public.log_?",
+      "a.b.c",
+      ".t",
+      "s.",
+      'public."open',
+      'public.""',
+    ])
+      expect(parseExactName(bad), bad).toBeNull();
+    expect(parseExactName('public."log_*"')).toEqual({ schema: "public", name: "log_*" });
   });
 });
