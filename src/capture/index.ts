@@ -11,6 +11,7 @@ export {
 } from "./capture-sql.js";
 export {
   type CaptureTarget,
+  captureTargetOf,
   type FenceState,
   fenceState,
   type InstallOptions,

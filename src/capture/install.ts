@@ -61,6 +61,39 @@ export function rowImageOf(kind: "table" | "partitioned", columns: readonly stri
   return { columns: kind === "partitioned" ? columns : null };
 }
 
+/**
+ * The capture of one carried table, the same for prepare, `tables add` and the reverse
+ * stream: by its key columns, or, when it has no key (`identity` 'row'), by its whole row.
+ */
+export function captureTargetOf(
+  t: {
+    id: number;
+    schema: string;
+    name: string;
+    kind: "table" | "partitioned";
+    keyColumns: readonly string[];
+    identity: "key" | "row";
+    columns: readonly { name: string }[];
+  },
+  leaves: CaptureTarget["leaves"],
+): CaptureTarget {
+  return {
+    tableId: t.id,
+    schema: t.schema,
+    name: t.name,
+    keyColumns: t.keyColumns,
+    ...(t.identity === "row"
+      ? {
+          rowImage: rowImageOf(
+            t.kind,
+            t.columns.map((c) => c.name),
+          ),
+        }
+      : {}),
+    leaves,
+  };
+}
+
 export type FenceState = "up" | "down" | "absent";
 
 /** Whether pgferry.fence() on this side raises (the fence is up), is a no-op, or does not exist. */

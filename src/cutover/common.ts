@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { driverFields, isTransient, SQLSTATE } from "../db/index.js";
+import { fromDriverError } from "../db/index.js";
 import { isPgferryError, PgferryError, redact, userCodeError } from "../errors/index.js";
 import { CUTOVER_LOCK_KEY, readTables } from "../state/index.js";
 import type { VerifyReport } from "../verify/index.js";
@@ -38,21 +38,16 @@ export function describeVerifyFailure(report: VerifyReport): string {
   return `The final check found differences in ${bad.length} table(s): ${parts.join("; ")}.`;
 }
 
+/** A step's error as a PgferryError: the user's code named as theirs, the rest by db/'s one rule. */
 function asPgferryError(err: unknown, step: string): PgferryError {
   if (isPgferryError(err)) return err;
   const theirs = userCodeError(err, `step ${step}`);
   if (theirs) return theirs;
-  const e = driverFields(err);
-  const message = redact(e.message ?? String(err));
-  if (e.code === SQLSTATE.lockNotAvailable)
-    return new PgferryError("LOCK_TIMEOUT", message, { side: "target", cause: err });
-  if (isTransient(err)) return new PgferryError("CONNECTION_LOST", message, { cause: err });
-  if (step === "constraints-and-triggers" || step === "materialized-views") {
-    return new PgferryError("SCHEMA_APPLY_FAILED", message, { side: "target", cause: err });
-  }
-  if (e.code === SQLSTATE.insufficientPrivilege)
-    return new PgferryError("PERMISSION_DENIED", message, { cause: err });
-  return new PgferryError("INTERNAL", message, { cause: err });
+  const schema = step === "constraints-and-triggers" || step === "materialized-views";
+  return fromDriverError(err, {
+    side: schema ? "target" : undefined,
+    otherwise: schema ? "SCHEMA_APPLY_FAILED" : "INTERNAL",
+  });
 }
 
 /**

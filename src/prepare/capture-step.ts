@@ -2,9 +2,9 @@ import type pg from "pg";
 import {
   type CaptureOwner,
   type CaptureTarget,
+  captureTargetOf,
   installCaptureSchema,
   installTableCapture,
-  rowImageOf,
 } from "../capture/index.js";
 import { listTables } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
@@ -23,31 +23,17 @@ export interface CaptureStepOptions {
 async function captureTargets(source: pg.Client, target: pg.Client): Promise<CaptureTarget[]> {
   const rows = await readTables(target);
   const onSource = new Map(
-    (await listTables(source, await serverMajor(source))).map((t) => [`${t.schema}.${t.name}`, t]),
+    (await listTables(source, await serverMajor(source))).map((t) => [`${t.schema}\u0000${t.name}`, t]),
   );
   return rows.map((r) => {
-    const t = onSource.get(`${r.schema}.${r.name}`);
+    const t = onSource.get(`${r.schema}\u0000${r.name}`);
     if (!t) {
       throw new PgferryError("DDL_DETECTED", `Table ${r.schema}.${r.name} no longer exists on the source.`, {
         side: "source",
         hint: "It was dropped or renamed after `pgferry start` began: run `pgferry cleanup` and start over.",
       });
     }
-    return {
-      tableId: r.id,
-      schema: r.schema,
-      name: r.name,
-      keyColumns: r.keyColumns,
-      ...(r.identity === "row"
-        ? {
-            rowImage: rowImageOf(
-              r.kind,
-              r.columns.map((c) => c.name),
-            ),
-          }
-        : {}),
-      leaves: t.leaves,
-    };
+    return captureTargetOf(r, t.leaves);
   });
 }
 

@@ -8,6 +8,7 @@ import {
   readStartLiveness,
   readTableProgress,
 } from "../state/index.js";
+import { COPIED_PHASES, CUT_OVER_PHASES } from "../state/phases.js";
 import { readFences, readOperation } from "./operation-status.js";
 import { readReverse } from "./reverse-status.js";
 import type { StatusReport, TableStatus } from "./status-model.js";
@@ -24,7 +25,7 @@ function numOrNull(v: unknown): number | null {
   return v === null || v === undefined ? null : Number(v);
 }
 
-const COPIED = new Set(["copied", "indexing", "indexed", "streaming", "paused"]);
+const COPIED = new Set<string>(COPIED_PHASES);
 
 function tableStatus(r: Record<string, unknown>): TableStatus {
   const copied = COPIED.has(r["phase"] as string);
@@ -125,11 +126,11 @@ export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
   if (fences) report.fences = fences;
   const operation = await readOperation(client, m, fences);
   if (operation) report.operation = operation;
-  if (CUT_OVER.includes(m.phase)) afterSwitch(report, await readReverse(client, m));
+  if (CUT_OVER.has(m.phase)) afterSwitch(report, await readReverse(client, m));
   return report;
 }
 
-const CUT_OVER = ["switched", "rolled-back"];
+const CUT_OVER = new Set<string>(CUT_OVER_PHASES);
 
 /**
  * After the switch the forward stream is over: its lag (the age of the last source heartbeat

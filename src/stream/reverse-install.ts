@@ -1,11 +1,11 @@
 import type pg from "pg";
 import {
+  captureTargetOf,
   type DropOptions,
   dropCaptureObjects,
   dropTriggers,
   installCaptureSchema,
   installTableCapture,
-  rowImageOf,
 } from "../capture/index.js";
 import type { MigrationContext } from "../context.js";
 import { connect, qualified, withTransaction } from "../db/index.js";
@@ -56,29 +56,11 @@ export async function installReverseCapture(ctx: MigrationContext): Promise<stri
                 ])
               ).rows.map((r) => ({ schema: r.schema, name: r.name, oid: Number(r.oid) }))
             : [];
-        await installTableCapture(
-          tgt,
-          {
-            tableId: t.id,
-            schema: t.schema,
-            name: t.name,
-            keyColumns: t.keyColumns,
-            ...(t.identity === "row"
-              ? {
-                  rowImage: rowImageOf(
-                    t.kind,
-                    t.columns.map((c) => c.name),
-                  ),
-                }
-              : {}),
-            leaves,
-          },
-          {
-            signal: ctx.signal,
-            onWait: (waiters, attempt) =>
-              ctx.emit({ type: "lock:wait", table: `${t.schema}.${t.name}`, attempt, waiters }),
-          },
-        );
+        await installTableCapture(tgt, captureTargetOf(t, leaves), {
+          signal: ctx.signal,
+          onWait: (waiters, attempt) =>
+            ctx.emit({ type: "lock:wait", table: `${t.schema}.${t.name}`, attempt, waiters }),
+        });
       }
       const { rows } = await tgt.query<{ s: string }>("select txid_current_snapshot()::text as s");
       const start = rows[0]!.s;

@@ -9,6 +9,7 @@ import { changesAfter } from "../positions/index.js";
 import {
   advanceIdleTables,
   ensureControlSchema,
+  INDEXED_PHASES,
   moveMigration,
   newSourceTables,
   phasesExcept,
@@ -32,6 +33,8 @@ import { onSide, Session } from "./sessions.js";
 import { readStreamTables, tableName } from "./table-state.js";
 import { FORWARD_MIGRATION_PHASES, type ResolvedStreamOptions, type StreamTable } from "./types.js";
 import { streamFailed, TableQueue, WorkerPool } from "./worker-pool.js";
+
+const INDEXED = new Set<string>(INDEXED_PHASES);
 
 const PAUSED_RECHECK_MS = 10_000;
 /** Idle tables' positions (and so their lag) move forward at most this often. */
@@ -336,9 +339,7 @@ export class ForwardStream {
   }
 
   private async measure(): Promise<void> {
-    const counted = this.tables.filter(
-      (t) => t.position && ["indexed", "streaming", "paused"].includes(t.phase),
-    );
+    const counted = this.tables.filter((t) => t.position && INDEXED.has(t.phase));
     const src = await onSide("source", () => this.read.get());
     const pending = await onSide("source", () => countPending(src, counted));
     const logBytes = await onSide("source", () => changeLogBytes(src));

@@ -64,7 +64,5 @@ export function resolveOptions(opts: StreamOptions = {}): ResolvedStreamOptions 
   return out;
 }
 
-/** Table phases the stream applies windows to. */
-export const STREAM_PHASES = ["indexed", "streaming"] as const;
 /** Migration phases during which the forward stream runs. */
 export const FORWARD_MIGRATION_PHASES = ["preparing", "copying", "indexing", "streaming"] as const;

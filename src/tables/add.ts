@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { installTableCapture, rowImageOf } from "../capture/index.js";
+import { captureTargetOf, installTableCapture } from "../capture/index.js";
 import { listTables, type SourceTable } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
 import { runCopy } from "../copy/index.js";
@@ -7,7 +7,7 @@ import { DDL_LOCK_TIMEOUT_MS, ident, literal, qualified, serverMajor } from "../
 import { PgferryError } from "../errors/index.js";
 import { insertTables } from "../prepare/index.js";
 import { applyPreData, dumpSchema, storePostData } from "../schema/index.js";
-import { nextTableId, readTables, recordEvent, setTablePosition } from "../state/index.js";
+import { INDEXED_PHASES, nextTableId, readTables, recordEvent, setTablePosition } from "../state/index.js";
 import type { TablesOptions } from "./remove.js";
 import { dropUncarriedCapture, inOpenMigration } from "./scope-change.js";
 import {
@@ -36,7 +36,7 @@ export interface AddResult {
 }
 
 /** Table phases that mean the table's copy and index are done. */
-const INDEXED = ["indexed", "streaming", "paused"];
+const INDEXED = new Set<string>(INDEXED_PHASES);
 
 async function resolve(s: TablesSessions, names: readonly string[]) {
   const onSource = new Map(
@@ -50,7 +50,7 @@ async function resolve(s: TablesSessions, names: readonly string[]) {
     const phase = carried.get(name);
     if (phase !== undefined) {
       // An add cut short after its table was registered: its copy is finished below.
-      if (INDEXED.includes(phase)) {
+      if (INDEXED.has(phase)) {
         throw new PgferryError(
           "TABLE_ALREADY_MIGRATED",
           `${name} is already part of the migration (${phase}).`,
@@ -104,21 +104,10 @@ async function addOne(
   for (const w of dump.warnings ?? []) ctx.emit({ type: "log", level: "warn", message: w, table: name });
   await installTableCapture(
     s.source,
-    {
-      tableId: id,
-      schema: t.schema,
-      name: t.name,
-      keyColumns: t.key?.columns ?? [],
-      ...(t.key
-        ? {}
-        : {
-            rowImage: rowImageOf(
-              t.kind,
-              t.columns.map((c) => c.name),
-            ),
-          }),
-      leaves: t.leaves,
-    },
+    captureTargetOf(
+      { ...t, id, keyColumns: t.key?.columns ?? [], identity: t.key ? "key" : "row" },
+      t.leaves,
+    ),
     {
       skipApplySessions: false,
       lockTimeoutMs: opts.lockTimeoutMs ?? DDL_LOCK_TIMEOUT_MS,
