@@ -25,38 +25,53 @@ function badPattern(pattern: string, why: string): PgferryError {
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
-/** Splits a pattern on its unquoted dots into regex bodies. */
-function parseParts(pattern: string): Part[] {
-  const parts: Part[] = [];
-  let body = "";
-  let empty = true;
+/** A run of a pattern's part: quoted (literal, `""` already undone) or not (wildcards live). */
+interface Run {
+  text: string;
+  quoted: boolean;
+}
+
+/** Splits a pattern on its unquoted dots into parts made of runs; a string says what is wrong. */
+function splitParts(pattern: string): Run[][] | string {
+  const parts: Run[][] = [];
+  let runs: Run[] = [];
   let i = 0;
   const text = pattern.trim();
   while (i < text.length) {
     const ch = text[i]!;
     if (ch === '"') {
       const close = closingQuote(text, i + 1);
-      if (close < 0) throw badPattern(pattern, "a double quote is not closed");
-      if (close === i + 1) throw badPattern(pattern, "an empty quoted name");
-      body += escapeRegex(text.slice(i + 1, close).replace(/""/g, '"'));
-      empty = false;
+      if (close < 0) return "a double quote is not closed";
+      if (close === i + 1) return "an empty quoted name";
+      runs.push({ text: text.slice(i + 1, close).replace(/""/g, '"'), quoted: true });
       i = close + 1;
     } else if (ch === ".") {
-      if (empty) throw badPattern(pattern, "an empty part");
-      parts.push(body);
-      body = "";
-      empty = true;
+      if (runs.length === 0) return "an empty part";
+      parts.push(runs);
+      runs = [];
       i++;
     } else {
-      body += ch === "*" ? ".*" : ch === "?" ? "." : escapeRegex(ch);
-      empty = false;
+      runs.push({ text: ch, quoted: false });
       i++;
     }
   }
-  if (empty) throw badPattern(pattern, parts.length === 0 ? "it is empty" : "an empty part");
-  parts.push(body);
-  if (parts.length > 2) throw badPattern(pattern, "more than one unquoted dot (quote a name that holds one)");
+  if (runs.length === 0) return parts.length === 0 ? "it is empty" : "an empty part";
+  parts.push(runs);
   return parts;
+}
+
+/** A pattern's parts as regex bodies: quoted runs literal, `*` and `?` wildcards outside them. */
+function parseParts(pattern: string): Part[] {
+  const parts = splitParts(pattern);
+  if (typeof parts === "string") throw badPattern(pattern, parts);
+  if (parts.length > 2) throw badPattern(pattern, "more than one unquoted dot (quote a name that holds one)");
+  return parts.map((runs) =>
+    runs
+      .map((r) =>
+        r.quoted ? escapeRegex(r.text) : r.text === "*" ? ".*" : r.text === "?" ? "." : escapeRegex(r.text),
+      )
+      .join(""),
+  );
 }
 
 /** Index of the quote closing the quoted run that starts at `from`, or -1. */
@@ -135,33 +150,9 @@ export function tableArg(schema: string, name: string): string {
  * text is not exactly two parts or uses a wildcard outside quotes.
  */
 export function parseExactName(text: string): { schema: string; name: string } | null {
-  const parts: string[] = [];
-  let part = "";
-  let empty = true;
-  let i = 0;
-  const t = text.trim();
-  while (i < t.length) {
-    const ch = t[i]!;
-    if (ch === '"') {
-      const close = closingQuote(t, i + 1);
-      if (close <= i + 1) return null;
-      part += t.slice(i + 1, close).replace(/""/g, '"');
-      empty = false;
-      i = close + 1;
-    } else if (ch === ".") {
-      if (empty) return null;
-      parts.push(part);
-      part = "";
-      empty = true;
-      i++;
-    } else {
-      if (ch === "*" || ch === "?") return null;
-      part += ch;
-      empty = false;
-      i++;
-    }
-  }
-  if (empty) return null;
-  parts.push(part);
-  return parts.length === 2 ? { schema: parts[0]!, name: parts[1]! } : null;
+  const parts = splitParts(text);
+  if (typeof parts === "string" || parts.length !== 2) return null;
+  if (parts.some((runs) => runs.some((r) => !r.quoted && (r.text === "*" || r.text === "?")))) return null;
+  const [schema, name] = parts.map((runs) => runs.map((r) => r.text).join("")) as [string, string];
+  return { schema, name };
 }
