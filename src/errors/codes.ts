@@ -160,11 +160,11 @@ export const ERROR_CODES = {
   },
   TABLE_NOT_MIGRATED: {
     exit: 2,
-    hint: "Name tables as schema.table, as `pgferry status` lists them.",
+    hint: 'Name tables as schema.table, as `pgferry status` lists them; double-quote a part that holds a dot or a quote: public."has.dot".',
   },
   TABLE_NOT_FOUND: {
     exit: 2,
-    hint: "Name a table of the source as schema.table (a partitioned table by its root, not a partition).",
+    hint: 'Name a table of the source as schema.table (a partitioned table by its root, not a partition); double-quote a part that holds a dot or a quote: public."has.dot".',
   },
   TABLE_ALREADY_MIGRATED: {
     exit: 2,

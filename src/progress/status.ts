@@ -1,6 +1,8 @@
 import type pg from "pg";
 import { PgferryError } from "../errors/index.js";
 import {
+  COPIED_PHASES,
+  CUT_OVER_PHASES,
   controlColumns,
   readChunkRates,
   readMigrationIfAny,
@@ -8,7 +10,6 @@ import {
   readStartLiveness,
   readTableProgress,
 } from "../state/index.js";
-import { COPIED_PHASES, CUT_OVER_PHASES } from "../state/phases.js";
 import { readFences, readOperation } from "./operation-status.js";
 import { readReverse } from "./reverse-status.js";
 import type { StatusReport, TableStatus } from "./status-model.js";

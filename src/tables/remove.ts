@@ -57,7 +57,7 @@ async function resolve(
     else
       throw new PgferryError("TABLE_NOT_MIGRATED", `${name} is not a table of this migration.`, {
         side: "local",
-        hint: "Name tables as schema.table, as `pgferry status` lists them.",
+        hint: 'Name tables as schema.table, as `pgferry status` lists them; double-quote a part that holds a dot or a quote: public."has.dot".',
       });
   }
   return { carried, others };

@@ -74,7 +74,7 @@ export async function closeTables(s: TablesSessions): Promise<void> {
 
 /**
  * "schema.table" as given on the command line, double quotes around a part that holds a dot
- * or a quote (`public."has.dot"`, as `status` and the printed fixes write it); a bare name or a
+ * or a quote (`public."has.dot"`, as `--exclude` patterns and the printed fixes write it); a bare name or a
  * wildcard is refused (exit 2).
  */
 export function parseTableName(

@@ -48,6 +48,13 @@ interface Urls {
 
 const CASES: Case[] = [
   {
+    name: "a wildcard where `tables remove` wants one table",
+    args: (u) => ["tables", "remove", "public.*", "--source", u.refused, "--target", u.refused],
+    exit: 2,
+    error: /^error TABLE_NOT_MIGRATED: Not a schema\.table name: "public\.\*"\.$/,
+    hint: /double-quote a part that holds a dot/,
+  },
+  {
     name: "an unknown flag",
     args: (u) => ["check", "--source", u.source, "--target", u.target, "--bogus"],
     exit: 2,
