@@ -191,6 +191,13 @@ export function rowCaptureFunctionSql(
  * pgferry.fence(). The DDL sessions' case is an event trigger writing into a captured table
  * (a DDL audit log): pgferry's own DDL on the fenced source fires it (issue 12). Unset,
  * current_setting gives NULL: hence the coalesce, or the test would be NULL and let writes pass.
+ *
+ * When pgferry.fence() returns, the write goes on into the live body below and is logged. It
+ * returns while the fence is up only for the sessions that already left above; otherwise it
+ * means the fence came down while this call ran: a call that began under the fenced body
+ * can reach pgferry.fence() after the lowering committed, and sees the no-op. Returning here
+ * instead (as this guard once did) committed that write unlogged: lost at the next window
+ * (test/integration/fence.test.ts, "loses no write while the fence goes up and down").
  */
 export const FENCE_GUARD = `
   ${FENCED_MARK}
@@ -198,7 +205,6 @@ export const FENCE_GUARD = `
      or not ${DDL_SESSION_TEST} then
     ${SKIP_APPLY}
     perform pgferry.fence();
-    return null;
   end if;`;
 
 export const TRIGGER_NAMES = {

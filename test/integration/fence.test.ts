@@ -105,6 +105,72 @@ describe.each(sources)("the write fence, PostgreSQL %i source", (major) => {
     }
   });
 
+  it("logs a write that meets a fenced body after pgferry.fence() was lowered (the race at the fence's fall)", async () => {
+    // A writer whose trigger call began under the fenced body can reach its guard's
+    // pgferry.fence() after the lowering committed: fence() then passes. What it sees is this
+    // state, made here by lowering fence() alone: the write must fall through and be logged.
+    const db = await capturedSource(major);
+    const app = await appSession(db);
+    const pgferry = await connect(parseConnUrl(db.url, "source"), { stage: "cutover" });
+    try {
+      await raiseFence(pgferry, "source");
+      expect(await sqlState(app.query("insert into public.items values (2, 'two')"))).toBe("25006");
+      await asOwner(
+        db,
+        "create or replace function pgferry.fence() returns void language plpgsql as $fn$ begin end $fn$",
+      );
+      await app.query("insert into public.items values (3, 'three')");
+      await app.query("update public.items set note = 'one!' where id = 1");
+      expect(await asOwner(db, "select op, key from pgferry.changes where tbl = 1 order by ctid")).toEqual([
+        { op: "I", key: { id: 3 } },
+        { op: "U", key: { id: 1 } },
+      ]);
+    } finally {
+      await app.end();
+      await pgferry.end();
+    }
+  });
+
+  it("loses no write while the fence goes up and down under writers", async () => {
+    const db = await capturedSource(major);
+    const pgferry = await connect(parseConnUrl(db.url, "source"), { stage: "cutover" });
+    const committed: number[] = [];
+    let writing = true;
+    const writer = async (first: number) => {
+      const c = await appSession(db);
+      try {
+        for (let id = first; writing; id += 2) {
+          const code = await sqlState(c.query("insert into public.items values ($1, 'w')", [id]));
+          if (code === undefined) committed.push(id);
+          else expect(code).toBe("25006");
+        }
+      } finally {
+        await c.end();
+      }
+    };
+    const writers = [writer(1000), writer(1001)];
+    try {
+      for (let i = 0; i < 40; i++) {
+        await raiseFence(pgferry, "source");
+        await lowerFence(pgferry);
+      }
+    } finally {
+      writing = false;
+      await Promise.all(writers);
+      await pgferry.end();
+    }
+    const logged = new Set(
+      (
+        await asOwner<{ id: number }>(
+          db,
+          "select (key->>'id')::int as id from pgferry.changes where tbl = 1 and op = 'I'",
+        )
+      ).map((r) => r.id),
+    );
+    expect(committed.length).toBeGreaterThan(0);
+    expect(committed.filter((id) => !logged.has(id))).toEqual([]);
+  });
+
   it("drains: waits for transactions that wrote (or hold a write lock) before the fence", async () => {
     const db = await capturedSource(major);
     const wrote = await appSession(db);
