@@ -146,7 +146,7 @@ function reportExtension(
       code: "EXTENSION_MISSING",
       side: "target",
       message: `Extension ${e.name} (${e.version}, installed on the source) is not available on the target server.`,
-      fix: `Install the ${e.name} package on the target server (or choose a service that offers it); if the application does not use it, drop it on the source: DROP EXTENSION ${sqlIdent(e.name)};`,
+      fix: `Install the ${e.name} package on the target server (or choose a service that offers it); if the application does not use it, drop it on the source, as its owner: DROP EXTENSION ${sqlIdent(e.name)};`,
     });
     return;
   }

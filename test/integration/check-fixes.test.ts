@@ -110,3 +110,27 @@ describe.each(testPairs())("check's fixes, run as printed, $source → $target",
     await assertSameContents(source, target);
   });
 });
+
+// adminpack ships with PostgreSQL up to 16 and is gone from 17: on such a pair the source has
+// an extension the target cannot offer, and the fix's fallback (drop it) must work as printed.
+const acrossAdminpack = testPairs().filter((p) => p.source < 17 && p.target >= 17);
+describe.each(acrossAdminpack)("check's fix for an extension the target lacks, $source → $target", (pair) => {
+  it(`${pairLabel(pair)}: EXTENSION_MISSING, then the extension dropped on the source as printed`, async () => {
+    const [source, target] = await Promise.all([sourceDb(pair.source), targetDb(pair.target)]);
+    await asSuperuser(source, "create extension adminpack");
+    await asOwner(
+      source,
+      "create table public.kept (id int primary key); insert into public.kept values (1), (2)",
+    );
+    const before = await check(source, target);
+    const missing = blockers(before).filter((f) => f.code === "EXTENSION_MISSING");
+    expect(missing.map((f) => f.message)).toEqual([expect.stringContaining("adminpack")]);
+    const sql = printedSql(missing[0]!.fix);
+    expect(sql).toMatch(/^DROP EXTENSION "?adminpack"?;$/);
+    // The extension's owner (the administrator who created it) runs it.
+    await asSuperuser(source, sql);
+    expect(blockers(await check(source, target))).toEqual([]);
+    expect((await start(source, target)).outcome).toBe("indexed");
+    await assertSameContents(source, target);
+  });
+});
