@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { MigrationContext } from "../context.js";
 import { connect } from "../db/index.js";
 import { isRetryable, sleep } from "../db/retry.js";
-import { PgferryError } from "../errors/index.js";
+import { PgferryError, redact } from "../errors/index.js";
 import { changesAfter } from "../positions/index.js";
 import { type MigrationRow, migrationToken, readMigration, recordReverseRound } from "../state/index.js";
 import { cleanupLog } from "./monitor.js";
@@ -373,7 +373,7 @@ function streamFailedReverse(err: unknown): PgferryError {
   if (err instanceof PgferryError) return err;
   return new PgferryError(
     "STREAM_FAILED",
-    `Streaming back to the source failed: ${(err as Error)?.message ?? String(err)}`,
+    `Streaming back to the source failed: ${redact((err as Error)?.message ?? String(err))}`,
     {
       cause: err,
       hint: "Fix the cause shown, then run the rollback (or cutover's reverse stream) again; it resumes from the positions on the source.",

@@ -93,7 +93,8 @@ async function addOne(
   t: SourceTable,
   opts: AddOptions,
 ): Promise<number> {
-  const name = tableKey(t);
+  // As the copy and stream stages name it in progress and events; tableKey for the exclude list.
+  const name = `${t.schema}.${t.name}`;
   const id = await nextTableId(s.target);
   const dump = await dumpSchema(ctx.source, {
     excludeTables: [],
@@ -124,7 +125,7 @@ async function addOne(
     const map = await insertTables(s.target, [t], id);
     await setTablePosition(s.target, id, position);
     await storePostData(s.target, dump, map);
-    await storeExclude(s.target, options, { drop: [name] });
+    await storeExclude(s.target, options, { drop: [tableKey(t)] });
     await recordEvent(s.target, "info", "table-added", `${name}: added to the migration.`, {
       table: name,
       id,

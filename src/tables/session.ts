@@ -119,6 +119,10 @@ export async function storeExclude(
   const drop = new Set(change.drop ?? []);
   const next = current.filter((p) => !drop.has(exact(p) ?? ""));
   const have = new Set(next.map(exact));
-  for (const key of change.add ?? []) if (!have.has(key)) next.push(key);
+  for (const key of change.add ?? []) {
+    if (have.has(key)) continue;
+    next.push(key);
+    have.add(key);
+  }
   await mergeMigrationOptions(target, { exclude: next.length > 0 ? next : null });
 }
