@@ -3,12 +3,11 @@ import { openSessions } from "../db/open-sessions.js";
 import { ERROR_CODES } from "../errors/index.js";
 import type { PgferryEvent } from "../progress/events.js";
 import type { StatusReport } from "../progress/status-model.js";
-import { INDEXED_PHASES, MIGRATION_PHASES, TABLE_PHASES } from "../state/phases.js";
+import { INDEXED_PHASES, MIGRATION_PHASES, phaseIn, TABLE_PHASES } from "../state/phases.js";
 
 /** Every migration phase ("none": no migration), so each has a series (0 or 1) from the first scrape on. */
 export const PHASES = ["none", ...MIGRATION_PHASES] as const;
 /** A table's keys and indexes are built once it has reached one of these. */
-const INDEXED = new Set<string>(INDEXED_PHASES);
 /** Window durations: a small window takes milliseconds, a cut backlog window seconds. */
 const WINDOW_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -217,7 +216,7 @@ export class MonitorMetrics {
     this.chunksPlanned.set(s.copy.chunksTotal);
     this.copyRate.set(s.copy.bytesPerSecond);
     known(this.copyEta, s.copy.etaSeconds);
-    this.indexDone.set(s.tables.filter((t) => INDEXED.has(t.phase)).length);
+    this.indexDone.set(s.tables.filter((t) => phaseIn(INDEXED_PHASES, t.phase)).length);
     this.indexPlanned.set(s.tables.length);
     this.changeRate.set(s.stream.changesPerSecond);
     known(this.pending, s.pendingChanges);

@@ -4,6 +4,7 @@ import {
   COPIED_PHASES,
   CUT_OVER_PHASES,
   controlColumns,
+  phaseIn,
   readChunkRates,
   readMigrationIfAny,
   readShownEvents,
@@ -26,10 +27,8 @@ function numOrNull(v: unknown): number | null {
   return v === null || v === undefined ? null : Number(v);
 }
 
-const COPIED = new Set<string>(COPIED_PHASES);
-
 function tableStatus(r: Record<string, unknown>): TableStatus {
-  const copied = COPIED.has(r["phase"] as string);
+  const copied = phaseIn(COPIED_PHASES, r["phase"] as string);
   const rowsDone = copied ? num(r["rows_done"]) : num(r["chunk_rows"]);
   const bytesDone = copied ? num(r["bytes_done"]) : num(r["chunk_bytes"]);
   const t: TableStatus = {
@@ -127,11 +126,9 @@ export async function readStatus(client: pg.ClientBase): Promise<StatusReport> {
   if (fences) report.fences = fences;
   const operation = await readOperation(client, m, fences);
   if (operation) report.operation = operation;
-  if (CUT_OVER.has(m.phase)) afterSwitch(report, await readReverse(client, m));
+  if (phaseIn(CUT_OVER_PHASES, m.phase)) afterSwitch(report, await readReverse(client, m));
   return report;
 }
-
-const CUT_OVER = new Set<string>(CUT_OVER_PHASES);
 
 /**
  * After the switch the forward stream is over: its lag (the age of the last source heartbeat

@@ -40,6 +40,7 @@ export {
   INDEXED_PHASES,
   MIGRATION_PHASES,
   type MigrationPhase,
+  phaseIn,
   TABLE_PHASES,
   type TablePhase,
 } from "./phases.js";

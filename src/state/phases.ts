@@ -37,3 +37,8 @@ export const INDEXED_PHASES: readonly TablePhase[] = ["indexed", "streaming", "p
 export const APPLIED_PHASES: readonly TablePhase[] = ["indexed", "streaming"];
 /** Migration phases after the switch; status shows them as every streamed table's phase too. */
 export const CUT_OVER_PHASES: readonly MigrationPhase[] = ["switched", "rolled-back"];
+
+/** Whether a phase read as a plain string (a row, a report) is one of `phases`. */
+export function phaseIn(phases: readonly string[], phase: string | null | undefined): boolean {
+  return phase !== null && phase !== undefined && phases.includes(phase);
+}

@@ -12,6 +12,7 @@ import {
   INDEXED_PHASES,
   moveMigration,
   newSourceTables,
+  phaseIn,
   phasesExcept,
   readMigration,
   recordEvent,
@@ -33,8 +34,6 @@ import { onSide, Session } from "./sessions.js";
 import { readStreamTables, tableName } from "./table-state.js";
 import { FORWARD_MIGRATION_PHASES, type ResolvedStreamOptions, type StreamTable } from "./types.js";
 import { streamFailed, TableQueue, WorkerPool } from "./worker-pool.js";
-
-const INDEXED = new Set<string>(INDEXED_PHASES);
 
 const PAUSED_RECHECK_MS = 10_000;
 /** Idle tables' positions (and so their lag) move forward at most this often. */
@@ -147,7 +146,7 @@ export class ForwardStream {
     const m = await readMigration(tgt);
     if (!m)
       throw new PgferryError("NOT_PREPARED", "There is no migration on this target.", { side: "target" });
-    if (!(FORWARD_MIGRATION_PHASES as readonly string[]).includes(m.phase)) return false;
+    if (!phaseIn(FORWARD_MIGRATION_PHASES, m.phase)) return false;
     const src = await onSide("source", () => this.read.get());
     this.token = m.token;
     // Another migration's log would lack changes, and this stream would trim it under it.
@@ -213,7 +212,7 @@ export class ForwardStream {
   private async round(queue: TableQueue): Promise<boolean> {
     const tgt = await onSide("target", () => this.write.get());
     const m = await onSide("target", () => readMigration(tgt));
-    if (!m || !(FORWARD_MIGRATION_PHASES as readonly string[]).includes(m.phase)) return false;
+    if (!m || !phaseIn(FORWARD_MIGRATION_PHASES, m.phase)) return false;
     this.tables = await onSide("target", () => readStreamTables(tgt));
     const active = this.tables.filter(
       (t) => (t.phase === "indexed" || t.phase === "streaming") && t.position,
@@ -311,7 +310,8 @@ export class ForwardStream {
       const name = tableName(t);
       if (this.newTables.has(name)) continue;
       this.newTables.add(name);
-      const message = `${name}: a new table on the source that the migration does not carry. Run \`pgferry tables add ${tableArg(t.schema, t.name)}\` to migrate it, or \`pgferry tables remove ${tableArg(t.schema, t.name)}\` to leave it out; the cutover refuses until then.`;
+      const arg = tableArg(t.schema, t.name);
+      const message = `${name}: a new table on the source that the migration does not carry. Run \`pgferry tables add ${arg}\` to migrate it, or \`pgferry tables remove ${arg}\` to leave it out; the cutover refuses until then.`;
       this.ctx.emit({ type: "log", level: "warn", message, table: name });
       await onSide("target", () => recordEvent(tgt, "warn", "new-table", message, { table: name }));
     }
@@ -339,7 +339,7 @@ export class ForwardStream {
   }
 
   private async measure(): Promise<void> {
-    const counted = this.tables.filter((t) => t.position && INDEXED.has(t.phase));
+    const counted = this.tables.filter((t) => t.position && phaseIn(INDEXED_PHASES, t.phase));
     const src = await onSide("source", () => this.read.get());
     const pending = await onSide("source", () => countPending(src, counted));
     const logBytes = await onSide("source", () => changeLogBytes(src));

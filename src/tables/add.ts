@@ -7,7 +7,14 @@ import { DDL_LOCK_TIMEOUT_MS, ident, literal, qualified, serverMajor } from "../
 import { PgferryError } from "../errors/index.js";
 import { insertTables } from "../prepare/index.js";
 import { applyPreData, dumpSchema, storePostData } from "../schema/index.js";
-import { INDEXED_PHASES, nextTableId, readTables, recordEvent, setTablePosition } from "../state/index.js";
+import {
+  INDEXED_PHASES,
+  nextTableId,
+  phaseIn,
+  readTables,
+  recordEvent,
+  setTablePosition,
+} from "../state/index.js";
 import type { TablesOptions } from "./remove.js";
 import { dropUncarriedCapture, inOpenMigration } from "./scope-change.js";
 import {
@@ -35,9 +42,6 @@ export interface AddResult {
   copy: "done" | "start" | "stopped";
 }
 
-/** Table phases that mean the table's copy and index are done. */
-const INDEXED = new Set<string>(INDEXED_PHASES);
-
 async function resolve(s: TablesSessions, names: readonly string[]) {
   const onSource = new Map(
     (await listTables(s.source, await serverMajor(s.source))).map((t) => [tableKey(t), t]),
@@ -50,7 +54,7 @@ async function resolve(s: TablesSessions, names: readonly string[]) {
     const phase = carried.get(name);
     if (phase !== undefined) {
       // An add cut short after its table was registered: its copy is finished below.
-      if (INDEXED.has(phase)) {
+      if (phaseIn(INDEXED_PHASES, phase)) {
         throw new PgferryError(
           "TABLE_ALREADY_MIGRATED",
           `${name} is already part of the migration (${phase}).`,

@@ -1,10 +1,10 @@
-import { parseExactName } from "../catalog/index.js";
 import type { MigrationContext } from "../context.js";
 import { PgferryError } from "../errors/index.js";
 import { deleteTables, newSourceTables, readTables, recordEvent, storedFilter } from "../state/index.js";
 import { dropUncarriedCapture, inOpenMigration } from "./scope-change.js";
 import {
   closeTables,
+  exactKey,
   openTables,
   parseTableName,
   storeExclude,
@@ -40,12 +40,7 @@ async function resolve(
 ): Promise<{ carried: Carried[]; others: string[] }> {
   const byName = new Map((await readTables(s.target)).map((r) => [tableKey(r), r.id]));
   const fresh = new Set((await newSourceTables(s.source, s.target)).map(tableKey));
-  const excluded = new Set(
-    (storedFilter(s.options).exclude ?? []).flatMap((p) => {
-      const t = parseExactName(p);
-      return t ? [tableKey(t)] : [];
-    }),
-  );
+  const excluded = new Set((storedFilter(s.options).exclude ?? []).map(exactKey));
   const carried: Carried[] = [];
   const others: string[] = [];
   for (const raw of names) {

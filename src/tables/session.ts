@@ -94,6 +94,12 @@ export function tableKey(t: { schema: string; name: string }): string {
   return exactPattern(t.schema, t.name);
 }
 
+/** The tableKey of the one table a stored pattern names exactly; null for a wildcard pattern. */
+export function exactKey(pattern: string): string | null {
+  const t = parseExactName(pattern);
+  return t ? tableKey(t) : null;
+}
+
 /** Locks the migration row in the caller's transaction and checks the phase again under it. */
 export async function lockOpenMigration(target: pg.ClientBase): Promise<Record<string, unknown>> {
   const m = await readMigration(target, { lock: true });
@@ -112,13 +118,9 @@ export async function storeExclude(
 ): Promise<void> {
   const current = Array.isArray(options["exclude"]) ? (options["exclude"] as unknown[]).map(String) : [];
   // Compared as the table each pattern names exactly: `public.t` and `"public"."t"` are one.
-  const exact = (p: string) => {
-    const t = parseExactName(p);
-    return t ? tableKey(t) : null;
-  };
   const drop = new Set(change.drop ?? []);
-  const next = current.filter((p) => !drop.has(exact(p) ?? ""));
-  const have = new Set(next.map(exact));
+  const next = current.filter((p) => !drop.has(exactKey(p) ?? ""));
+  const have = new Set(next.map(exactKey));
   for (const key of change.add ?? []) {
     if (have.has(key)) continue;
     next.push(key);

@@ -2,7 +2,7 @@ import type pg from "pg";
 import { sleep } from "../db/index.js";
 import { parseSnapshot, snapshotCovers } from "../positions/index.js";
 import type { EventSink } from "../progress/events.js";
-import { APPLIED_PHASES, readApplyState } from "../state/index.js";
+import { APPLIED_PHASES, phaseIn, readApplyState } from "../state/index.js";
 import { tableName, type VerifyTable } from "./table-sql.js";
 
 /** Whether the target's position for a table came to cover a source snapshot, and if not why. */
@@ -36,7 +36,7 @@ function nothingApplies(s: State): string | null {
   if (s.phase === "paused") return `the table is paused: ${s.paused_reason ?? "no reason recorded"}`;
   if (!APPLYING_MIGRATION_PHASES.includes(s.migration_phase))
     return `the migration is ${s.migration_phase}: nothing applies the source's changes to the target any more`;
-  if (!(APPLIED_PHASES as readonly string[]).includes(s.phase))
+  if (!phaseIn(APPLIED_PHASES, s.phase))
     return `the table is ${s.phase}: its changes are applied once it is copied and indexed and \`pgferry start\` streams`;
   if (!s.applier)
     return "no `pgferry start` is streaming into this target: is it running? (started with --no-stream, stopped, or reconnecting after an error)";

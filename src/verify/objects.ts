@@ -1,10 +1,8 @@
 import type pg from "pg";
 import { qualified } from "../db/quote.js";
-import { INDEXED_PHASES } from "../state/index.js";
+import { INDEXED_PHASES, phaseIn } from "../state/index.js";
 import { tableName, type VerifyTable } from "./table-sql.js";
 import type { Difference } from "./types.js";
-
-const INDEXED = new Set<string>(INDEXED_PHASES);
 
 type ObjectKind = "index" | "constraint" | "late_constraint" | "foreign_key" | "trigger";
 
@@ -85,7 +83,7 @@ export async function compareObjects(
     if (r.kind === "late_constraint" && onTarget.has(`${r.tbl}\u0000constraint\u0000${r.name}`)) continue;
     const t = byQualified.get(r.tbl)!;
     const late = r.kind === "foreign_key" || r.kind === "trigger" || r.kind === "late_constraint";
-    const indexed = t.phase === null || INDEXED.has(t.phase);
+    const indexed = t.phase === null || phaseIn(INDEXED_PHASES, t.phase);
     const due = late ? cutOver : indexed;
     if (due) push(findings.missing, tableName(t), { kind: DIFF_KIND[r.kind], name: r.name });
     else push(findings.pending, tableName(t), `${LABEL[r.kind]} ${r.name}`);

@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { MigrationContext } from "../context.js";
 import { connect, qualified } from "../db/index.js";
 import { PgferryError } from "../errors/index.js";
-import { CUT_OVER_PHASES } from "../state/index.js";
+import { CUT_OVER_PHASES, phaseIn } from "../state/index.js";
 import { type AwaitApplied, applyWaiter } from "./applied.js";
 import { type CompareSides, compareTable, quickCompareTable } from "./compare-table.js";
 import { compareObjects } from "./objects.js";
@@ -11,8 +11,6 @@ import { compareSequences } from "./sequences.js";
 import { tableName, type VerifyTable } from "./table-sql.js";
 import { type MigrationView, tablesFromCatalog, tablesFromControl, unmigratedTables } from "./tables.js";
 import { type TableVerdict, VERIFY_DEFAULTS, type VerifyOptions, type VerifyReport } from "./types.js";
-
-const CUT_OVER = new Set<string>(CUT_OVER_PHASES);
 
 interface Pair {
   source: pg.Client;
@@ -147,7 +145,7 @@ export async function verify(ctx: MigrationContext, opts: VerifyOptions = {}): P
   });
   // Before prepare registered the tables (one transaction), every table would look new.
   if (view && view.tables.length > 0 && !opts.tables) verdicts.push(...(await newTables(ctx, view)));
-  const cutOver = phase === null || CUT_OVER.has(phase);
+  const cutOver = phase === null || phaseIn(CUT_OVER_PHASES, phase);
   let sequences: VerifyReport["sequences"] = [];
   if (!opts.dataOnly) {
     const pair = await openPair(ctx);
